@@ -1,0 +1,100 @@
+/**
+ * Layer: executor. Runs the operator's own commands (on_master, on_slave,
+ * fence actions, track checks, vzctl) — the only place vigil spawns.
+ *
+ * A command is either a string, run under `/bin/sh -c`, or an argv list,
+ * run directly (no shell, no word splitting). Every run has a timeout; a
+ * command that outlives it is killed with its whole process group (it is
+ * started as a group leader), TERM first and KILL after a grace period.
+ * Output is captured up to a bound and returned for the log.
+ */
+import { spawn } from 'node:child_process';
+
+/** A command as written in the config: shell string or argv. */
+export type Command = string | readonly string[];
+
+/** What happened to one run. */
+export interface CommandResult {
+  argv: readonly string[];
+  /** Exit code, or null when killed by a signal or never started. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  /** Set when the process could not be started at all (ENOENT, EACCES…). */
+  spawnError?: string;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+  ok: boolean;
+}
+
+/** Options for {@link runCommand}. */
+export interface RunOptions {
+  timeoutMs: number;
+  /** Time between TERM and KILL of the process group after a timeout. */
+  killGraceMs?: number;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Bytes of stdout/stderr kept for the log. */
+  maxOutputBytes?: number;
+  input?: string;
+}
+
+/** The argv a command runs as. */
+export function commandArgv(cmd: Command): readonly string[] {
+  return typeof cmd === 'string' ? ['/bin/sh', '-c', cmd] : cmd;
+}
+
+/** A command as an operator reads it in a log line. */
+export function describeCommand(cmd: Command): string {
+  return typeof cmd === 'string' ? cmd : cmd.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
+}
+
+/** Run one command to completion (or timeout). Never throws. */
+export function runCommand(cmd: Command, opts: RunOptions): Promise<CommandResult> {
+  const argv = commandArgv(cmd);
+  const max = opts.maxOutputBytes ?? 16 * 1024;
+  const started = process.hrtime.bigint();
+  const elapsed = () => Number(process.hrtime.bigint() - started) / 1e6;
+  return new Promise((resolve) => {
+    if (argv.length === 0) {
+      resolve({ argv, code: null, signal: null, timedOut: false, spawnError: 'empty command', stdout: '', stderr: '', durationMs: 0, ok: false });
+      return;
+    }
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    let settled = false;
+    const child = spawn(argv[0]!, argv.slice(1), {
+      detached: true, // own process group, so a timeout kills grandchildren too
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      env: opts.env ?? process.env,
+      cwd: opts.cwd,
+    });
+    const keep = (acc: string, chunk: Buffer) => (acc.length >= max ? acc : acc + chunk.toString('utf8', 0, Math.min(chunk.length, max - acc.length)));
+    child.stdout?.on('data', (c: Buffer) => { stdout = keep(stdout, c); });
+    child.stderr?.on('data', (c: Buffer) => { stderr = keep(stderr, c); });
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+    const killGroup = (sig: NodeJS.Signals) => {
+      if (child.pid === undefined) return;
+      try { process.kill(-child.pid, sig); } catch { /* already gone */ }
+    };
+    let killTimer: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup('SIGTERM');
+      killTimer = setTimeout(() => killGroup('SIGKILL'), opts.killGraceMs ?? 2000);
+    }, opts.timeoutMs);
+    const finish = (r: Omit<CommandResult, 'argv' | 'stdout' | 'stderr' | 'durationMs' | 'ok' | 'timedOut'>) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (killTimer) clearTimeout(killTimer);
+      // The group may still hold children that ignored TERM; they go with the leader.
+      if (timedOut) killGroup('SIGKILL');
+      resolve({ argv, ...r, timedOut, stdout, stderr, durationMs: elapsed(), ok: !timedOut && r.code === 0 && !r.spawnError });
+    };
+    child.on('error', (e: NodeJS.ErrnoException) => finish({ code: null, signal: null, spawnError: e.code ?? e.message }));
+    child.on('close', (code, signal) => finish({ code, signal }));
+  });
+}

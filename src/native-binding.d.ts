@@ -1,0 +1,63 @@
+/**
+ * Layer: native contract. The one declaration of what `native/vigil.c`
+ * exports; `src/native.ts` is its single loader. Every function throws
+ * `{errno, code, syscall, message}` on a failed system call.
+ */
+
+/** An AF_PACKET socket bound to one interface, receiving only ARP frames. */
+export interface NativeArpSocket {
+  /** Interface index the socket is bound to. */
+  readonly ifindex: number;
+  /** The interface's hardware address (6 bytes), read at open. */
+  readonly mac: Buffer;
+  /**
+   * Send one whole Ethernet frame (destination MAC, source MAC, EtherType,
+   * payload). Returns bytes sent. Throws EAGAIN when the queue is full.
+   */
+  send(frame: Buffer): number;
+  /**
+   * Start delivering received frames: `onFrame(frame, receivedAtNs)` once per
+   * frame, at most `drain` frames per readable event (bounded work). The
+   * Buffer is the frame from its Ethernet header; the time is
+   * CLOCK_MONOTONIC in nanoseconds (bigint) taken at recv.
+   * `onError` gets a fatal poll/recv error; the socket is then closed.
+   */
+  start(onFrame: (frame: Buffer, receivedAtNs: bigint) => void, onError: (err: Error) => void): void;
+  /** Stop polling and close the fd. Idempotent; safe from inside onFrame. */
+  close(): void;
+  /** True once closed. */
+  readonly closed: boolean;
+}
+
+export interface NativeBinding {
+  /**
+   * Open an ARP socket on `ifname`: socket(AF_PACKET, SOCK_RAW|SOCK_NONBLOCK|
+   * SOCK_CLOEXEC, ETH_P_ARP), a BPF filter passing only ARP, bound to the
+   * interface's ifindex. `drain` caps frames read per readable event.
+   */
+  openArpSocket(ifname: string, drain?: number): NativeArpSocket;
+  /** CLOCK_MONOTONIC now, in nanoseconds. */
+  monotonicNs(): bigint;
+  /**
+   * Move the calling (main) thread into the network namespace at `path`
+   * (for example `/run/netns/NAME`). Returns an fd for the previous namespace,
+   * to pass to {@link NativeBinding.netnsRestore}. Sockets opened meanwhile
+   * stay in the namespace they were opened in. For tests and the lab.
+   */
+  netnsEnter(path: string): number;
+  /** Return to the namespace `fd` (from netnsEnter) refers to, and close it. */
+  netnsRestore(fd: number): void;
+  /**
+   * Send one datagram `state` (for example "READY=1") to the systemd notify
+   * socket `path` (a filesystem path, or `@name` for an abstract socket).
+   */
+  sdNotify(path: string, state: string): void;
+  /** Open a watchdog device (O_WRONLY|O_CLOEXEC); returns the fd. */
+  watchdogOpen(path: string): number;
+  /** Set the device timeout in seconds (WDIOC_SETTIMEOUT); returns what the driver took. */
+  watchdogSetTimeout(fd: number, seconds: number): number;
+  /** Pet the watchdog (WDIOC_KEEPALIVE). */
+  watchdogKeepalive(fd: number): void;
+  /** Close the device, writing the magic 'V' first when `disarm` is true. */
+  watchdogClose(fd: number, disarm: boolean): void;
+}
