@@ -6,7 +6,7 @@
  *  - setns(2) for the main thread, so tests can open sockets inside a lab
  *    host's network namespace.
  *  - sd_notify over an AF_UNIX datagram socket (Node has no unix datagrams).
- *  - The Linux watchdog device ioctls.
+ *  - The Linux watchdog device ioctls, and flock(2) for the PID file.
  *
  * Errors cross into JS as Error objects carrying {errno, code, syscall}; the
  * TypeScript layer turns them into messages (EPERM → "needs CAP_NET_RAW").
@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -605,6 +606,24 @@ static napi_value wd_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* flockExclusive(fd): true if this process now holds LOCK_EX, false if another does. */
+static napi_value flock_exclusive(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  if (argc < 1 || !get_int(env, argv[0], &fd, "fd")) return NULL;
+  int rc;
+  int tries = 0;
+  do {
+    rc = flock(fd, LOCK_EX | LOCK_NB);
+  } while (rc < 0 && errno == EINTR && ++tries < EINTR_RETRIES);
+  if (rc < 0 && errno != EWOULDBLOCK) return throw_errno(env, errno, "flock");
+  napi_value out;
+  NAPI_CALL(env, napi_get_boolean(env, rc == 0, &out));
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"openArpSocket", NULL, open_arp_socket, NULL, NULL, NULL, napi_default, NULL},
@@ -616,6 +635,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"watchdogSetTimeout", NULL, wd_set_timeout, NULL, NULL, NULL, napi_default, NULL},
       {"watchdogKeepalive", NULL, wd_keepalive, NULL, NULL, NULL, napi_default, NULL},
       {"watchdogClose", NULL, wd_close, NULL, NULL, NULL, napi_default, NULL},
+      {"flockExclusive", NULL, flock_exclusive, NULL, NULL, NULL, napi_default, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;

@@ -60,4 +60,9 @@ export interface NativeBinding {
   watchdogKeepalive(fd: number): void;
   /** Close the device, writing the magic 'V' first when `disarm` is true. */
   watchdogClose(fd: number, disarm: boolean): void;
+  /**
+   * flock(fd, LOCK_EX|LOCK_NB): true when this process now holds the lock,
+   * false when another process holds it. The lock lives as long as the fd.
+   */
+  flockExclusive(fd: number): boolean;
 }

@@ -1,0 +1,453 @@
+/**
+ * Layer: role state machine (pure). The HA IP role: who holds the HA IP.
+ *
+ * `transition(state, event, cfg) → {state, effects}` with no I/O and no
+ * clock of its own: time arrives inside events (`nowMs`, monotonic), and
+ * everything the role wants done leaves as effect data for the runner
+ * (probe, add/remove addresses, announce, run a command, arm a timer). The
+ * runner feeds each effect's outcome back as an event.
+ *
+ *   inactive ──start──► slave ──(take_over_after silent probes)──► master
+ *                         ▲                                          │
+ *                         └──── stepDown (conflict lost, track) ◄────┘
+ *   any ──stop──► stopping ──(on_slave, remove addresses)──► stopped
+ *
+ * Differences from vzhaipd, each deliberate (spec/seed-inventory.md §1, §9):
+ *  - a probe error is *unknown* and never counts toward a takeover (V-22);
+ *  - starting on a node that already holds the HA IP resumes as master
+ *    (V-16, V-18: a restart is not a failover);
+ *  - a split brain is settled the same way on both sides (lower MAC keeps
+ *    the IP) instead of both stepping down at random (V-25, V-26); the loser
+ *    runs on_slave before it removes its addresses, so the IP always answers;
+ *  - addresses dropped from the IP file are removed (V-33);
+ *  - a failed add rolls back what it added (V-24).
+ */
+import type { Cidr } from '../../util/ip';
+import { formatCidr } from '../../util/ip';
+
+/** Roles as operators say them. */
+export type Role = 'inactive' | 'slave' | 'master' | 'stopping' | 'stopped';
+
+/** What the role is waiting for, if anything (one transition at a time). */
+export type Phase =
+  | 'steady'
+  | 'initial-on-slave'   // start as slave: on_slave once, as vzhaipd does
+  | 'initial-remove'     // ...then drop leftovers of a previous run
+  | 'takeover-add'       // becomeMaster: addresses being added
+  | 'rollback-remove'    // add failed: removing what was added
+  | 'stepdown-cmd'       // stepDown: on_slave running
+  | 'stepdown-remove'    // stepDown: addresses being removed
+  | 'stop-cmd'
+  | 'stop-remove';
+
+/** Timers the machine arms through `schedule` effects. */
+export type TimerName = 'probe' | 'master-check';
+
+/** The outcome of one ARP probe: tri-state, never "error = down". */
+export type ProbeOutcome =
+  | { result: 'answered'; mac: string; rttMs: number }
+  | { result: 'silent' }
+  | { result: 'error'; error: string };
+
+/** The part of the config the machine reads (durations in ms). */
+export interface VipMachineConfig {
+  haIp: Cidr;
+  checkIntervalMs: number;
+  failureCheckIntervalMs: number;
+  takeOverAfter: number;
+  probeTimeoutMs: number;
+  masterCheckIntervalMs: number;
+  announce: { count: number; intervalMs: number };
+  hasOnMaster: boolean;
+  hasOnSlave: boolean;
+  track?: { fall: number; rise: number };
+}
+
+/** Health-check bookkeeping (vip.track), like keepalived's track_script. */
+export interface TrackState {
+  ok: boolean;
+  passes: number;
+  fails: number;
+}
+
+/** The whole role state. Plain data, cheap to copy and to print (USR1, status). */
+export interface VipState {
+  role: Role;
+  phase: Phase;
+  sinceMs: number;
+  ownMac: string;
+  /** Consecutive silent probes while slave. */
+  failures: number;
+  probeInFlight: boolean;
+  /** What should be held as master: the HA IP first, then the IP file's. */
+  desired: Cidr[];
+  /** What we put on the interface (and believe is there), HA IP first. */
+  held: Cidr[];
+  lastProbe?: { atMs: number } & ProbeOutcome;
+  lastConflict?: { atMs: number; mac: string; kept: boolean };
+  track?: TrackState;
+  /** A TERM arrived mid-transition: stop as soon as it completes. */
+  stopRequested: boolean;
+  /** Count of takeovers and step-downs since start, for status. */
+  takeovers: number;
+  stepDowns: number;
+}
+
+/** Events the runner feeds in. */
+export type VipEvent =
+  | { type: 'start'; nowMs: number; holdsHaIp: boolean; present: Cidr[] }
+  | { type: 'timer'; nowMs: number; timer: TimerName }
+  | ({ type: 'probed'; nowMs: number; purpose: 'check' | 'conflict' } & ProbeOutcome)
+  | { type: 'added'; nowMs: number; added: Cidr[]; failed: { cidr: Cidr; error: string }[] }
+  | { type: 'removed'; nowMs: number; removed: Cidr[]; failed: { cidr: Cidr; error: string }[] }
+  | { type: 'reconciled'; nowMs: number; held: Cidr[]; errors: string[] }
+  | { type: 'commandDone'; nowMs: number; which: 'on_master' | 'on_slave'; ok: boolean; detail: string }
+  | { type: 'desired'; nowMs: number; addresses: Cidr[] }
+  | { type: 'track'; nowMs: number; ok: boolean; detail: string }
+  | { type: 'stop'; nowMs: number };
+
+/** Effects the runner carries out. */
+export type VipEffect =
+  | { type: 'schedule'; timer: TimerName; afterMs: number }
+  | { type: 'cancel'; timer: TimerName }
+  | { type: 'probe'; purpose: 'check' | 'conflict'; ip: string; timeoutMs: number }
+  | { type: 'addAddresses'; addresses: Cidr[] }
+  | { type: 'removeAddresses'; addresses: Cidr[] }
+  | { type: 'reconcile'; desired: Cidr[]; remove: Cidr[] }
+  | { type: 'announce'; addresses: Cidr[]; count: number; intervalMs: number }
+  | { type: 'runCommand'; which: 'on_master' | 'on_slave' }
+  | { type: 'roleChanged'; from: Role; to: Role; reason: string }
+  | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; data?: Record<string, unknown> }
+  | { type: 'exit'; code: number };
+
+/** A transition's result. */
+export interface Step { state: VipState; effects: VipEffect[] }
+
+const key = (c: Cidr) => formatCidr(c);
+const sameAddr = (a: Cidr, b: Cidr) => a.address === b.address && a.prefix === b.prefix;
+
+/** Addresses in `a` that are not in `b`. */
+export function minus(a: readonly Cidr[], b: readonly Cidr[]): Cidr[] {
+  const keys = new Set(b.map(key));
+  return a.filter((c) => !keys.has(key(c)));
+}
+
+/** Removal order: extra addresses first, the HA IP last (vzhaipd V-30). */
+function removalOrder(addrs: readonly Cidr[], haIp: Cidr): Cidr[] {
+  return [...addrs.filter((c) => !sameAddr(c, haIp)), ...addrs.filter((c) => sameAddr(c, haIp))];
+}
+
+/** The initial, inactive state. */
+export function initialState(ownMac: string, haIp: Cidr, cfg: Pick<VipMachineConfig, 'track'>): VipState {
+  return {
+    role: 'inactive',
+    phase: 'steady',
+    sinceMs: 0,
+    ownMac: ownMac.toLowerCase(),
+    failures: 0,
+    probeInFlight: false,
+    desired: [haIp],
+    held: [],
+    ...(cfg.track ? { track: { ok: false, passes: 0, fails: 0 } } : {}),
+    stopRequested: false,
+    takeovers: 0,
+    stepDowns: 0,
+  };
+}
+
+/**
+ * The decision both sides of a split brain make alike: the lower MAC
+ * (compared as 48-bit numbers) keeps the IP.
+ */
+export function keepsOnConflict(ownMac: string, otherMac: string): boolean {
+  const n = (m: string) => BigInt(`0x${m.replace(/[:-]/g, '')}`);
+  return n(ownMac) < n(otherMac);
+}
+
+/** One step of the role. Pure: same inputs, same outputs. */
+export function transition(s: VipState, ev: VipEvent, cfg: VipMachineConfig): Step {
+  switch (ev.type) {
+    case 'start': return onStart(s, ev, cfg);
+    case 'timer': return onTimer(s, ev, cfg);
+    case 'probed': return onProbed(s, ev, cfg);
+    case 'added': return onAdded(s, ev, cfg);
+    case 'removed': return onRemoved(s, ev, cfg);
+    case 'reconciled': return { state: { ...s, held: ev.held }, effects: ev.errors.length ? [{ type: 'log', level: 'warn', msg: 'reconcile incomplete', data: { errors: ev.errors } }] : [] };
+    case 'commandDone': return onCommandDone(s, ev, cfg);
+    case 'desired': return onDesired(s, ev);
+    case 'track': return onTrack(s, ev, cfg);
+    case 'stop': return onStop(s, ev, cfg);
+  }
+}
+
+function become(s: VipState, to: Role, nowMs: number, reason: string, effects: VipEffect[]): VipState {
+  if (s.role !== to) effects.push({ type: 'roleChanged', from: s.role, to, reason });
+  return { ...s, role: to, sinceMs: s.role === to ? s.sinceMs : nowMs };
+}
+
+function onStart(s: VipState, ev: Extract<VipEvent, { type: 'start' }>, cfg: VipMachineConfig): Step {
+  if (s.role !== 'inactive') return { state: s, effects: [] };
+  const effects: VipEffect[] = [];
+  if (ev.holdsHaIp) {
+    // A restart is not a failover: we hold the IP, so we are the master.
+    let st = become(s, 'master', ev.nowMs, 'HA IP already on the interface: resuming as master (a restart is not a failover)', effects);
+    st = { ...st, held: ev.present, phase: 'steady' };
+    effects.push(
+      { type: 'reconcile', desired: st.desired, remove: minus(ev.present, st.desired) },
+      // Check for a competing owner at once: we may have been away a while.
+      { type: 'schedule', timer: 'master-check', afterMs: 0 },
+    );
+    return { state: st, effects };
+  }
+  let st = become(s, 'slave', ev.nowMs, 'HA IP not on the interface: starting as slave', effects);
+  st = { ...st, held: ev.present };
+  if (cfg.hasOnSlave) {
+    effects.push({ type: 'runCommand', which: 'on_slave' });
+    return { state: { ...st, phase: 'initial-on-slave' }, effects };
+  }
+  return initialRemove(st, ev.nowMs, cfg, effects);
+}
+
+function initialRemove(s: VipState, nowMs: number, cfg: VipMachineConfig, effects: VipEffect[]): Step {
+  if (s.held.length > 0) {
+    effects.push({ type: 'removeAddresses', addresses: removalOrder(s.held, cfg.haIp) });
+    return { state: { ...s, phase: 'initial-remove' }, effects };
+  }
+  return slaveSteady(s, nowMs, 0, effects);
+}
+
+function slaveSteady(s: VipState, _nowMs: number, probeAfterMs: number, effects: VipEffect[]): Step {
+  effects.push({ type: 'cancel', timer: 'master-check' }, { type: 'schedule', timer: 'probe', afterMs: probeAfterMs });
+  return { state: { ...s, phase: 'steady', failures: 0, probeInFlight: false }, effects };
+}
+
+function onTimer(s: VipState, ev: Extract<VipEvent, { type: 'timer' }>, cfg: VipMachineConfig): Step {
+  if (s.phase !== 'steady' || s.probeInFlight) return { state: s, effects: [] };
+  if (ev.timer === 'probe' && s.role === 'slave') {
+    return { state: { ...s, probeInFlight: true }, effects: [{ type: 'probe', purpose: 'check', ip: cfg.haIp.address, timeoutMs: cfg.probeTimeoutMs }] };
+  }
+  if (ev.timer === 'master-check' && s.role === 'master') {
+    // Reconcile the address set, then look for a competing owner.
+    return {
+      state: { ...s, probeInFlight: true },
+      effects: [
+        { type: 'reconcile', desired: s.desired, remove: minus(s.held, s.desired) },
+        { type: 'probe', purpose: 'conflict', ip: cfg.haIp.address, timeoutMs: cfg.probeTimeoutMs },
+      ],
+    };
+  }
+  return { state: s, effects: [] };
+}
+
+function onProbed(s: VipState, ev: Extract<VipEvent, { type: 'probed' }>, cfg: VipMachineConfig): Step {
+  const outcome: ProbeOutcome = ev.result === 'answered' ? { result: 'answered', mac: ev.mac, rttMs: ev.rttMs }
+    : ev.result === 'silent' ? { result: 'silent' } : { result: 'error', error: ev.error };
+  const st: VipState = { ...s, probeInFlight: false, lastProbe: { atMs: ev.nowMs, ...outcome } };
+  if (st.phase !== 'steady') return { state: st, effects: [] };
+  if (st.role === 'slave' && ev.purpose === 'check') return slaveProbed(st, ev, cfg);
+  if (st.role === 'master' && ev.purpose === 'conflict') return masterProbed(st, ev, cfg);
+  return { state: st, effects: [] };
+}
+
+function slaveProbed(s: VipState, ev: Extract<VipEvent, { type: 'probed' }>, cfg: VipMachineConfig): Step {
+  const effects: VipEffect[] = [];
+  if (ev.result === 'answered') {
+    if (s.failures > 0) effects.push({ type: 'log', level: 'info', msg: 'HA IP answers again; failure count reset', data: { mac: ev.mac, rttMs: ev.rttMs, failures: s.failures } });
+    effects.push({ type: 'schedule', timer: 'probe', afterMs: cfg.checkIntervalMs });
+    return { state: { ...s, failures: 0 }, effects };
+  }
+  if (ev.result === 'error') {
+    // Unknown is not evidence that the master is gone: hold the count.
+    effects.push(
+      { type: 'log', level: 'warn', msg: 'probe failed; not counted toward a takeover', data: { error: ev.error, failures: s.failures } },
+      { type: 'schedule', timer: 'probe', afterMs: s.failures > 0 ? cfg.failureCheckIntervalMs : cfg.checkIntervalMs },
+    );
+    return { state: s, effects };
+  }
+  const failures = s.failures + 1;
+  if (failures < cfg.takeOverAfter) {
+    effects.push(
+      { type: 'log', level: 'warn', msg: 'HA IP did not answer', data: { failures, takeOverAfter: cfg.takeOverAfter, timeoutMs: cfg.probeTimeoutMs } },
+      { type: 'schedule', timer: 'probe', afterMs: cfg.failureCheckIntervalMs },
+    );
+    return { state: { ...s, failures }, effects };
+  }
+  if (s.track && !s.track.ok) {
+    effects.push(
+      { type: 'log', level: 'warn', msg: 'HA IP is free but the track check is failing: not taking over', data: { failures, track: s.track } },
+      { type: 'schedule', timer: 'probe', afterMs: cfg.failureCheckIntervalMs },
+    );
+    return { state: { ...s, failures: cfg.takeOverAfter }, effects };
+  }
+  effects.push(
+    { type: 'log', level: 'warn', msg: 'HA IP silent for take_over_after consecutive probes: taking over', data: { failures, takeOverAfter: cfg.takeOverAfter, addresses: s.desired.map(key) } },
+    { type: 'cancel', timer: 'probe' },
+    { type: 'addAddresses', addresses: s.desired },
+  );
+  return { state: { ...s, failures, phase: 'takeover-add' }, effects };
+}
+
+function masterProbed(s: VipState, ev: Extract<VipEvent, { type: 'probed' }>, cfg: VipMachineConfig): Step {
+  const effects: VipEffect[] = [];
+  if (ev.result === 'answered' && ev.mac.toLowerCase() !== s.ownMac) {
+    const kept = keepsOnConflict(s.ownMac, ev.mac);
+    const st = { ...s, lastConflict: { atMs: ev.nowMs, mac: ev.mac.toLowerCase(), kept } };
+    if (kept) {
+      effects.push(
+        { type: 'log', level: 'warn', msg: 'conflict: another node answers for the HA IP; ours is the lower MAC, keeping it', data: { ownMac: s.ownMac, otherMac: ev.mac } },
+        // Re-announce so caches that learned the other MAC come back to us.
+        { type: 'announce', addresses: s.desired, count: Math.max(1, cfg.announce.count), intervalMs: cfg.announce.intervalMs },
+        { type: 'schedule', timer: 'master-check', afterMs: cfg.masterCheckIntervalMs },
+      );
+      return { state: st, effects };
+    }
+    effects.push({ type: 'log', level: 'warn', msg: 'conflict: another node answers for the HA IP with a lower MAC; stepping down', data: { ownMac: s.ownMac, otherMac: ev.mac } });
+    return stepDown(st, ev.nowMs, 'conflict lost (lower MAC keeps the HA IP)', cfg, effects);
+  }
+  if (ev.result === 'error') effects.push({ type: 'log', level: 'warn', msg: 'conflict probe failed', data: { error: ev.error } });
+  effects.push({ type: 'schedule', timer: 'master-check', afterMs: cfg.masterCheckIntervalMs });
+  return { state: s, effects };
+}
+
+/** stepDown: on_slave first (the IP keeps answering meanwhile), then remove. */
+function stepDown(s: VipState, nowMs: number, reason: string, cfg: VipMachineConfig, effects: VipEffect[]): Step {
+  effects.push({ type: 'cancel', timer: 'master-check' }, { type: 'cancel', timer: 'probe' });
+  const st = { ...s, stepDowns: s.stepDowns + 1 };
+  effects.push({ type: 'log', level: 'warn', msg: 'stepping down', data: { reason } });
+  if (cfg.hasOnSlave) {
+    effects.push({ type: 'runCommand', which: 'on_slave' });
+    return { state: { ...st, phase: 'stepdown-cmd' }, effects };
+  }
+  effects.push({ type: 'removeAddresses', addresses: removalOrder(st.held, cfg.haIp) });
+  return { state: { ...st, phase: 'stepdown-remove' }, effects };
+}
+
+function onAdded(s: VipState, ev: Extract<VipEvent, { type: 'added' }>, cfg: VipMachineConfig): Step {
+  if (s.phase !== 'takeover-add') return { state: s, effects: [] };
+  const effects: VipEffect[] = [];
+  if (ev.failed.length > 0) {
+    effects.push({ type: 'log', level: 'error', msg: 'taking over failed: could not add addresses; rolling back and staying slave', data: { failed: ev.failed.map((f) => ({ address: key(f.cidr), error: f.error })), added: ev.added.map(key) } });
+    if (ev.added.length > 0) {
+      effects.push({ type: 'removeAddresses', addresses: removalOrder(ev.added, cfg.haIp) });
+      return { state: { ...s, held: ev.added, phase: 'rollback-remove' }, effects };
+    }
+    if (s.stopRequested) return finishStop({ ...s, held: [] }, ev.nowMs, effects);
+    return slaveSteady({ ...s, held: [] }, ev.nowMs, cfg.checkIntervalMs, effects);
+  }
+  let st: VipState = { ...s, held: ev.added, takeovers: s.takeovers + 1 };
+  if (s.stopRequested) return beginStop(st, ev.nowMs, cfg, effects);
+  st = become(st, 'master', ev.nowMs, `took over after ${s.failures} silent probes`, effects);
+  effects.push({ type: 'announce', addresses: ev.added, count: cfg.announce.count, intervalMs: cfg.announce.intervalMs });
+  if (cfg.hasOnMaster) effects.push({ type: 'runCommand', which: 'on_master' });
+  effects.push({ type: 'schedule', timer: 'master-check', afterMs: cfg.masterCheckIntervalMs });
+  return { state: { ...st, phase: 'steady', failures: 0 }, effects };
+}
+
+function onRemoved(s: VipState, ev: Extract<VipEvent, { type: 'removed' }>, cfg: VipMachineConfig): Step {
+  const effects: VipEffect[] = [];
+  // Whatever failed to go is still held: say so, keep it in the books.
+  const held = minus(s.held, ev.removed);
+  if (ev.failed.length > 0) effects.push({ type: 'log', level: 'error', msg: 'could not remove addresses', data: { failed: ev.failed.map((f) => ({ address: key(f.cidr), error: f.error })) } });
+  const st = { ...s, held };
+  switch (s.phase) {
+    case 'initial-remove':
+    case 'rollback-remove':
+      if (s.stopRequested) return finishStop(st, ev.nowMs, effects);
+      return slaveSteady(st, ev.nowMs, s.phase === 'rollback-remove' ? cfg.checkIntervalMs : 0, effects);
+    case 'stepdown-remove': {
+      if (s.stopRequested) return finishStop(st, ev.nowMs, effects);
+      const st2 = become(st, 'slave', ev.nowMs, 'stepped down', effects);
+      return slaveSteady(st2, ev.nowMs, cfg.checkIntervalMs, effects);
+    }
+    case 'stop-remove':
+      return finishStop(st, ev.nowMs, effects);
+    default:
+      return { state: st, effects };
+  }
+}
+
+function onCommandDone(s: VipState, ev: Extract<VipEvent, { type: 'commandDone' }>, cfg: VipMachineConfig): Step {
+  const effects: VipEffect[] = [];
+  if (!ev.ok) effects.push({ type: 'log', level: 'warn', msg: `${ev.which} failed${ev.which === 'on_slave' ? '; removing the addresses anyway' : ''}`, data: { detail: ev.detail } });
+  switch (s.phase) {
+    case 'initial-on-slave':
+      if (s.stopRequested) return beginStopRemove(s, ev.nowMs, cfg, effects);
+      return initialRemove(s, ev.nowMs, cfg, effects);
+    case 'stepdown-cmd':
+      effects.push({ type: 'removeAddresses', addresses: removalOrder(s.held, cfg.haIp) });
+      return { state: { ...s, phase: 'stepdown-remove' }, effects };
+    case 'stop-cmd':
+      return beginStopRemove(s, ev.nowMs, cfg, effects);
+    default:
+      // on_master completes while steady: nothing waits on it.
+      return { state: s, effects };
+  }
+}
+
+function onDesired(s: VipState, ev: Extract<VipEvent, { type: 'desired' }>): Step {
+  const before = new Set(s.desired.map(key));
+  const after = new Set(ev.addresses.map(key));
+  if (before.size === after.size && [...before].every((k) => after.has(k))) return { state: s, effects: [] };
+  const st = { ...s, desired: ev.addresses };
+  const effects: VipEffect[] = [{ type: 'log', level: 'info', msg: 'address set changed', data: { added: minus(ev.addresses, s.desired).map(key), dropped: minus(s.desired, ev.addresses).map(key) } }];
+  if (s.role === 'master' && s.phase === 'steady') {
+    effects.push({ type: 'reconcile', desired: st.desired, remove: minus(s.held, st.desired) });
+  }
+  return { state: st, effects };
+}
+
+function onTrack(s: VipState, ev: Extract<VipEvent, { type: 'track' }>, cfg: VipMachineConfig): Step {
+  if (!cfg.track || !s.track) return { state: s, effects: [] };
+  const t = s.track;
+  const next: TrackState = ev.ok ? { ok: t.ok, passes: t.passes + 1, fails: 0 } : { ok: t.ok, passes: 0, fails: t.fails + 1 };
+  const effects: VipEffect[] = [];
+  if (!t.ok && ev.ok && next.passes >= cfg.track.rise) {
+    next.ok = true;
+    effects.push({ type: 'log', level: 'info', msg: 'track check passing: eligible for master', data: { passes: next.passes, rise: cfg.track.rise } });
+  }
+  if (t.ok && !ev.ok && next.fails >= cfg.track.fall) {
+    next.ok = false;
+    effects.push({ type: 'log', level: 'warn', msg: 'track check failing: not eligible for master', data: { fails: next.fails, fall: cfg.track.fall, detail: ev.detail } });
+  }
+  const st = { ...s, track: next };
+  if (t.ok && !next.ok && s.role === 'master' && s.phase === 'steady') {
+    return stepDown(st, ev.nowMs, `track check failed ${next.fails} times`, cfg, effects);
+  }
+  return { state: st, effects };
+}
+
+function onStop(s: VipState, ev: Extract<VipEvent, { type: 'stop' }>, cfg: VipMachineConfig): Step {
+  if (s.role === 'stopping' || s.role === 'stopped') return { state: s, effects: [] };
+  if (s.phase !== 'steady') {
+    // Finish the transition under way, then stop (nothing left half-done).
+    return { state: { ...s, stopRequested: true }, effects: [{ type: 'log', level: 'info', msg: 'stop requested: finishing the transition under way first', data: { phase: s.phase } }] };
+  }
+  if (s.role === 'inactive') return finishStop(s, ev.nowMs, []);
+  return beginStop(s, ev.nowMs, cfg, []);
+}
+
+function beginStop(s: VipState, nowMs: number, cfg: VipMachineConfig, effects: VipEffect[]): Step {
+  effects.push({ type: 'cancel', timer: 'probe' }, { type: 'cancel', timer: 'master-check' });
+  const st = become({ ...s, stopRequested: true }, 'stopping', nowMs, 'stop requested', effects);
+  if (cfg.hasOnSlave) {
+    effects.push({ type: 'runCommand', which: 'on_slave' });
+    return { state: { ...st, phase: 'stop-cmd' }, effects };
+  }
+  return beginStopRemove(st, nowMs, cfg, effects);
+}
+
+function beginStopRemove(s: VipState, nowMs: number, cfg: VipMachineConfig, effects: VipEffect[]): Step {
+  const st = s.role === 'stopping' ? s : become(s, 'stopping', nowMs, 'stop requested', effects);
+  if (st.held.length > 0) {
+    effects.push({ type: 'removeAddresses', addresses: removalOrder(st.held, cfg.haIp) });
+    return { state: { ...st, phase: 'stop-remove' }, effects };
+  }
+  return finishStop(st, nowMs, effects);
+}
+
+function finishStop(s: VipState, nowMs: number, effects: VipEffect[]): Step {
+  effects.push({ type: 'cancel', timer: 'probe' }, { type: 'cancel', timer: 'master-check' });
+  const st = become(s, 'stopped', nowMs, 'stopped', effects);
+  effects.push({ type: 'exit', code: s.held.length > 0 ? 1 : 0 });
+  return { state: { ...st, phase: 'steady' }, effects };
+}
