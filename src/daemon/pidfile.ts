@@ -59,7 +59,7 @@ export function acquirePidFile(file: string): PidLock {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
   // O_NOFOLLOW: a symlink swapped in after the lstat above still fails here.
-  const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW | fs.constants.O_CLOEXEC, 0o600);
+  const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
   let locked = false;
   try {
     locked = native().flockExclusive(fd);

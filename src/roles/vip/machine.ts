@@ -313,7 +313,7 @@ function masterProbed(s: VipState, ev: Extract<VipEvent, { type: 'probed' }>, cf
 function stepDown(s: VipState, nowMs: number, reason: string, cfg: VipMachineConfig, effects: VipEffect[]): Step {
   effects.push({ type: 'cancel', timer: 'master-check' }, { type: 'cancel', timer: 'probe' });
   const st = { ...s, stepDowns: s.stepDowns + 1 };
-  effects.push({ type: 'log', level: 'warn', msg: 'stepping down', data: { reason } });
+  effects.push({ type: 'log', level: 'warn', msg: 'stepping down', data: { reason, atMs: nowMs } });
   if (cfg.hasOnSlave) {
     effects.push({ type: 'runCommand', which: 'on_slave' });
     return { state: { ...st, phase: 'stepdown-cmd' }, effects };

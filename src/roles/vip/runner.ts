@@ -1,0 +1,339 @@
+/**
+ * Layer: role runner. Drives the pure HA IP machine (machine.ts) on the
+ * monotonic clock and carries out its effects through an injected
+ * {@link VipIo}: ARP probes and announcements, address changes, the
+ * operator's commands. Each effect's outcome goes back in as an event.
+ *
+ * Events are processed one at a time through a queue, so a timer that fires
+ * while an effect completes cannot interleave two transitions.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../../log';
+import type { Cidr } from '../../util/ip';
+import { formatCidr } from '../../util/ip';
+import type { VipConfig } from '../../config/types';
+import { errorMessage } from '../../errors';
+import {
+  initialState, transition, type ProbeOutcome, type TimerName, type VipEffect, type VipEvent,
+  type VipMachineConfig, type VipState,
+} from './machine';
+import { readIpFile, watchIpFile, type IpFileRead } from './ipfile';
+
+/** Outcome of a batch address change. */
+export interface BatchOutcome { done: Cidr[]; failed: { cidr: Cidr; error: string }[] }
+
+/** Everything the runner does to the world, injectable for tests. */
+export interface VipIo {
+  /** The MAC our probes and announcements go out with. */
+  readonly ownMac: string;
+  probe(ip: string, timeoutMs: number): Promise<ProbeOutcome>;
+  announce(addresses: Cidr[], count: number, intervalMs: number): Promise<void>;
+  /** Addresses currently on the interface (or in the container). */
+  listAddresses(): Promise<Cidr[]>;
+  addAddresses(addresses: Cidr[]): Promise<BatchOutcome>;
+  removeAddresses(addresses: Cidr[]): Promise<BatchOutcome>;
+  runCommand(which: 'on_master' | 'on_slave' | 'track'): Promise<{ ok: boolean; detail: string }>;
+  close(): void;
+}
+
+/** What `vigil status` shows for the role. */
+export interface VipStatus {
+  role: string;
+  phase: string;
+  since: string;
+  sinceMs: number;
+  interface: string;
+  haIp: string;
+  failures: number;
+  lastProbe?: { at: string; result: string; mac?: string; rttMs?: number; error?: string };
+  lastConflict?: { at: string; mac: string; kept: boolean };
+  held: string[];
+  desired: string[];
+  track?: { ok: boolean; passes: number; fails: number };
+  takeovers: number;
+  stepDowns: number;
+}
+
+/** The machine's view of the config. */
+export function machineConfig(c: VipConfig): VipMachineConfig {
+  return {
+    haIp: c.address,
+    checkIntervalMs: c.checkIntervalMs,
+    failureCheckIntervalMs: c.failureCheckIntervalMs,
+    takeOverAfter: c.takeOverAfter,
+    probeTimeoutMs: c.probeTimeoutMs,
+    masterCheckIntervalMs: c.masterCheckIntervalMs,
+    announce: c.announce,
+    hasOnMaster: c.onMaster !== undefined,
+    hasOnSlave: c.onSlave !== undefined,
+    ...(c.track ? { track: { fall: c.track.fall, rise: c.track.rise } } : {}),
+  };
+}
+
+/** The HA IP first, then the IP file's addresses (without the HA IP again). */
+export function desiredSet(haIp: Cidr, extra: readonly Cidr[]): Cidr[] {
+  return [haIp, ...extra.filter((c) => c.address !== haIp.address)];
+}
+
+/** Runs one HA IP role until stopped. */
+export class VipRunner {
+  private state: VipState;
+  private cfg: VipConfig;
+  private mcfg: VipMachineConfig;
+  private readonly timers = new Map<TimerName, NodeJS.Timeout>();
+  private readonly queue: VipEvent[] = [];
+  private draining = false;
+  private ipWatch?: { close(): void; check(): void };
+  private trackTimer?: NodeJS.Timeout;
+  private trackRunning = false;
+  private readonly epochWallMs = Date.now() - performance.now();
+  private exitResolve?: (code: number) => void;
+  /** Resolves with the exit code once the role has stopped. */
+  readonly done: Promise<number>;
+  /** Last time the loop made progress (monotonic ms), for the systemd watchdog. */
+  lastProgressMs = performance.now();
+
+  constructor(cfg: VipConfig, private readonly io: VipIo, private readonly log: Logger, private readonly now: () => number = () => performance.now()) {
+    this.cfg = cfg;
+    this.mcfg = machineConfig(cfg);
+    this.state = initialState(io.ownMac, cfg.address, this.mcfg);
+    this.done = new Promise((r) => { this.exitResolve = r; });
+  }
+
+  /** Read the interface and the IP file, then start as master or slave. */
+  async start(): Promise<void> {
+    const extra = this.loadIpFile(this.cfg.ipFile ? readIpFile(this.cfg.ipFile) : undefined);
+    this.state = { ...this.state, desired: desiredSet(this.cfg.address, extra ?? []) };
+    let present: Cidr[] = [];
+    try {
+      present = await this.io.listAddresses();
+    } catch (e) {
+      this.log.error({ err: errorMessage(e) }, 'cannot read the interface addresses; starting as slave');
+    }
+    const desiredKeys = new Set(this.state.desired.map(formatCidr));
+    const holdsHaIp = present.some((c) => c.address === this.cfg.address.address);
+    const ours = present.filter((c) => desiredKeys.has(formatCidr(c)) || c.address === this.cfg.address.address);
+    if (this.cfg.ipFile) {
+      this.ipWatch = watchIpFile(this.cfg.ipFile, this.cfg.ipFileCheckIntervalMs, (r) => {
+        const next = this.loadIpFile(r);
+        if (next) this.push({ type: 'desired', nowMs: this.now(), addresses: desiredSet(this.cfg.address, next) });
+      });
+    }
+    this.startTrack();
+    this.push({ type: 'start', nowMs: this.now(), holdsHaIp, present: ours });
+  }
+
+  /** Graceful stop: on_slave, remove the addresses, then `done` resolves. */
+  stop(): void {
+    this.push({ type: 'stop', nowMs: this.now() });
+  }
+
+  /** Apply a reloaded config. Returns an error message when it cannot apply live. */
+  reload(next: VipConfig): string | undefined {
+    const fixed: (keyof VipConfig)[] = ['interface', 'backend', 'container'];
+    for (const k of fixed) {
+      if (JSON.stringify(next[k]) !== JSON.stringify(this.cfg[k])) return `changing vip.${k} needs a restart (vigil restart)`;
+    }
+    if (formatCidr(next.address) !== formatCidr(this.cfg.address)) return 'changing vip.address needs a restart (vigil restart)';
+    if (JSON.stringify(next.track) !== JSON.stringify(this.cfg.track) && (next.track === undefined) !== (this.cfg.track === undefined)) {
+      return 'adding or removing vip.track needs a restart (vigil restart)';
+    }
+    const ipFileChanged = next.ipFile !== this.cfg.ipFile || next.ipFileCheckIntervalMs !== this.cfg.ipFileCheckIntervalMs;
+    this.cfg = next;
+    this.mcfg = machineConfig(next);
+    if (ipFileChanged) {
+      this.ipWatch?.close();
+      this.ipWatch = undefined;
+      const extra = next.ipFile ? this.loadIpFile(readIpFile(next.ipFile)) : [];
+      if (extra) this.push({ type: 'desired', nowMs: this.now(), addresses: desiredSet(next.address, extra) });
+      if (next.ipFile) {
+        this.ipWatch = watchIpFile(next.ipFile, next.ipFileCheckIntervalMs, (r) => {
+          const n = this.loadIpFile(r);
+          if (n) this.push({ type: 'desired', nowMs: this.now(), addresses: desiredSet(this.cfg.address, n) });
+        });
+      }
+    } else {
+      this.ipWatch?.check();
+    }
+    if (this.trackTimer) { clearInterval(this.trackTimer); this.trackTimer = undefined; }
+    this.startTrack();
+    return undefined;
+  }
+
+  /** A snapshot for `vigil status` and the USR1 dump. */
+  status(): VipStatus {
+    const s = this.state;
+    const wall = (ms: number) => new Date(this.epochWallMs + ms).toISOString();
+    return {
+      role: s.role,
+      phase: s.phase,
+      since: wall(s.sinceMs),
+      sinceMs: s.sinceMs,
+      interface: this.cfg.interface,
+      haIp: formatCidr(this.cfg.address),
+      failures: s.failures,
+      ...(s.lastProbe ? { lastProbe: { at: wall(s.lastProbe.atMs), result: s.lastProbe.result, ...(s.lastProbe.result === 'answered' ? { mac: s.lastProbe.mac, rttMs: Math.round(s.lastProbe.rttMs * 1000) / 1000 } : {}), ...(s.lastProbe.result === 'error' ? { error: s.lastProbe.error } : {}) } } : {}),
+      ...(s.lastConflict ? { lastConflict: { at: wall(s.lastConflict.atMs), mac: s.lastConflict.mac, kept: s.lastConflict.kept } } : {}),
+      held: s.held.map(formatCidr),
+      desired: s.desired.map(formatCidr),
+      ...(s.track ? { track: { ...s.track } } : {}),
+      takeovers: s.takeovers,
+      stepDowns: s.stepDowns,
+    };
+  }
+
+  /** The current role (for log bindings and tests). */
+  get role(): string { return this.state.role; }
+
+  private loadIpFile(r: IpFileRead | undefined): Cidr[] | undefined {
+    if (!r) return [];
+    if (!r.ok) {
+      this.log.error({ file: this.cfg.ipFile, error: r.error }, 'IP file not applied; keeping the current address set');
+      return undefined;
+    }
+    for (const bad of r.content.invalid) this.log.warn({ file: this.cfg.ipFile, line: bad.line, text: bad.text, reason: bad.reason }, 'IP file: invalid line skipped');
+    if (r.missing) this.log.info({ file: this.cfg.ipFile }, 'IP file missing: only the HA IP is held');
+    return r.content.addresses;
+  }
+
+  private startTrack(): void {
+    const t = this.cfg.track;
+    if (!t) return;
+    const tick = () => {
+      if (this.trackRunning) return; // a slow check never piles up
+      this.trackRunning = true;
+      this.io.runCommand('track').then((r) => {
+        this.trackRunning = false;
+        this.push({ type: 'track', nowMs: this.now(), ok: r.ok, detail: r.detail });
+      }, (e) => {
+        this.trackRunning = false;
+        this.push({ type: 'track', nowMs: this.now(), ok: false, detail: errorMessage(e) });
+      });
+    };
+    this.trackTimer = setInterval(tick, t.intervalMs);
+    tick();
+  }
+
+  private push(ev: VipEvent): void {
+    this.queue.push(ev);
+    if (!this.draining) this.drain();
+  }
+
+  private drain(): void {
+    this.draining = true;
+    try {
+      for (let ev = this.queue.shift(); ev; ev = this.queue.shift()) {
+        const before = this.state.role;
+        const step = transition(this.state, ev, this.mcfg);
+        this.state = step.state;
+        this.lastProgressMs = this.now();
+        if (before !== this.state.role) this.log.setBindings({ role: this.state.role });
+        for (const eff of step.effects) this.execute(eff);
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private execute(eff: VipEffect): void {
+    switch (eff.type) {
+      case 'schedule': {
+        const old = this.timers.get(eff.timer);
+        if (old) clearTimeout(old);
+        this.timers.set(eff.timer, setTimeout(() => {
+          this.timers.delete(eff.timer);
+          this.push({ type: 'timer', nowMs: this.now(), timer: eff.timer });
+        }, eff.afterMs));
+        return;
+      }
+      case 'cancel': {
+        const old = this.timers.get(eff.timer);
+        if (old) clearTimeout(old);
+        this.timers.delete(eff.timer);
+        return;
+      }
+      case 'probe':
+        this.io.probe(eff.ip, eff.timeoutMs).then(
+          (o) => this.push({ type: 'probed', nowMs: this.now(), purpose: eff.purpose, ...o }),
+          (e) => this.push({ type: 'probed', nowMs: this.now(), purpose: eff.purpose, result: 'error', error: errorMessage(e) }),
+        );
+        return;
+      case 'addAddresses':
+        this.log.warn({ addresses: eff.addresses.map(formatCidr) }, 'adding addresses');
+        this.io.addAddresses(eff.addresses).then(
+          (r) => this.push({ type: 'added', nowMs: this.now(), added: r.done, failed: r.failed }),
+          (e) => this.push({ type: 'added', nowMs: this.now(), added: [], failed: eff.addresses.map((cidr) => ({ cidr, error: errorMessage(e) })) }),
+        );
+        return;
+      case 'removeAddresses':
+        this.log.warn({ addresses: eff.addresses.map(formatCidr) }, 'removing addresses');
+        this.io.removeAddresses(eff.addresses).then(
+          (r) => this.push({ type: 'removed', nowMs: this.now(), removed: r.done, failed: r.failed }),
+          (e) => this.push({ type: 'removed', nowMs: this.now(), removed: [], failed: eff.addresses.map((cidr) => ({ cidr, error: errorMessage(e) })) }),
+        );
+        return;
+      case 'reconcile':
+        void this.reconcile(eff.desired, eff.remove);
+        return;
+      case 'announce':
+        this.io.announce(eff.addresses, eff.count, eff.intervalMs).catch((e) => this.log.warn({ err: errorMessage(e) }, 'announce failed'));
+        return;
+      case 'runCommand':
+        this.io.runCommand(eff.which).then(
+          (r) => this.push({ type: 'commandDone', nowMs: this.now(), which: eff.which, ok: r.ok, detail: r.detail }),
+          (e) => this.push({ type: 'commandDone', nowMs: this.now(), which: eff.which, ok: false, detail: errorMessage(e) }),
+        );
+        return;
+      case 'roleChanged':
+        this.log.warn({ from: eff.from, to: eff.to, reason: eff.reason }, `role ${eff.from} -> ${eff.to}`);
+        return;
+      case 'log':
+        this.log[eff.level](eff.data ?? {}, eff.msg);
+        return;
+      case 'exit':
+        this.shutdown();
+        this.exitResolve?.(eff.code);
+        return;
+    }
+  }
+
+  /** Master upkeep: add what is missing, remove what was dropped, report what is held. */
+  private async reconcile(desired: Cidr[], remove: Cidr[]): Promise<void> {
+    const errors: string[] = [];
+    let present: Cidr[] = [];
+    try {
+      present = await this.io.listAddresses();
+    } catch (e) {
+      this.push({ type: 'reconciled', nowMs: this.now(), held: this.state.held, errors: [`list: ${errorMessage(e)}`] });
+      return;
+    }
+    const has = (c: Cidr) => present.some((p) => p.address === c.address && p.prefix === c.prefix);
+    const missing = desired.filter((c) => !has(c));
+    const extra = remove.filter(has);
+    let held = desired.filter(has);
+    if (missing.length > 0) {
+      this.log.warn({ addresses: missing.map(formatCidr) }, 'reconcile: adding missing addresses');
+      const r = await this.io.addAddresses(missing).catch((e) => ({ done: [], failed: missing.map((cidr) => ({ cidr, error: errorMessage(e) })) }) as BatchOutcome);
+      held = [...held, ...r.done];
+      errors.push(...r.failed.map((f) => `add ${formatCidr(f.cidr)}: ${f.error}`));
+    }
+    if (extra.length > 0) {
+      this.log.warn({ addresses: extra.map(formatCidr) }, 'reconcile: removing addresses dropped from the IP file');
+      const r = await this.io.removeAddresses(extra).catch((e) => ({ done: [], failed: extra.map((cidr) => ({ cidr, error: errorMessage(e) })) }) as BatchOutcome);
+      errors.push(...r.failed.map((f) => `remove ${formatCidr(f.cidr)}: ${f.error}`));
+      held = [...held, ...r.failed.map((f) => f.cidr)];
+    }
+    // Keep the HA IP first in the books.
+    const ha = this.cfg.address.address;
+    held.sort((a, b) => (a.address === ha ? -1 : b.address === ha ? 1 : 0));
+    this.push({ type: 'reconciled', nowMs: this.now(), held, errors });
+  }
+
+  private shutdown(): void {
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    if (this.trackTimer) clearInterval(this.trackTimer);
+    this.ipWatch?.close();
+    this.io.close();
+  }
+}

@@ -1,0 +1,251 @@
+// Table tests of the pure HA IP state machine, driven by a fake clock.
+import t from 'tap';
+import {
+  initialState, transition, keepsOnConflict, type VipEffect, type VipEvent, type VipMachineConfig,
+  type VipState, type ProbeOutcome,
+} from '../../src/roles/vip/machine';
+import type { Cidr } from '../../src/util/ip';
+
+const HA: Cidr = { address: '10.9.0.100', prefix: 24 };
+const EXTRA: Cidr = { address: '10.9.0.101', prefix: 32 };
+const OWN = '02:00:00:00:00:05';
+
+const cfg = (over: Partial<VipMachineConfig> = {}): VipMachineConfig => ({
+  haIp: HA, checkIntervalMs: 1000, failureCheckIntervalMs: 200, takeOverAfter: 3, probeTimeoutMs: 200,
+  masterCheckIntervalMs: 2000, announce: { count: 3, intervalMs: 1000 }, hasOnMaster: true, hasOnSlave: true, ...over,
+});
+
+/**
+ * A fake world: virtual time, timers, and scripted outcomes. Effects are
+ * completed after a fixed virtual latency so orderings are deterministic.
+ */
+class Sim {
+  now = 0;
+  state: VipState;
+  timers = new Map<string, number>();
+  pending: { at: number; ev: () => VipEvent }[] = [];
+  trace: { at: number; eff: VipEffect }[] = [];
+  probe: (now: number, purpose: string) => ProbeOutcome = () => ({ result: 'answered', mac: '02:00:00:00:00:09', rttMs: 0.3 });
+  addFails = false;
+  exitCode?: number;
+  constructor(public c: VipMachineConfig, held = false) {
+    this.state = initialState(OWN, HA, c);
+    this.feed({ type: 'start', nowMs: 0, holdsHaIp: held, present: held ? [HA] : [] });
+  }
+  feed(ev: VipEvent) {
+    const step = transition(this.state, ev, this.c);
+    this.state = step.state;
+    for (const eff of step.effects) this.apply(eff);
+  }
+  apply(eff: VipEffect) {
+    this.trace.push({ at: this.now, eff });
+    const later = (ms: number, ev: () => VipEvent) => this.pending.push({ at: this.now + ms, ev });
+    switch (eff.type) {
+      case 'schedule': this.timers.set(eff.timer, this.now + eff.afterMs); break;
+      case 'cancel': this.timers.delete(eff.timer); break;
+      case 'probe': {
+        const o = this.probe(this.now, eff.purpose);
+        later(o.result === 'silent' ? eff.timeoutMs : 1, () => ({ type: 'probed', nowMs: this.now, purpose: eff.purpose, ...o }));
+        break;
+      }
+      case 'addAddresses':
+        later(5, () => this.addFails
+          ? { type: 'added', nowMs: this.now, added: eff.addresses.slice(0, 1), failed: eff.addresses.slice(1).map((cidr) => ({ cidr, error: 'EPERM' })) }
+          : { type: 'added', nowMs: this.now, added: eff.addresses, failed: [] });
+        break;
+      case 'removeAddresses': later(5, () => ({ type: 'removed', nowMs: this.now, removed: eff.addresses, failed: [] })); break;
+      case 'reconcile': later(5, () => ({ type: 'reconciled', nowMs: this.now, held: eff.desired, errors: [] })); break;
+      case 'runCommand': later(50, () => ({ type: 'commandDone', nowMs: this.now, which: eff.which, ok: true, detail: 'exit 0' })); break;
+      case 'exit': this.exitCode = eff.code; break;
+      default: break;
+    }
+  }
+  /** Advance virtual time to `until`, firing timers and completions in order. */
+  run(until: number) {
+    for (;;) {
+      const nextTimer = [...this.timers.entries()].sort((a, b) => a[1] - b[1])[0];
+      const nextPending = [...this.pending].sort((a, b) => a.at - b.at)[0];
+      const tAt = nextTimer ? nextTimer[1] : Infinity;
+      const pAt = nextPending ? nextPending.at : Infinity;
+      const at = Math.min(tAt, pAt);
+      if (at > until) break;
+      this.now = at;
+      if (pAt <= tAt && nextPending) {
+        this.pending.splice(this.pending.indexOf(nextPending), 1);
+        this.feed(nextPending.ev());
+      } else if (nextTimer) {
+        this.timers.delete(nextTimer[0]);
+        this.feed({ type: 'timer', nowMs: at, timer: nextTimer[0] as 'probe' | 'master-check' });
+      }
+    }
+    this.now = until;
+  }
+  effects(type: VipEffect['type']) { return this.trace.filter((x) => x.eff.type === type); }
+  roles() { return this.effects('roleChanged').map((x) => (x.eff as Extract<VipEffect, { type: 'roleChanged' }>).to); }
+}
+
+t.test('start without the HA IP: slave, on_slave once, then probes', async (t) => {
+  const sim = new Sim(cfg());
+  t.same(sim.roles(), ['slave']);
+  t.equal(sim.effects('runCommand').length, 1);
+  t.match(sim.effects('runCommand')[0]!.eff, { which: 'on_slave' });
+  sim.run(10_000);
+  t.equal(sim.state.role, 'slave');
+  // ~1 probe per check_interval while the master answers.
+  const probes = sim.effects('probe').length;
+  t.ok(probes >= 9 && probes <= 11, `probes=${probes}`);
+  t.equal(sim.effects('addAddresses').length, 0);
+});
+
+t.test('start holding the HA IP: resumes as master, no on_slave, no failover', async (t) => {
+  const sim = new Sim(cfg(), true);
+  sim.probe = () => ({ result: 'silent' });
+  t.same(sim.roles(), ['master']);
+  sim.run(5000);
+  t.equal(sim.state.role, 'master');
+  t.equal(sim.effects('runCommand').length, 0, 'neither on_slave nor on_master');
+  t.equal(sim.effects('addAddresses').length, 0);
+  t.ok(sim.effects('reconcile').length >= 1);
+});
+
+t.test('takeover after exactly take_over_after silent probes, at failure_check_interval', async (t) => {
+  const sim = new Sim(cfg());
+  sim.run(3000);
+  sim.probe = () => ({ result: 'silent' });
+  const faultAt = sim.now;
+  sim.run(20_000);
+  const add = sim.effects('addAddresses');
+  t.equal(add.length, 1);
+  t.same((add[0]!.eff as { addresses: Cidr[] }).addresses, [HA]);
+  // first silent probe starts within check_interval; then 2 more at 200 ms + timeout.
+  const took = add[0]!.at - faultAt;
+  t.ok(took <= 1000 + 3 * 200 + 2 * 200 + 50, `took ${took} ms`);
+  t.same(sim.roles(), ['slave', 'master']);
+  const order = sim.trace.filter((x) => x.at >= add[0]!.at).map((x) => x.eff.type);
+  t.ok(order.indexOf('announce') < order.indexOf('runCommand'), 'announce before on_master');
+  t.match(sim.effects('runCommand').at(-1)!.eff, { which: 'on_master' });
+});
+
+t.test('an answer resets the count', async (t) => {
+  const sim = new Sim(cfg());
+  let n = 0;
+  // silent, silent, answered, silent, silent, answered... never 3 in a row
+  sim.probe = () => (++n % 3 === 0 ? { result: 'answered', mac: '02:00:00:00:00:09', rttMs: 1 } : { result: 'silent' });
+  sim.run(30_000);
+  t.equal(sim.state.role, 'slave');
+  t.equal(sim.effects('addAddresses').length, 0);
+});
+
+t.test('probe errors are unknown: they never count toward a takeover', async (t) => {
+  const sim = new Sim(cfg());
+  sim.probe = () => ({ result: 'error', error: 'ENETDOWN' });
+  sim.run(30_000);
+  t.equal(sim.state.role, 'slave');
+  t.equal(sim.effects('addAddresses').length, 0);
+  // errors between silent probes hold the count rather than reset it
+  const sim2 = new Sim(cfg());
+  let n = 0;
+  sim2.probe = () => (++n % 2 === 0 ? { result: 'error', error: 'EAGAIN' } : { result: 'silent' });
+  sim2.run(30_000);
+  t.equal(sim2.state.role, 'master', 'three silent probes with errors between still take over');
+});
+
+t.test('add failure rolls back what was added and stays slave', async (t) => {
+  const sim = new Sim(cfg());
+  sim.feed({ type: 'desired', nowMs: 0, addresses: [HA, EXTRA] });
+  sim.probe = () => ({ result: 'silent' });
+  sim.addFails = true;
+  sim.run(2500);
+  const rm = sim.effects('removeAddresses');
+  t.ok(rm.length >= 1);
+  t.same((rm[0]!.eff as { addresses: Cidr[] }).addresses, [HA], 'removes exactly what was added');
+  t.notOk(sim.roles().includes('master'));
+  t.equal(sim.effects('runCommand').filter((x) => (x.eff as { which: string }).which === 'on_master').length, 0, 'on_master never ran');
+});
+
+t.test('conflict: the lower MAC keeps, the higher steps down (on_slave before removal)', async (t) => {
+  t.ok(keepsOnConflict('02:00:00:00:00:05', '02:00:00:00:00:09'));
+  t.notOk(keepsOnConflict('02:00:00:00:00:09', '02:00:00:00:00:05'));
+  t.notOk(keepsOnConflict('0a:00:00:00:00:00', '02:ff:ff:ff:ff:ff'), 'numeric, not by string length');
+  // We are 02:..:05; the other is lower → we lose.
+  const lose = new Sim(cfg(), true);
+  lose.probe = () => ({ result: 'answered', mac: '02:00:00:00:00:01', rttMs: 0.2 });
+  lose.run(3000);
+  t.same(lose.roles(), ['master', 'slave']);
+  const types = lose.trace.map((x) => x.eff.type);
+  const cmd = lose.trace.findIndex((x) => x.eff.type === 'runCommand' && (x.eff as { which: string }).which === 'on_slave');
+  t.ok(cmd >= 0 && cmd < types.indexOf('removeAddresses'), 'on_slave runs before the addresses go');
+  // The other is higher → we keep and re-announce.
+  const keep = new Sim(cfg(), true);
+  keep.probe = () => ({ result: 'answered', mac: '02:00:00:00:00:09', rttMs: 0.2 });
+  keep.run(3000);
+  t.same(keep.roles(), ['master']);
+  t.ok(keep.effects('announce').length >= 1);
+  t.equal(keep.effects('removeAddresses').length, 0);
+});
+
+t.test('stop: on_slave, remove held addresses (HA IP last), exit 0', async (t) => {
+  const sim = new Sim(cfg(), true);
+  sim.feed({ type: 'desired', nowMs: 0, addresses: [HA, EXTRA] });
+  sim.run(100);
+  sim.feed({ type: 'stop', nowMs: sim.now });
+  sim.run(1000);
+  t.equal(sim.state.role, 'stopped');
+  t.equal(sim.exitCode, 0);
+  const rm = sim.effects('removeAddresses').at(-1)!.eff as { addresses: Cidr[] };
+  t.equal(rm.addresses.at(-1)!.address, HA.address, 'HA IP removed last');
+  t.equal(rm.addresses.length, 2);
+});
+
+t.test('stop during a takeover finishes the takeover, then releases everything', async (t) => {
+  // Stop exactly when the add is issued.
+  const sim2 = new Sim(cfg());
+  sim2.probe = () => ({ result: 'silent' });
+  while (sim2.effects('addAddresses').length === 0) sim2.run(sim2.now + 10);
+  sim2.feed({ type: 'stop', nowMs: sim2.now });
+  sim2.run(sim2.now + 5000);
+  t.equal(sim2.state.role, 'stopped');
+  t.equal(sim2.exitCode, 0);
+  t.same(sim2.state.held, []);
+  t.equal(sim2.effects('runCommand').filter((x) => (x.eff as { which: string }).which === 'on_master').length, 0, 'on_master not started on the way out');
+});
+
+t.test('IP file changes reach a master immediately; dropped addresses are removed', async (t) => {
+  const sim = new Sim(cfg(), true);
+  sim.probe = () => ({ result: 'silent' });
+  sim.run(100);
+  sim.feed({ type: 'desired', nowMs: sim.now, addresses: [HA, EXTRA] });
+  const rec = sim.effects('reconcile').at(-1)!.eff as { desired: Cidr[]; remove: Cidr[] };
+  t.same(rec.desired.map((c) => c.address), [HA.address, EXTRA.address]);
+  sim.run(200);
+  sim.feed({ type: 'desired', nowMs: sim.now, addresses: [HA] });
+  const rec2 = sim.effects('reconcile').at(-1)!.eff as { desired: Cidr[]; remove: Cidr[] };
+  t.same(rec2.remove.map((c) => c.address), [EXTRA.address]);
+});
+
+t.test('track: a failing check blocks takeover and makes a master step down', async (t) => {
+  const c = cfg({ track: { fall: 3, rise: 2 } });
+  const sim = new Sim(c);
+  sim.probe = () => ({ result: 'silent' });
+  sim.run(5000);
+  t.equal(sim.state.role, 'slave', 'never passed rise: no takeover');
+  sim.feed({ type: 'track', nowMs: sim.now, ok: true, detail: '' });
+  sim.feed({ type: 'track', nowMs: sim.now, ok: true, detail: '' });
+  sim.run(sim.now + 2000);
+  t.equal(sim.state.role, 'master', 'rise passes: takes over');
+  for (let i = 0; i < 2; i++) sim.feed({ type: 'track', nowMs: sim.now, ok: false, detail: 'exit 1' });
+  sim.run(sim.now + 100);
+  t.equal(sim.state.role, 'master', 'fall-1 failures: still master');
+  sim.feed({ type: 'track', nowMs: sim.now, ok: false, detail: 'exit 1' });
+  sim.run(sim.now + 1000);
+  t.equal(sim.state.role, 'slave', 'fall failures: stepped down');
+});
+
+t.test('a stale timer or stray event is ignored', async (t) => {
+  const sim = new Sim(cfg(), true);
+  const before = sim.state;
+  const step = transition(before, { type: 'timer', nowMs: 1, timer: 'probe' }, sim.c);
+  t.same(step.effects, [], 'probe timer ignored while master');
+  const step2 = transition(before, { type: 'added', nowMs: 1, added: [HA], failed: [] }, sim.c);
+  t.same(step2.effects, [], 'added ignored when no takeover is under way');
+});
