@@ -128,8 +128,8 @@ export class VipRunner {
     this.push({ type: 'stop', nowMs: this.now() });
   }
 
-  /** Apply a reloaded config. Returns an error message when it cannot apply live. */
-  reload(next: VipConfig): string | undefined {
+  /** Why `next` cannot be applied to the running role, or undefined if it can. */
+  canReload(next: VipConfig): string | undefined {
     const fixed: (keyof VipConfig)[] = ['interface', 'backend', 'container'];
     for (const k of fixed) {
       if (JSON.stringify(next[k]) !== JSON.stringify(this.cfg[k])) return `changing vip.${k} needs a restart (vigil restart)`;
@@ -138,6 +138,11 @@ export class VipRunner {
     if (JSON.stringify(next.track) !== JSON.stringify(this.cfg.track) && (next.track === undefined) !== (this.cfg.track === undefined)) {
       return 'adding or removing vip.track needs a restart (vigil restart)';
     }
+    return undefined;
+  }
+
+  /** Apply a reloaded config (after {@link canReload} said yes). */
+  reload(next: VipConfig): void {
     const ipFileChanged = next.ipFile !== this.cfg.ipFile || next.ipFileCheckIntervalMs !== this.cfg.ipFileCheckIntervalMs;
     this.cfg = next;
     this.mcfg = machineConfig(next);
@@ -157,7 +162,6 @@ export class VipRunner {
     }
     if (this.trackTimer) { clearInterval(this.trackTimer); this.trackTimer = undefined; }
     this.startTrack();
-    return undefined;
   }
 
   /** A snapshot for `vigil status` and the USR1 dump. */

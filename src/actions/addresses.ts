@@ -1,0 +1,56 @@
+/**
+ * Layer: executor. Putting addresses on and off: netlink on the host's
+ * interface (one pipelined batch per change), or vzctl into an OpenVZ /
+ * Virtuozzo container (issue 6). Both report per-address outcomes so the
+ * role can roll back exactly what it added.
+ */
+import { Netlink } from '../net/netlink';
+import type { Cidr } from '../util/ip';
+import { errorMessage } from '../errors';
+
+/** Per-address outcome of a batch. */
+export interface AddressBatch { done: Cidr[]; failed: { cidr: Cidr; error: string }[] }
+
+/** Where the HA addresses live. */
+export interface AddressBackend {
+  list(): Promise<Cidr[]>;
+  add(addresses: Cidr[]): Promise<AddressBatch>;
+  remove(addresses: Cidr[]): Promise<AddressBatch>;
+  close(): void;
+}
+
+/** The label vigil puts on its addresses (`ip addr` shows it), within IFNAMSIZ. */
+export function addressLabel(ifname: string): string | undefined {
+  const label = `${ifname}:vg`;
+  return label.length <= 15 ? label : undefined;
+}
+
+/** Addresses on a host interface through rtnetlink. */
+export class NetlinkAddresses implements AddressBackend {
+  private constructor(private readonly nl: Netlink, private readonly ifname: string) {}
+
+  /** Open the netlink socket in the current network namespace. */
+  static async open(ifname: string): Promise<NetlinkAddresses> {
+    return new NetlinkAddresses(await Netlink.open(), ifname);
+  }
+
+  async list(): Promise<Cidr[]> {
+    const addrs = await this.nl.addresses(this.ifname);
+    return addrs.map((a) => ({ address: a.address, prefix: a.prefix }));
+  }
+
+  async add(addresses: Cidr[]): Promise<AddressBatch> {
+    const label = addressLabel(this.ifname);
+    const r = await this.nl.addAddresses(this.ifname, addresses, label ? { label } : {});
+    return { done: r.done, failed: r.failed.map((f) => ({ cidr: f.cidr, error: errorMessage(f.error) })) };
+  }
+
+  async remove(addresses: Cidr[]): Promise<AddressBatch> {
+    const r = await this.nl.removeAddresses(this.ifname, addresses);
+    return { done: r.done, failed: r.failed.map((f) => ({ cidr: f.cidr, error: errorMessage(f.error) })) };
+  }
+
+  close(): void {
+    this.nl.close();
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * Layer: daemon. Wires config, roles, signals, the PID lock, the control
+ * socket and systemd notification into one process (`vigil run`).
+ *
+ * Signals (vzhaipd's, fixed: handled at once, not after a sleep, V-37):
+ *   TERM, INT  graceful stop: each role releases (on_slave, addresses), the
+ *              PID file goes, exit 0.
+ *   HUP        reload: the new config is validated first; on error the old
+ *              one stays and the reason is logged; the log file is reopened.
+ *   USR1       log the full state.
+ */
+import { performance } from 'node:perf_hooks';
+import type * as net from 'node:net';
+import type { VigilConfig } from '../config/types';
+import { loadConfig } from '../config/load';
+import { errorMessage } from '../errors';
+import { flushLog, initLog, moduleLog, reopenLog, setLogLevel, type Logger } from '../log';
+import { acquirePidFile, recheckPidFile, releasePidFile, type PidLock } from './pidfile';
+import { controlPath, serveControl, type ControlRequest } from './control';
+import { systemdNotifier, type Notifier } from './notify';
+import { createRoles, type RoleRunner } from './roles';
+
+/** How often the PID file is re-checked (vzhaipd: 600 s). */
+const PID_RECHECK_MS = 30_000;
+
+/** Options for {@link runDaemon}; everything has a real default. */
+export interface DaemonOptions {
+  notifier?: Notifier;
+  createRoles?: (cfg: VigilConfig, log: Logger) => RoleRunner[];
+}
+
+/** Run until stopped; resolves with the process exit code. */
+export async function runDaemon(configFile: string, opts: DaemonOptions = {}): Promise<number> {
+  let cfg: VigilConfig;
+  try {
+    cfg = loadConfig(configFile);
+  } catch (e) {
+    process.stderr.write(`vigil: ${errorMessage(e)}\n`);
+    return 2;
+  }
+  initLog({ level: cfg.log.level, ...(cfg.log.file ?? process.env.VIGIL_LOG_FILE ? { file: cfg.log.file ?? process.env.VIGIL_LOG_FILE } : {}), node: cfg.node });
+  const log = moduleLog('daemon');
+  let lock: PidLock;
+  try {
+    lock = acquirePidFile(cfg.pidfile);
+  } catch (e) {
+    process.stderr.write(`vigil: ${errorMessage(e)}\n`);
+    log.error({ err: errorMessage(e) }, 'refusing to start');
+    flushLog();
+    return (e as { code?: string }).code === 'EALREADYRUNNING' ? 1 : 2;
+  }
+  const notifier = opts.notifier ?? systemdNotifier();
+  const makeRoles = opts.createRoles ?? createRoles;
+  let roles: RoleRunner[];
+  let control: net.Server | undefined;
+  const startedAt = new Date().toISOString();
+  let lastReload: { at: string; ok: boolean; error?: string } | undefined;
+  const timers: NodeJS.Timeout[] = [];
+  let stopping = false;
+
+  const cleanup = () => {
+    for (const t of timers) clearInterval(t);
+    control?.close();
+    releasePidFile(lock);
+  };
+
+  try {
+    roles = makeRoles(cfg, log);
+    for (const r of roles) await r.start();
+    control = await serveControl(controlPath(cfg.pidfile), handleControl);
+  } catch (e) {
+    log.error({ err: errorMessage(e) }, 'start failed');
+    process.stderr.write(`vigil: ${errorMessage(e)}\n`);
+    flushLog();
+    cleanup();
+    return 1;
+  }
+  log.info({ config: cfg.file, roles: roles.map((r) => r.name), pid: process.pid }, 'vigil started');
+  notifier.ready(`roles: ${roles.map((r) => r.name).join(', ')}`);
+
+  async function handleControl(req: ControlRequest): Promise<unknown> {
+    if (req.cmd === 'status') return { ok: true, ...statusOf() };
+    if (req.cmd === 'reload') return reload();
+    if (req.cmd === 'leave') {
+      const results = await Promise.all(roles.map((r) => r.leave?.() ?? Promise.resolve(undefined)));
+      setImmediate(stop);
+      return { ok: true, results: results.filter((x) => x !== undefined) };
+    }
+    return { ok: false, error: `unknown request` };
+  }
+
+  function statusOf() {
+    return {
+      pid: process.pid,
+      node: cfg.node,
+      config: cfg.file,
+      startedAt,
+      ...(lastReload ? { lastReload } : {}),
+      roles: Object.fromEntries(roles.map((r) => [r.name, r.status()])),
+    };
+  }
+
+  function reload(): { ok: boolean; error?: string } {
+    notifier.reloading();
+    reopenLog();
+    let next: VigilConfig;
+    try {
+      next = loadConfig(cfg.file);
+    } catch (e) {
+      const error = `reload refused, keeping the running config: ${errorMessage(e)}`;
+      log.error({ err: errorMessage(e) }, 'reload refused, keeping the running config');
+      lastReload = { at: new Date().toISOString(), ok: false, error };
+      notifier.ready();
+      return { ok: false, error };
+    }
+    const fixed = (['node', 'pidfile', 'stateDir'] as const).filter((k) => next[k] !== cfg[k]);
+    const roleSet = (c: VigilConfig) => [c.vip ? 'vip' : '', c.fence?.agents.length ? 'fence' : ''].join();
+    let error: string | undefined = fixed.length > 0 ? `changing ${fixed.join(', ')} needs a restart (vigil restart)`
+      : roleSet(next) !== roleSet(cfg) ? 'adding or removing a role needs a restart (vigil restart)' : undefined;
+    // Check every role can take the new config before any of them does.
+    if (!error) for (const r of roles) { error = r.canReload(next); if (error) break; }
+    if (error) {
+      log.error({ error }, 'reload refused, keeping the running config');
+      lastReload = { at: new Date().toISOString(), ok: false, error: `reload refused, keeping the running config: ${error}` };
+      notifier.ready();
+      return { ok: false, error: lastReload.error! };
+    }
+    for (const r of roles) r.reload(next);
+    cfg = next;
+    setLogLevel(cfg.log.level);
+    log.info({ config: cfg.file }, 'config reloaded');
+    lastReload = { at: new Date().toISOString(), ok: true };
+    notifier.ready();
+    return { ok: true };
+  }
+
+  function stop() {
+    if (stopping) return;
+    stopping = true;
+    notifier.stopping();
+    log.info('stopping: releasing what the roles hold');
+    for (const r of roles) r.stop();
+  }
+
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (sig === 'SIGHUP') { reload(); return; }
+    if (sig === 'SIGUSR1') { log.info({ state: statusOf() }, 'state dump (SIGUSR1)'); return; }
+    log.info({ signal: sig }, 'signal received');
+    stop();
+  };
+  const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1'];
+  for (const s of signals) process.on(s, onSignal);
+
+  timers.push(setInterval(() => {
+    const r = recheckPidFile(lock);
+    if (r === 'rewritten') log.warn({ pidfile: lock.path }, 'PID file was missing or stale: rewritten');
+    if (r === 'taken') {
+      // Another live vigil owns the file: leave the system as it is and go.
+      log.error({ pidfile: lock.path }, 'another vigil owns the PID file: exiting without touching the system');
+      flushLog();
+      process.exit(1);
+    }
+  }, PID_RECHECK_MS));
+  if (notifier.watchdogIntervalMs !== undefined) {
+    timers.push(setInterval(() => {
+      const now = performance.now();
+      if (roles.every((r) => r.healthy(now))) notifier.watchdog();
+      else log.warn('a role loop made no progress: withholding the systemd watchdog ping');
+    }, notifier.watchdogIntervalMs));
+  }
+
+  const codes = await Promise.all(roles.map((r) => r.done));
+  for (const s of signals) process.off(s, onSignal);
+  const code = codes.find((c) => c !== 0) ?? 0;
+  log.info({ code }, 'vigil stopped');
+  flushLog();
+  cleanup();
+  return code;
+}

@@ -1,0 +1,56 @@
+/**
+ * Layer: executor. The real {@link VipIo}: ARP through our AF_PACKET socket,
+ * addresses through the configured backend, the operator's commands through
+ * the command runner. No spawn here except the operator's own commands.
+ */
+import type { VipConfig } from '../../config/types';
+import type { Logger } from '../../log';
+import { ArpProber } from '../../net/arp/prober';
+import { runCommand, describeCommand, type Command } from '../../actions/commands';
+import type { AddressBackend } from '../../actions/addresses';
+import type { Cidr } from '../../util/ip';
+import type { VipIo } from './runner';
+import type { ProbeOutcome } from './machine';
+
+/** Build the real I/O for one HA IP role. The prober must already be open. */
+export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: AddressBackend, log: Logger): VipIo {
+  const ownMac = prober.mac;
+  return {
+    ownMac,
+    async probe(ip: string, timeoutMs: number): Promise<ProbeOutcome> {
+      // acceptConflict false: another slave's RFC 5227 probe is not an owner answering.
+      const r = await prober.probe(ip, { timeoutMs, count: 1, acceptConflict: false });
+      if (r.status === 'answered') {
+        const other = r.replies.find((x) => x.mac !== ownMac) ?? r.replies[0]!;
+        return { result: 'answered', mac: other.mac, rttMs: other.rttMs };
+      }
+      if (r.status === 'silent') return { result: 'silent' };
+      return { result: 'error', error: r.error.message };
+    },
+    async announce(addrs: Cidr[], count: number, intervalMs: number): Promise<void> {
+      if (count <= 0) return;
+      // All addresses per round, so clients learn the whole set together.
+      await Promise.all(addrs.map((a) => prober.announce(a.address, { count, intervalMs, form: 'both' })));
+    },
+    listAddresses: () => addresses.list(),
+    addAddresses: (a) => addresses.add(a),
+    removeAddresses: (a) => addresses.remove(a),
+    async runCommand(which) {
+      const c = cfg();
+      const cmd: Command | undefined = which === 'on_master' ? c.onMaster : which === 'on_slave' ? c.onSlave : c.track?.command;
+      if (cmd === undefined) return { ok: true, detail: 'not configured' };
+      const timeoutMs = which === 'track' ? c.track!.timeoutMs : c.commandTimeoutMs;
+      const r = await runCommand(cmd, { timeoutMs });
+      const detail = r.spawnError ? `could not start: ${r.spawnError}` : r.timedOut ? `killed after ${timeoutMs} ms timeout` : r.signal ? `killed by ${r.signal}` : `exit ${r.code}`;
+      const entry = { command: describeCommand(cmd), exit: r.code, signal: r.signal, timedOut: r.timedOut, ms: Math.round(r.durationMs), stdout: r.stdout.trim() || undefined, stderr: r.stderr.trim() || undefined };
+      if (which === 'track') log.debug(entry, `track check: ${detail}`);
+      else if (r.ok) log.info(entry, `${which} done: ${detail}`);
+      else log.error(entry, `${which} failed: ${detail}`);
+      return { ok: r.ok, detail };
+    },
+    close() {
+      prober.close();
+      addresses.close();
+    },
+  };
+}
