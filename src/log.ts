@@ -13,7 +13,7 @@ import type { Logger as PinoLogger, DestinationStream } from 'pino';
 export type Logger = PinoLogger;
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
-interface LogState { root: Logger; dest: DestinationStream & { reopen?: (file?: string) => void; flushSync?: () => void } }
+interface LogState { root: Logger; file?: string; dest: DestinationStream & { reopen?: (file?: string) => void; flushSync?: () => void } }
 let state: LogState | undefined;
 
 /** Options for the root logger. */
@@ -28,7 +28,7 @@ export function initLog(opts: LogOptions = {}): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
   }, dest);
-  state = { root, dest: dest as LogState['dest'] };
+  state = { root, dest: dest as LogState['dest'], ...(opts.file ? { file: opts.file } : {}) };
   return root;
 }
 
@@ -49,7 +49,12 @@ export function setLogLevel(level: LogLevel): void {
 
 /** Reopen the log file (after logrotate moved it). No-op for stdout. */
 export function reopenLog(): void {
-  state?.dest.reopen?.();
+  if (!state?.file) return;
+  try {
+    state.dest.reopen?.();
+  } catch (e) {
+    state.root.error({ err: String(e), file: state.file }, 'cannot reopen the log file');
+  }
 }
 
 /** Write everything buffered; call before a fatal exit or a fence. */

@@ -1,0 +1,85 @@
+/**
+ * Test support: run the real vigil daemon (compiled, bin/vigil) inside lab
+ * hosts, with configs written the way an operator must (root-owned, 0600),
+ * and read its state through its control socket.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { stringify } from 'yaml';
+import type { ChildProcess } from 'node:child_process';
+import type { LabHost } from './lab';
+import { askControl, controlPath } from '../../src/daemon/control';
+
+/** The installed entry point the tests run. */
+export const BIN = path.resolve(__dirname, '..', '..', 'bin', 'vigil');
+export const ROOT = path.resolve(__dirname, '..', '..');
+
+/** A scratch directory for one test, removed by the caller's teardown. */
+export function scratchDir(tag: string): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), `vigil-${tag}-`));
+  fs.chmodSync(d, 0o700);
+  return d;
+}
+
+/** Write a YAML config 0600 and return its path. */
+export function writeConfig(dir: string, name: string, cfg: unknown): string {
+  const file = path.join(dir, `${name}.yml`);
+  fs.writeFileSync(file, typeof cfg === 'string' ? cfg : stringify(cfg), { mode: 0o600 });
+  fs.chmodSync(file, 0o600);
+  return file;
+}
+
+/** A running daemon in a lab host. */
+export interface Daemon {
+  proc: ChildProcess;
+  config: string;
+  pidfile: string;
+  logs: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Start `vigil run -c FILE` in `host`, capturing its log lines. */
+export function startDaemon(host: LabHost, config: string, pidfile: string): Daemon {
+  const proc = host.spawn([process.execPath, BIN, 'run', '-c', config]);
+  let out = '';
+  proc.stdout?.on('data', (c: Buffer) => { out += c.toString(); });
+  proc.stderr?.on('data', (c: Buffer) => { out += c.toString(); });
+  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
+  return { proc, config, pidfile, logs: () => out, exited };
+}
+
+/** The daemon's status, or undefined when it does not answer. */
+export async function daemonStatus(pidfile: string): Promise<Record<string, any> | undefined> {
+  try {
+    return (await askControl(controlPath(pidfile), { cmd: 'status' }, 2000)) as Record<string, any>;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Poll `cond` every `everyMs` until it is truthy or `timeoutMs` passes. */
+export async function waitFor<T>(cond: () => Promise<T> | T, timeoutMs: number, what: string, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await cond();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Run the CLI as a process (outside any namespace unless `host` is given). */
+export async function runCli(args: string[], host?: LabHost, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  if (host) return host.exec([process.execPath, BIN, ...args], { timeoutMs: 60_000, ...(input !== undefined ? { input } : {}) });
+  const { spawn } = await import('node:child_process');
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+    p.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+    p.on('close', (code) => resolve({ code, stdout, stderr }));
+    p.stdin.end(input ?? '');
+  });
+}
