@@ -11,9 +11,14 @@ import type { ChildProcess } from 'node:child_process';
 import type { LabHost } from './lab';
 import { askControl, controlPath } from '../../src/daemon/control';
 
+/** The package root, from test/support/ or its compiled copy dist/test/support/. */
+export const ROOT = (() => {
+  let d = __dirname;
+  while (!fs.existsSync(path.join(d, 'package.json'))) d = path.dirname(d);
+  return d;
+})();
 /** The installed entry point the tests run. */
-export const BIN = path.resolve(__dirname, '..', '..', 'bin', 'vigil');
-export const ROOT = path.resolve(__dirname, '..', '..');
+export const BIN = path.join(ROOT, 'bin', 'vigil');
 
 /** A scratch directory for one test, removed by the caller's teardown. */
 export function scratchDir(tag: string): string {
