@@ -1,0 +1,47 @@
+/**
+ * Layer: executor. The real {@link FenceNet}: carrier, addresses and
+ * neighbours from rtnetlink, reachability by ARP from our own socket.
+ * One netlink socket and one ARP prober per interface, kept open across
+ * cycles (no spawn, no socket churn in the loop).
+ */
+import { Netlink } from '../../net/netlink';
+import { ArpProber } from '../../net/arp/prober';
+import type { FenceNet } from './runner';
+
+/** Open the netlink socket now (in the current namespace); probers open on first use. */
+export async function realFenceNet(): Promise<FenceNet> {
+  const nl = await Netlink.open();
+  const probers = new Map<string, ArpProber>();
+  const prober = (iface: string) => {
+    let p = probers.get(iface);
+    if (!p || p.closed) {
+      p = ArpProber.open(iface);
+      probers.set(iface, p);
+    }
+    return p;
+  };
+  return {
+    async carrier(iface) {
+      const l = await nl.link(iface);
+      return l ? l.up && l.carrier : undefined;
+    },
+    async addresses(iface) {
+      return (await nl.addresses(iface)).map((a) => ({ address: a.address, prefix: a.prefix }));
+    },
+    async interfaceOf(ip) {
+      return (await nl.addresses()).find((a) => a.address === ip)?.ifname;
+    },
+    async neighbours(iface) {
+      // Every entry with an address: PERMANENT and NOARP ones too. The probe decides.
+      return (await nl.neighbours(iface)).filter((n) => !n.state.includes('NOARP')).map((n) => n.address);
+    },
+    async probe(iface, ip, timeoutMs) {
+      const r = await prober(iface).probe(ip, { timeoutMs, count: 1, acceptConflict: false });
+      return r.status === 'answered' ? { mac: r.mac, rttMs: r.rttMs } : undefined;
+    },
+    close() {
+      for (const p of probers.values()) p.close();
+      nl.close();
+    },
+  };
+}
