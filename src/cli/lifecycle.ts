@@ -217,8 +217,16 @@ export function formatStatus(st: Record<string, unknown>): string {
     lines.push(`  held: ${(vip.held as string[]).join(', ') || 'nothing'}`);
     if (vip.track) lines.push(`  track: ${JSON.stringify(vip.track)}`);
   }
-  const fence = roles.fence;
-  if (fence) lines.push(`fence: ${JSON.stringify(fence)}`);
+  const fence = roles.fence as Record<string, any> | undefined;
+  if (fence) {
+    lines.push(`fence: ${fence.phase}, verdict: ${fence.verdict}; isolated cycles ${fence.fenceCount}/${fence.confirmCycles}; servers seen: ${fence.seenServers ? 'yes' : 'no'}${fence.dryRun ? ' (dry run)' : ''}`);
+    for (const a of (fence.agents ?? []) as Record<string, any>[]) {
+      const st = a.state as Record<string, any>;
+      const what = st.kind === 'client' ? `client, known_servers ${st.knownServers}` : st.kind === 'unknown' ? `unknown (${st.reason})` : st.kind;
+      const proc = a.process ? `; process ${a.process.running ? `pid ${a.process.pid}` : 'not running'}, restarts ${a.process.restarts}` : '';
+      lines.push(`  agent ${a.name} ${a.url}: ${what}${proc}`);
+    }
+  }
   return lines.join('\n') + '\n';
 }
 
