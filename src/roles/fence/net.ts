@@ -6,12 +6,14 @@
  */
 import { Netlink } from '../../net/netlink';
 import { ArpProber } from '../../net/arp/prober';
+import { Pinger } from '../../net/icmp/pinger';
 import type { FenceNet } from './runner';
 
 /** Open the netlink socket now (in the current namespace); probers open on first use. */
 export async function realFenceNet(): Promise<FenceNet> {
   const nl = await Netlink.open();
   const probers = new Map<string, ArpProber>();
+  let pinger: Pinger | undefined;
   const prober = (iface: string) => {
     let p = probers.get(iface);
     if (!p || p.closed) {
@@ -39,7 +41,13 @@ export async function realFenceNet(): Promise<FenceNet> {
       const r = await prober(iface).probe(ip, { timeoutMs, count: 1, acceptConflict: false });
       return r.status === 'answered' ? { mac: r.mac, rttMs: r.rttMs } : undefined;
     },
+    async ping(ip, timeoutMs) {
+      pinger ??= new Pinger();
+      const r = await pinger.ping(ip, timeoutMs);
+      return r.status === 'answered' ? { rttMs: r.rttMs } : undefined;
+    },
     close() {
+      pinger?.close();
       for (const p of probers.values()) p.close();
       nl.close();
     },

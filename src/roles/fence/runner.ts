@@ -32,6 +32,8 @@ export interface FenceNet {
   neighbours(iface: string): Promise<string[]>;
   /** One ARP probe on `iface`. */
   probe(iface: string, ip: string, timeoutMs: number): Promise<{ mac: string; rttMs: number } | undefined>;
+  /** One ICMP echo to a routed address (off every local subnet). */
+  ping(ip: string, timeoutMs: number): Promise<{ rttMs: number } | undefined>;
   close(): void;
 }
 
@@ -239,6 +241,20 @@ export class FenceRunner {
   /** Is this host's own network alive? Carrier, then a neighbour answering ARP. */
   private async checkNetwork(): Promise<InterfaceObservation[]> {
     const serverAddrs = [...new Set(this.agents.flatMap((a) => [...(a.cfg.join ?? []), ...a.servers]))];
+    const subnetsByIface = await Promise.all(this.interfaces.map((i) => this.net.addresses(i).catch(() => [])));
+    // Servers behind a router cannot answer ARP; an ICMP echo tells whether the path to them works.
+    const routed = serverAddrs.filter((ip) => !subnetsByIface.some((subs) => subs.some((s) => inSubnet(ip, s)))).slice(0, MAX_CANDIDATES);
+    const links = this.checkInterfaces(serverAddrs);
+    if (routed.length === 0) return links;
+    const pings = await Promise.all(routed.map(async (ip) => ({ ip, r: await this.net.ping(ip, this.cfg.neighbourProbeTimeoutMs).catch(() => undefined) })));
+    const first = pings.find((p) => p.r);
+    const routedObs: InterfaceObservation = first?.r
+      ? { iface: 'routed (ICMP)', carrier: true, probed: routed, answeredBy: { ip: first.ip, mac: '', rttMs: first.r.rttMs } }
+      : { iface: 'routed (ICMP)', carrier: true, probed: routed, reason: `none of ${routed.length} routed server addresses answered an ICMP echo within ${this.cfg.neighbourProbeTimeoutMs} ms` };
+    return [...(await links), routedObs];
+  }
+
+  private checkInterfaces(serverAddrs: string[]): Promise<InterfaceObservation[]> {
     return Promise.all(this.interfaces.map(async (iface): Promise<InterfaceObservation> => {
       try {
         const carrier = await this.net.carrier(iface);
