@@ -1,0 +1,602 @@
+/**
+ * Layer: net/arp, prober. ARP presence probes and gratuitous announcements
+ * over {@link ArpSocket}, for the `vip` role, the `arp-probe` verb and benches.
+ *
+ * - Every probe is tri-state: `answered` (someone holds the IP), `silent`
+ *   (nobody answered within the timeout), or `error` (the probe could not be
+ *   carried out: no interface, no privilege, send failures). An error is
+ *   never "silent": the HA logic must not take over an address because its
+ *   own NIC is broken (seed hazard V-22).
+ * - All probers on one interface in one network namespace share ONE socket,
+ *   reference-counted and closed when its last user is done. Replies are
+ *   dispatched by IP to the probes waiting for them.
+ * - Round-trip times come from the native receive timestamp minus the send
+ *   time, both CLOCK_MONOTONIC, so they do not include event-loop delay.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { VigilError } from '../../errors';
+import { isIPv4 } from '../../util/ip';
+import { moduleLog } from '../../log';
+import {
+  buildAnnounceReply, buildAnnounceRequest, buildProbe, buildRequest, isProbe, OP_REPLY,
+} from './codec';
+import type { ArpPacket, MacLike } from './codec';
+import { ArpSocket } from './socket';
+import type { ArpBinding } from './socket';
+import { native } from '../../native';
+
+const log = moduleLog('arp');
+
+/** How a probe asks: an RFC 5227 probe (sender IP 0.0.0.0) or an ordinary request. */
+export type ProbeSource = 'probe' | 'request';
+
+/** Options of one probe. */
+export interface ProbeOptions {
+  /** How long to wait for an answer after the last send. Default 1000. */
+  timeoutMs?: number;
+  /** Frames to send. Default 1. */
+  count?: number;
+  /** Time between sends. Default 200. */
+  intervalMs?: number;
+  /**
+   * `'probe'` (default): RFC 5227 probe, sender IP 0.0.0.0, so no neighbour
+   * cache learns anything from it and it works before we hold any address.
+   * `'request'`: an ordinary who-has from `senderIp`.
+   */
+  source?: ProbeSource;
+  /** Sender IP for `source: 'request'`; default: the interface's first IPv4 address. */
+  senderIp?: string;
+  /**
+   * Finish at the first answer (default true). With false every send is
+   * made and the probe ends when each send has had an answer or at the
+   * timeout after the last one, collecting every reply (arping style).
+   */
+  stopOnReply?: boolean;
+  /**
+   * For `source: 'probe'`: count an RFC 5227 probe for the same IP from
+   * another host as an answer of kind `'conflict'` (RFC 5227 §2.1.1: both
+   * sides back off). Default true.
+   */
+  acceptConflict?: boolean;
+  /** Called for each answer as it arrives (the CLI prints from it). */
+  onReply?: (reply: ArpReply) => void;
+  /** Retries of a send that failed with a retryable error (EAGAIN, ENOBUFS). Default 3. */
+  sendRetries?: number;
+}
+
+/**
+ * One piece of evidence that the IP is in use. `kind`:
+ * - `'reply'` — an ARP reply whose sender IP is the probed IP;
+ * - `'request'` — an ARP request from the probed IP (including gratuitous
+ *   ARP): RFC 5227 §2.1.1 counts "any ARP packet (Request or Reply)" whose
+ *   sender IP is the probed address;
+ * - `'conflict'` — an RFC 5227 probe for the same IP from another MAC:
+ *   another host is trying to claim it at the same time.
+ */
+export interface ArpReply {
+  kind: 'reply' | 'request' | 'conflict';
+  /** The probed IP. */
+  ip: string;
+  /** Sender MAC of the answer: who holds (or claims) the IP. */
+  mac: string;
+  /** Receive time minus the time of the latest send before it, in ms. */
+  rttMs: number;
+  /** Index (0-based) of the latest send before this answer. */
+  seq: number;
+  /** CLOCK_MONOTONIC receive time in ns, from the native layer. */
+  receivedAtNs: bigint;
+  /** The decoded frame. */
+  packet: ArpPacket;
+}
+
+interface ResultBase {
+  /** The probed IP. */
+  ip: string;
+  /** The interface probed on. */
+  iface: string;
+  /** Frames actually sent. */
+  sent: number;
+  /** Wall time from the start of the probe to its result, in ms (monotonic). */
+  elapsedMs: number;
+}
+
+/** Someone answered. `mac`/`rttMs` are those of the first answer. */
+export interface ProbeAnswered extends ResultBase {
+  status: 'answered';
+  answered: true;
+  mac: string;
+  rttMs: number;
+  replies: ArpReply[];
+}
+
+/** Every send was made and nothing answered within the timeout. */
+export interface ProbeSilent extends ResultBase {
+  status: 'silent';
+  answered: false;
+}
+
+/**
+ * The probe could not be carried out. Not evidence of absence: callers must
+ * treat it as "unknown". (`answered` is absent, so switch on `status`.)
+ */
+export interface ProbeFailed extends ResultBase {
+  status: 'error';
+  answered?: undefined;
+  error: VigilError;
+}
+
+/** Tri-state probe result; switch on `status`. */
+export type ProbeResult = ProbeAnswered | ProbeSilent | ProbeFailed;
+
+/** Options of an announcement. */
+export interface AnnounceOptions {
+  /** Frames to send (per form). Default 2 (RFC 5227 §1.1 ANNOUNCE_NUM). */
+  count?: number;
+  /** Time between sends. Default 2000 (RFC 5227 ANNOUNCE_INTERVAL). */
+  intervalMs?: number;
+  /** The MAC to announce; default the interface's own. */
+  mac?: MacLike;
+  /**
+   * `'request'` (default, RFC 5227 §3), `'reply'` (RFC 5944 §4.6) or
+   * `'both'` (each round sends a request then a reply: stacks differ in which
+   * they honour).
+   */
+  form?: 'request' | 'reply' | 'both';
+  /** Retries of a retryable send failure. Default 3. */
+  sendRetries?: number;
+}
+
+/** Options of the shared socket (and of the binding it runs on). */
+export interface ProberOptions {
+  /** The native binding; the compiled addon when omitted. */
+  binding?: ArpBinding;
+}
+
+const DEFAULTS = { timeoutMs: 1000, count: 1, intervalMs: 200, sendRetries: 3 } as const;
+const ANNOUNCE_DEFAULTS = { count: 2, intervalMs: 2000 } as const;
+/** Backoff before send retry n (1-based): 1, 2, 4 … ms, capped. */
+const retryDelayMs = (n: number): number => Math.min(2 ** (n - 1), 50);
+
+// ---------------------------------------------------------------------------
+// Shared sockets: one per (binding, network namespace, interface).
+
+type Waiter = { onPacket(p: ArpPacket, at: bigint, kind: ArpReply['kind']): void; fail(e: VigilError): void; conflicts: boolean };
+
+/** One open socket and the probes waiting on it. */
+class Endpoint {
+  readonly socket: ArpSocket;
+  refs = 0;
+  /** Probed IP → probes waiting for evidence about it. */
+  private readonly waiters = new Map<string, Set<Waiter>>();
+
+  constructor(socket: ArpSocket, private readonly forget: () => void) {
+    this.socket = socket;
+    socket.on('frame', (p, at) => this.dispatch(p, at));
+    socket.on('error', (e) => {
+      log.warn({ iface: socket.ifname, code: e.code, err: e.message }, 'ARP socket failed');
+      this.forget();
+      for (const set of [...this.waiters.values()]) for (const w of [...set]) w.fail(e);
+      this.waiters.clear();
+    });
+  }
+
+  get alive(): boolean {
+    return !this.socket.closed;
+  }
+
+  watch(ip: string, w: Waiter): void {
+    let set = this.waiters.get(ip);
+    if (!set) this.waiters.set(ip, (set = new Set()));
+    set.add(w);
+  }
+
+  unwatch(ip: string, w: Waiter): void {
+    const set = this.waiters.get(ip);
+    if (!set) return;
+    set.delete(w);
+    if (set.size === 0) this.waiters.delete(ip);
+  }
+
+  private dispatch(p: ArpPacket, at: bigint): void {
+    // Our own frames are filtered natively; one with our MAC arriving from
+    // the wire is a loop (RFC 5227 §2.1.1 excludes "any of the host's
+    // interfaces"), never evidence of another holder.
+    if (p.senderMac === this.socket.mac) return;
+    const holders = this.waiters.get(p.senderIp);
+    if (holders) {
+      const kind = p.op === OP_REPLY ? 'reply' : 'request';
+      for (const w of [...holders]) w.onPacket(p, at, kind);
+    }
+    if (isProbe(p)) {
+      const claimants = this.waiters.get(p.targetIp);
+      if (claimants) for (const w of [...claimants]) if (w.conflicts) w.onPacket(p, at, 'conflict');
+    }
+  }
+}
+
+const pools = new WeakMap<ArpBinding, Map<string, Endpoint>>();
+
+/** The calling thread's network namespace (`net:[inode]`), part of the pool key. */
+function currentNetns(): string {
+  try {
+    return fs.readlinkSync('/proc/thread-self/ns/net');
+  } catch {
+    return 'net:?';
+  }
+}
+
+/** A counted reference to an endpoint; `release()` is idempotent. */
+interface Lease { readonly ep: Endpoint; release(): void }
+
+function acquire(iface: string, binding: ArpBinding, netns: string): Lease {
+  let pool = pools.get(binding);
+  if (!pool) pools.set(binding, (pool = new Map()));
+  const key = `${netns}/${iface}`;
+  let ep = pool.get(key);
+  if (!ep || !ep.alive) {
+    const p = pool;
+    const created: Endpoint = new Endpoint(ArpSocket.open(iface, { binding }), () => {
+      if (p.get(key) === created) p.delete(key);
+    });
+    pool.set(key, (ep = created));
+  }
+  ep.refs++;
+  const held = ep;
+  const owner = pool;
+  let released = false;
+  return {
+    ep: held,
+    release(): void {
+      if (released) return;
+      released = true;
+      if (--held.refs === 0) {
+        if (owner.get(key) === held) owner.delete(key);
+        held.socket.close();
+      }
+    },
+  };
+}
+
+/** Sockets currently open in the shared pool of `binding` (for tests and status). */
+export function sharedSocketCount(binding: ArpBinding = native()): number {
+  return pools.get(binding)?.size ?? 0;
+}
+
+// ---------------------------------------------------------------------------
+
+function assertProbeOptions(ip: string, o: ProbeOptions): Required<Pick<ProbeOptions, 'timeoutMs' | 'count' | 'intervalMs' | 'sendRetries'>> {
+  if (!isIPv4(ip)) throw new VigilError('EINVAL', `invalid IPv4 address '${ip}'`);
+  const timeoutMs = o.timeoutMs ?? DEFAULTS.timeoutMs;
+  const count = o.count ?? DEFAULTS.count;
+  const intervalMs = o.intervalMs ?? DEFAULTS.intervalMs;
+  const sendRetries = o.sendRetries ?? DEFAULTS.sendRetries;
+  if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw new VigilError('EINVAL', `timeoutMs must be a non-negative number, got ${timeoutMs}`);
+  if (!Number.isInteger(count) || count < 1) throw new VigilError('EINVAL', `count must be an integer ≥ 1, got ${count}`);
+  if (!Number.isFinite(intervalMs) || intervalMs < 0) throw new VigilError('EINVAL', `intervalMs must be a non-negative number, got ${intervalMs}`);
+  if (!Number.isInteger(sendRetries) || sendRetries < 0) throw new VigilError('EINVAL', `sendRetries must be an integer ≥ 0, got ${sendRetries}`);
+  if (o.senderIp !== undefined && !isIPv4(o.senderIp)) throw new VigilError('EINVAL', `invalid sender IPv4 address '${o.senderIp}'`);
+  return { timeoutMs, count, intervalMs, sendRetries };
+}
+
+/** First IPv4 address of `iface` in the calling thread's namespace (getifaddrs). */
+function interfaceIPv4(iface: string): string | undefined {
+  return os.networkInterfaces()[iface]?.find((a) => a.family === 'IPv4')?.address;
+}
+
+const nsToMs = (ns: bigint): number => Number(ns) / 1e6;
+
+/**
+ * Send `frame`, retrying retryable failures (EAGAIN, ENOBUFS, EINTR) up to
+ * `retries` times with a short backoff. Calls `done(undefined, sentAtNs)`
+ * on success, the time taken just before the send that succeeded, or
+ * `done(err)` on a fatal error or when retries run out.
+ */
+function sendWithRetry(
+  socket: ArpSocket, frame: Buffer, retries: number,
+  done: (err: VigilError | undefined, sentAtNs: bigint) => void, timers: Set<NodeJS.Timeout>,
+): void {
+  let attempt = 0;
+  const tryOnce = (): void => {
+    let at = 0n;
+    try {
+      at = socket.nowNs();
+      socket.send(frame);
+    } catch (e) {
+      const err = e instanceof VigilError ? e : new VigilError('EUNKNOWN', String(e));
+      if (err.retryable && attempt < retries) {
+        attempt++;
+        const t = setTimeout(() => {
+          timers.delete(t);
+          tryOnce();
+        }, retryDelayMs(attempt));
+        timers.add(t);
+        return;
+      }
+      done(attempt > 0 ? new VigilError(err.code, `${err.message} (after ${attempt} retries)`, { retryable: err.retryable, cause: err }) : err, 0n);
+      return;
+    }
+    done(undefined, at);
+  };
+  tryOnce();
+}
+
+/**
+ * A prober bound to one interface, for the daemon: it keeps its reference
+ * to the interface's shared socket across probes (the daemon probes every
+ * 200 ms–1 s), and reopens it after a fatal socket error.
+ */
+export class ArpProber {
+  /** The interface probed on. */
+  readonly iface: string;
+  private readonly binding: ArpBinding;
+  private lease: Lease | undefined;
+  private readonly cancels = new Set<(e: VigilError) => void>();
+  private isClosed = false;
+  /** The network namespace the prober was opened in; it only ever reopens there. */
+  private readonly netns: string;
+
+  /**
+   * Open (or join) the shared socket on `iface` in the calling thread's
+   * network namespace. Throws a {@link VigilError}: ENODEV "no such
+   * interface 'X'", EPERM "needs CAP_NET_RAW", …
+   */
+  static open(iface: string, opts: ProberOptions = {}): ArpProber {
+    return new ArpProber(iface, opts);
+  }
+
+  private constructor(iface: string, opts: ProberOptions) {
+    this.iface = iface;
+    this.binding = opts.binding ?? native();
+    this.netns = currentNetns();
+    this.lease = acquire(iface, this.binding, this.netns);
+  }
+
+  /** The interface's MAC (from the open socket). */
+  get mac(): string {
+    return this.endpoint().socket.mac;
+  }
+
+  /** True once {@link close} was called. */
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** The live endpoint, reopened if a fatal error closed the previous one. */
+  private endpoint(): Endpoint {
+    if (this.isClosed) throw new VigilError('ECANCELED', `ARP prober on '${this.iface}' is closed`);
+    if (!this.lease || !this.lease.ep.alive) {
+      this.lease?.release();
+      this.lease = undefined;
+      // Interface names repeat across namespaces: reopening `eth0` from
+      // another one would probe on a different machine's (or the host's own)
+      // interface. Callers that switch namespaces must probe from inside.
+      if (currentNetns() !== this.netns) {
+        throw new VigilError('ENETNS', `ARP socket on '${this.iface}' was lost and cannot be reopened from another network namespace`);
+      }
+      this.lease = acquire(this.iface, this.binding, this.netns);
+    }
+    return this.lease.ep;
+  }
+
+  /**
+   * Probe `ip`: send `count` frames `intervalMs` apart and wait `timeoutMs`
+   * after the last. Rejects only on invalid arguments (VigilError EINVAL);
+   * every runtime failure is a result with `status: 'error'`.
+   */
+  probe(ip: string, opts: ProbeOptions = {}): Promise<ProbeResult> {
+    const o = assertProbeOptions(ip, opts);
+    const source = opts.source ?? 'probe';
+    const stopOnReply = opts.stopOnReply ?? true;
+    const startedNs = this.binding.monotonicNs();
+    const base = (sent: number): ResultBase => ({ ip, iface: this.iface, sent, elapsedMs: nsToMs(this.binding.monotonicNs() - startedNs) });
+
+    let ep: Endpoint;
+    let frame: Buffer;
+    try {
+      ep = this.endpoint();
+      if (source === 'request') {
+        const senderIp = opts.senderIp ?? interfaceIPv4(this.iface);
+        if (!senderIp) throw new VigilError('ENOADDR', `no IPv4 address on '${this.iface}' to send an ARP request from (give a sender IP or use an RFC 5227 probe)`);
+        frame = buildRequest({ senderMac: ep.socket.macBytes, senderIp, targetIp: ip });
+      } else {
+        frame = buildProbe({ senderMac: ep.socket.macBytes, targetIp: ip });
+      }
+    } catch (e) {
+      const error = e instanceof VigilError ? e : new VigilError('EUNKNOWN', String(e));
+      return Promise.resolve({ status: 'error', error, ...base(0) });
+    }
+    const socket = ep.socket;
+
+    return new Promise<ProbeResult>((resolve) => {
+      const timers = new Set<NodeJS.Timeout>();
+      const replies: ArpReply[] = [];
+      const answeredSeqs = new Set<number>();
+      let sent = 0;
+      let lastSendNs = 0n;
+      let allSent = false;
+      let finished = false;
+
+      const finish = (r: ProbeResult): void => {
+        if (finished) return;
+        finished = true;
+        for (const t of timers) clearTimeout(t);
+        timers.clear();
+        ep.unwatch(ip, waiter);
+        this.cancels.delete(cancel);
+        resolve(r);
+      };
+      const answered = (): ProbeResult => ({
+        status: 'answered', answered: true, mac: replies[0]!.mac, rttMs: replies[0]!.rttMs, replies, ...base(sent),
+      });
+      const failWith = (error: VigilError): void => {
+        // Evidence already received stands: an answer is an answer.
+        finish(replies.length > 0 ? answered() : { status: 'error', error, ...base(sent) });
+      };
+      const cancel = (e: VigilError): void => failWith(e);
+      const waiter: Waiter = {
+        conflicts: source === 'probe' && (opts.acceptConflict ?? true),
+        onPacket: (packet, at, kind) => {
+          if (finished || sent === 0) return;
+          const reply: ArpReply = {
+            kind, ip, mac: packet.senderMac, rttMs: nsToMs(at - lastSendNs), seq: sent - 1, receivedAtNs: at, packet,
+          };
+          replies.push(reply);
+          answeredSeqs.add(reply.seq);
+          try {
+            opts.onReply?.(reply);
+          } catch (e) {
+            log.warn({ ip, err: String(e) }, 'onReply callback threw');
+          }
+          if (stopOnReply || (allSent && answeredSeqs.size >= o.count)) finish(answered());
+        },
+        fail: failWith,
+      };
+      this.cancels.add(cancel);
+      ep.watch(ip, waiter);
+
+      const sendNext = (): void => {
+        if (finished) return;
+        sendWithRetry(socket, frame, o.sendRetries, (err, sentAtNs) => {
+          if (finished) return;
+          if (err) {
+            log.debug({ iface: this.iface, ip, code: err.code }, 'ARP probe send failed');
+            failWith(err);
+            return;
+          }
+          lastSendNs = sentAtNs;
+          sent++;
+          if (sent < o.count) {
+            const t = setTimeout(() => {
+              timers.delete(t);
+              sendNext();
+            }, o.intervalMs);
+            timers.add(t);
+          } else {
+            allSent = true;
+            if (!stopOnReply && replies.length > 0 && answeredSeqs.size >= o.count) {
+              finish(answered());
+              return;
+            }
+            const t = setTimeout(() => {
+              timers.delete(t);
+              finish(replies.length > 0 ? answered() : { status: 'silent', answered: false, ...base(sent) });
+            }, o.timeoutMs);
+            timers.add(t);
+          }
+        }, timers);
+      };
+      sendNext();
+    });
+  }
+
+  /**
+   * Announce `ip` as ours with gratuitous ARP: `count` rounds `intervalMs`
+   * apart. Resolves with the frames sent; rejects with a
+   * {@link VigilError} when a send fails for good (after retries).
+   */
+  announce(ip: string, opts: AnnounceOptions = {}): Promise<{ sent: number }> {
+    if (!isIPv4(ip)) return Promise.reject(new VigilError('EINVAL', `invalid IPv4 address '${ip}'`));
+    const count = opts.count ?? ANNOUNCE_DEFAULTS.count;
+    const intervalMs = opts.intervalMs ?? ANNOUNCE_DEFAULTS.intervalMs;
+    const retries = opts.sendRetries ?? DEFAULTS.sendRetries;
+    if (!Number.isInteger(count) || count < 1) return Promise.reject(new VigilError('EINVAL', `count must be an integer ≥ 1, got ${count}`));
+    if (!Number.isFinite(intervalMs) || intervalMs < 0) return Promise.reject(new VigilError('EINVAL', `intervalMs must be a non-negative number, got ${intervalMs}`));
+    let frames: Buffer[];
+    let socket: ArpSocket;
+    try {
+      socket = this.endpoint().socket;
+      const mac = opts.mac ?? socket.macBytes;
+      const form = opts.form ?? 'request';
+      frames = [];
+      if (form === 'request' || form === 'both') frames.push(buildAnnounceRequest({ mac, ip, ethSrc: socket.macBytes }));
+      if (form === 'reply' || form === 'both') frames.push(buildAnnounceReply({ mac, ip, ethSrc: socket.macBytes }));
+    } catch (e) {
+      return Promise.reject(e instanceof VigilError ? e : new VigilError('EUNKNOWN', String(e)));
+    }
+    return new Promise((resolve, reject) => {
+      const timers = new Set<NodeJS.Timeout>();
+      let sent = 0;
+      let round = 0;
+      let done = false;
+      const end = (err?: VigilError): void => {
+        if (done) return;
+        done = true;
+        for (const t of timers) clearTimeout(t);
+        this.cancels.delete(cancel);
+        if (err) reject(new VigilError(err.code, `announce ${ip} on '${this.iface}': ${err.message}`, { retryable: err.retryable, cause: err, detail: { sent } }));
+        else resolve({ sent });
+      };
+      const cancel = (e: VigilError): void => end(e);
+      this.cancels.add(cancel);
+      const sendFrame = (i: number): void => {
+        if (done) return;
+        if (i >= frames.length) {
+          round++;
+          if (round >= count) return end();
+          const t = setTimeout(() => {
+            timers.delete(t);
+            sendFrame(0);
+          }, intervalMs);
+          timers.add(t);
+          return;
+        }
+        sendWithRetry(socket, frames[i]!, retries, (err) => {
+          if (done) return;
+          if (err) return end(err);
+          sent++;
+          sendFrame(i + 1);
+        }, timers);
+      };
+      sendFrame(0);
+    });
+  }
+
+  /**
+   * Release the shared socket (closed when no other prober uses it). Probes
+   * still running end with an `ECANCELED` error result. Idempotent.
+   */
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    const err = new VigilError('ECANCELED', `ARP prober on '${this.iface}' closed`);
+    for (const c of [...this.cancels]) c(err);
+    this.lease?.release();
+    this.lease = undefined;
+  }
+}
+
+/**
+ * Probe `ip` once on `iface` (see {@link ArpProber.probe}), joining the
+ * interface's shared socket for the duration. Rejects only on invalid
+ * arguments; a missing interface or privilege is a `status: 'error'` result.
+ */
+export async function probe(ip: string, iface: string, opts: ProbeOptions & ProberOptions = {}): Promise<ProbeResult> {
+  assertProbeOptions(ip, opts);
+  let prober: ArpProber;
+  try {
+    prober = ArpProber.open(iface, opts);
+  } catch (e) {
+    const error = e instanceof VigilError ? e : new VigilError('EUNKNOWN', String(e));
+    return { status: 'error', error, ip, iface, sent: 0, elapsedMs: 0 };
+  }
+  try {
+    return await prober.probe(ip, opts);
+  } finally {
+    prober.close();
+  }
+}
+
+/**
+ * Announce `ip` on `iface` with gratuitous ARP (see {@link ArpProber.announce}).
+ * Rejects with a {@link VigilError} if the socket cannot be opened or a send fails.
+ */
+export async function announce(ip: string, iface: string, opts: AnnounceOptions & ProberOptions = {}): Promise<{ sent: number }> {
+  if (!isIPv4(ip)) throw new VigilError('EINVAL', `invalid IPv4 address '${ip}'`);
+  const prober = ArpProber.open(iface, opts);
+  try {
+    return await prober.announce(ip, opts);
+  } finally {
+    prober.close();
+  }
+}

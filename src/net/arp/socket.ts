@@ -1,0 +1,183 @@
+/**
+ * Layer: net/arp, socket. A dgram-like wrapper around the native AF_PACKET
+ * ARP socket (`native/vigil.c`): open on an interface, send whole frames,
+ * receive decoded ARP packets with their kernel-side receive time, close.
+ *
+ * The native binding is a constructor parameter with the real addon as its
+ * default (serialport's injected poller), so the prober can be tested
+ * against a fake segment (`fake.ts`) and the real socket with the same code.
+ * Frames are decoded here, in TypeScript; the C layer only moves bytes.
+ */
+import { EventEmitter } from 'node:events';
+import { fromNative, isNativeError, SystemError, VigilError } from '../../errors';
+import { formatMac } from '../../util/ip';
+import type { NativeArpSocket, NativeBinding } from '../../native-binding';
+import { native } from '../../native';
+import { tryDecodeArp } from './codec';
+import type { ArpPacket } from './codec';
+
+/** The part of the native binding the ARP layer uses. */
+export type ArpBinding = Pick<NativeBinding, 'openArpSocket' | 'monotonicNs'>;
+
+/** Counters an operator or a bench can read. */
+export interface ArpSocketStats {
+  /** Frames handed up by the native layer. */
+  received: number;
+  /** Of those, frames that did not decode as IPv4-over-Ethernet ARP. */
+  invalid: number;
+  /** Frames sent successfully. */
+  sent: number;
+  /** send() calls that threw. */
+  sendErrors: number;
+}
+
+/** Options for {@link ArpSocket.open}. */
+export interface ArpSocketOptions {
+  /** The binding to use; the compiled addon when omitted. */
+  binding?: ArpBinding;
+  /** Frames read per readable event at most (native default 32). */
+  drain?: number;
+}
+
+/**
+ * Events of an {@link ArpSocket}:
+ * - `'frame'` `(packet: ArpPacket, receivedAtNs: bigint)` — one decoded ARP
+ *   frame; the time is CLOCK_MONOTONIC in ns taken by the native layer right
+ *   after recvfrom, comparable with {@link ArpSocket.nowNs}.
+ * - `'error'` `(err: VigilError)` — a fatal receive error; the socket is
+ *   closed when this fires.
+ * - `'close'` `()` — once, after close (explicit or after an error).
+ */
+export interface ArpSocketEvents {
+  frame: [packet: ArpPacket, receivedAtNs: bigint];
+  error: [err: VigilError];
+  close: [];
+}
+
+/** An open ARP socket on one interface (in the network namespace it was opened in). */
+export class ArpSocket extends EventEmitter<ArpSocketEvents> {
+  /** The interface name given at open. */
+  readonly ifname: string;
+  /** Its index at open time. */
+  readonly ifindex: number;
+  /** Its MAC, `aa:bb:cc:dd:ee:ff`, read at open. */
+  readonly mac: string;
+  /** The MAC as 6 bytes. */
+  readonly macBytes: Buffer;
+  /** Counters since open. */
+  readonly stats: ArpSocketStats = { received: 0, invalid: 0, sent: 0, sendErrors: 0 };
+  private readonly sock: NativeArpSocket;
+  private readonly binding: ArpBinding;
+  private isClosed = false;
+
+  /**
+   * Open and start receiving at once. Throws a {@link VigilError}: code
+   * ENODEV "no such interface", EPERM/EACCES "needs CAP_NET_RAW", or the
+   * failed syscall's errno code.
+   */
+  static open(ifname: string, opts: ArpSocketOptions = {}): ArpSocket {
+    return new ArpSocket(ifname, opts.binding ?? native(), opts.drain);
+  }
+
+  /** Prefer {@link ArpSocket.open}; the binding is injectable for tests. */
+  constructor(ifname: string, binding: ArpBinding = native(), drain?: number) {
+    super();
+    this.ifname = ifname;
+    this.binding = binding;
+    try {
+      this.sock = binding.openArpSocket(ifname, drain);
+    } catch (e) {
+      throw openError(e, ifname);
+    }
+    this.ifindex = this.sock.ifindex;
+    this.macBytes = Buffer.from(this.sock.mac);
+    this.mac = formatMac(this.macBytes);
+    try {
+      this.sock.start((frame, at) => this.onFrame(frame, at), (err) => this.onError(err));
+    } catch (e) {
+      this.sock.close();
+      throw fromNative(e, `ARP socket on '${ifname}'`);
+    }
+  }
+
+  /** True once closed (by {@link close} or after a fatal error). */
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** CLOCK_MONOTONIC now in ns, the clock of the receive timestamps. */
+  nowNs(): bigint {
+    return this.binding.monotonicNs();
+  }
+
+  /**
+   * Send one whole Ethernet frame (see `codec.ts`). Throws a
+   * {@link VigilError} whose `retryable` is true for EAGAIN/ENOBUFS/EINTR
+   * (a full queue) and false otherwise (ENETDOWN, ENXIO: the link is down or
+   * gone; EBADF: closed).
+   */
+  send(frame: Buffer): void {
+    if (this.isClosed) throw new VigilError('EBADF', `ARP socket on '${this.ifname}' is closed`);
+    try {
+      this.sock.send(frame);
+      this.stats.sent++;
+    } catch (e) {
+      this.stats.sendErrors++;
+      throw fromNative(e, `ARP send on '${this.ifname}'`);
+    }
+  }
+
+  /** Stop receiving and close the fd. Idempotent; safe inside a 'frame' listener. */
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.sock.close();
+    this.emit('close');
+  }
+
+  private onFrame(frame: Buffer, receivedAtNs: bigint): void {
+    if (this.isClosed) return;
+    this.stats.received++;
+    const p = tryDecodeArp(frame);
+    if (typeof p === 'string') {
+      this.stats.invalid++;
+      return;
+    }
+    this.emit('frame', p, receivedAtNs);
+  }
+
+  private onError(err: Error): void {
+    // The native layer has closed the fd already.
+    if (this.isClosed) return;
+    this.isClosed = true;
+    const e = receiveError(err, this.ifname);
+    if (this.listenerCount('error') > 0) this.emit('error', e);
+    this.emit('close');
+  }
+}
+
+/**
+ * libuv reports POLLERR on a polled fd as status UV_EBADF. On a packet
+ * socket the kernel raises POLLERR with sk_err = ENETDOWN when the bound
+ * interface goes down or is unregistered (net/packet/af_packet.c,
+ * packet_notifier), so name it that way rather than "bad file descriptor".
+ */
+function receiveError(err: unknown, ifname: string): VigilError {
+  if (isNativeError(err) && err.syscall === 'uv_poll' && err.code === 'EBADF') {
+    return new SystemError(100, 'ENETDOWN', 'uv_poll', `ARP socket on '${ifname}': the kernel reported a socket error (interface down or deleted)`);
+  }
+  return fromNative(err, `ARP receive on '${ifname}'`);
+}
+
+function openError(e: unknown, ifname: string): VigilError {
+  // The addon throws a TypeError with code EVIGILARG for a name it cannot use (too long, empty).
+  if (typeof e === 'object' && e !== null && (e as { code?: unknown }).code === 'EVIGILARG') {
+    return new VigilError('EINVAL', `invalid interface name '${ifname}'`, { cause: e, detail: { ifname } });
+  }
+  const err = fromNative(e, `ARP socket on '${ifname}'`);
+  // if_nametoindex reports ENODEV; name the interface the way the CLI prints it.
+  if (err instanceof SystemError && (err.code === 'ENODEV' || err.code === 'ENXIO')) {
+    return new SystemError(err.errno, err.code, err.syscall, `no such interface '${ifname}'`);
+  }
+  return err;
+}
