@@ -5,7 +5,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createLab, skipUnlessRoot, type Lab, type LabHost } from '../support/lab';
-import { scratchDir, writeConfig, startDaemon, daemonStatus, waitFor, type Daemon } from '../support/vigil';
+import { scratchDir, writeConfig, startDaemon, daemonStatus, waitFor, BIN, type Daemon } from '../support/vigil';
 import { consulDoubleCommand, writeAgentConfig, type AgentConfigFile } from '../support/consul-double';
 
 if (skipUnlessRoot(t)) process.exit(0);
@@ -23,7 +23,7 @@ async function nsHttp(host: LabHost, method: string, url: string, body?: string)
 interface Agent { name: string; port: number; url: string; dir: string }
 
 interface Setup {
-  lab: Lab; cmp: LabHost; peer: LabHost; dir: string; marker: string; pidfile: string; daemon: Daemon; agents: Agent[];
+  lab: Lab; cmp: LabHost; peer: LabHost; dir: string; marker: string; pidfile: string; config: string; daemon: Daemon; agents: Agent[];
 }
 
 /**
@@ -71,7 +71,7 @@ async function setup(t: Tap.Test, opts: { agents?: number; double?: AgentConfigF
     const ags = (st?.roles?.fence?.agents ?? []) as { state: { kind: string } }[];
     return ags.length === agents.length && ags.every((a) => a.state.kind !== 'unknown' && a.state.kind !== 'not polled yet');
   }, 15_000, 'all agents answering');
-  return { lab, cmp, peer, dir, marker, pidfile, daemon, agents };
+  return { lab, cmp, peer, dir, marker, pidfile, config, daemon, agents };
 }
 
 const fenceStatus = async (s: Setup) => (await daemonStatus(s.pidfile))?.roles?.fence as Record<string, any>;
@@ -173,4 +173,19 @@ t.test('dry run: "would fence", no action', async (t) => {
   await cycles(3);
   t.notOk(fenced(s), 'no action ran');
   t.equal((await fenceStatus(s)).phase, 'running', 'the loop goes on');
+});
+
+t.test('vigil leave: every agent leaves (PUT /v1/agent/leave), then vigil stops', async (t) => {
+  const s = await setup(t, { agents: 2 });
+  const r = await s.cmp.exec([process.execPath, BIN, 'leave', '-c', s.config], { timeoutMs: 30_000 });
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /"ok":true/);
+  const code = await Promise.race([s.daemon.exited, sleep(10_000).then(() => 'still running')]);
+  t.equal(code, 0, 'vigil stopped with exit 0');
+  for (const a of s.agents) {
+    // A graceful leave shuts the agent down: its port no longer answers.
+    const res = await nsHttp(s.cmp, 'GET', `${a.url}/v1/agent/self`);
+    t.equal(res.status, 0, `agent ${a.name} left and shut down`);
+  }
+  t.notOk(fenced(s));
 });

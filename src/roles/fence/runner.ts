@@ -73,6 +73,7 @@ export class FenceRunner {
   private cycleTimer?: NodeJS.Timeout;
   private watchdogFd?: number;
   private stopped = false;
+  private leaving = false;
   private exitResolve?: (code: number) => void;
   readonly done: Promise<number>;
   lastProgressMs = performance.now();
@@ -134,6 +135,8 @@ export class FenceRunner {
 
   /** `vigil leave`: every agent leaves its cluster gracefully. */
   async leave(): Promise<{ agent: string; ok: boolean; error?: string }[]> {
+    // Agents that left shut down: they must not be restarted on the way out.
+    this.leaving = true;
     return Promise.all(this.agents.map(async (a) => {
       try {
         await a.client.leave();
@@ -190,7 +193,7 @@ export class FenceRunner {
     } catch (e) {
       obs = { name: a.cfg.name, kind: 'unknown', reason: errorMessage(e) };
       // Restart only an agent whose process is gone; a slow one is left alone.
-      if (a.supervised && !a.supervised.running && a.supervised.ensureRunning()) {
+      if (a.supervised && !this.leaving && !a.supervised.running && a.supervised.ensureRunning()) {
         this.log.warn({ agent: a.cfg.name, reason: obs.reason }, 'agent did not answer and its process is gone: restarted');
       }
     }
