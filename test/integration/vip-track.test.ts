@@ -1,0 +1,53 @@
+// vip.track: ARP presence is not liveness. A master whose service check fails
+// steps down; a node whose check fails never takes over.
+import t from 'tap';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createLab, skipUnlessRoot, type LabHost } from '../support/lab';
+import { scratchDir, writeConfig, startDaemon, daemonStatus, waitFor, runCli } from '../support/vigil';
+
+if (skipUnlessRoot(t)) process.exit(0);
+
+t.test('track: the failing master steps down, the failing node never takes over', async (t) => {
+  const lab = await createLab({ hosts: ['a', 'b'] });
+  const dir = scratchDir('track');
+  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const haIp = lab.freeIp(0);
+  const nodes = ['a', 'b'].map((name) => {
+    const host: LabHost = lab.host(name);
+    const healthy = path.join(dir, `${name}.healthy`);
+    fs.writeFileSync(healthy, '');
+    const pidfile = path.join(dir, name, 'vigil.pid');
+    fs.mkdirSync(path.dirname(pidfile), { recursive: true, mode: 0o755 });
+    const config = writeConfig(dir, name, {
+      pidfile, state_dir: path.join(dir, name, 'st'), log: { level: 'debug' },
+      vip: {
+        interface: host.ifname, address: `${haIp}/24`, check_interval: '200ms', failure_check_interval: '100ms',
+        probe_timeout: '100ms', master_check_interval: '400ms', announce: { count: 1, interval: '100ms' },
+        track: { command: ['test', '-f', healthy], interval: '200ms', fall: 3, rise: 2 },
+      },
+    });
+    return { name, host, healthy, pidfile, config, daemon: startDaemon(host, config, pidfile) };
+  });
+  const role = async (n: (typeof nodes)[number]) => (await daemonStatus(n.pidfile))?.roles?.vip?.role as string | undefined;
+  await waitFor(async () => {
+    const r = await Promise.all(nodes.map(role));
+    return r.includes('master') && r.includes('slave');
+  }, 15_000, 'one master');
+  const master = (await role(nodes[0]!)) === 'master' ? nodes[0]! : nodes[1]!;
+  const other = master === nodes[0] ? nodes[1]! : nodes[0]!;
+  fs.rmSync(master.healthy);
+  await waitFor(async () => (await role(other)) === 'master' && (await role(master)) === 'slave', 10_000, 'step-down and takeover');
+  t.pass('the master whose check failed stepped down and the healthy node took over');
+  t.match(master.daemon.logs(), /track check failed 3 times/);
+  // Now the healthy master goes away; the failing node must not take over.
+  const r = await runCli(['stop', '-c', other.config]);
+  t.equal(r.code, 0, r.stderr);
+  await new Promise((res) => setTimeout(res, 2000));
+  t.equal(await role(master), 'slave', 'a node whose check fails never takes over');
+  t.match(master.daemon.logs(), /track check is failing: not taking over/);
+  // Its check passes `rise` times: it takes over.
+  fs.writeFileSync(master.healthy, '');
+  await waitFor(async () => (await role(master)) === 'master', 10_000, 'takeover once the check passes');
+  t.pass('takes over once the check passes rise times');
+});
