@@ -20,6 +20,9 @@ import { controlPath, serveControl, type ControlRequest } from './control';
 import { systemdNotifier, type Notifier } from './notify';
 import { createRoles, type RoleRunner } from './roles';
 
+/** Error codes that mean the operator's input is wrong (exit 2), not a passing failure. */
+const BAD_INPUT = new Set(['ENODEV', 'ENXIO', 'EPERM', 'EACCES', 'EINVAL', 'EVIGILCONFIG', 'ECONTROL']);
+
 /** How often the PID file is re-checked (vzhaipd: 600 s). */
 const PID_RECHECK_MS = 30_000;
 
@@ -73,7 +76,9 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
     process.stderr.write(`vigil: ${errorMessage(e)}\n`);
     flushLog();
     cleanup();
-    return 1;
+    // Bad input (no such interface, no privilege, refused file) is exit 2, like a bad config.
+    const code = (e as { code?: string }).code;
+    return code !== undefined && BAD_INPUT.has(code) ? 2 : 1;
   }
   log.info({ config: cfg.file, roles: roles.map((r) => r.name), pid: process.pid }, 'vigil started');
   notifier.ready(`roles: ${roles.map((r) => r.name).join(', ')}`);

@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import type { FenceConfig, AgentConfig } from '../../config/types';
 import { flushLog, type Logger } from '../../log';
-import { errorMessage } from '../../errors';
+import { ConfigError, errorMessage } from '../../errors';
 import { ConsulClient, type ConsulMember } from '../../consul/client';
 import { readSecureFile } from '../../config/permissions';
 import { runCommand, describeCommand } from '../../actions/commands';
@@ -123,7 +123,7 @@ export class FenceRunner {
       if (iface && iface !== 'lo') found.add(iface);
     }
     if (found.size === 0) {
-      throw new Error('fence.interfaces is not set and no agent URL is an address on a non-loopback interface; set fence.interfaces');
+      throw new ConfigError('fence.interfaces is not set and no agent URL is an address on a non-loopback interface; set fence.interfaces');
     }
     return [...found];
   }
