@@ -249,3 +249,22 @@ t.test('a stale timer or stray event is ignored', async (t) => {
   const step2 = transition(before, { type: 'added', nowMs: 1, added: [HA], failed: [] }, sim.c);
   t.same(step2.effects, [], 'added ignored when no takeover is under way');
 });
+
+t.test('own link down while master: released after a peer takeover window, kept if it comes back sooner', async (t) => {
+  const c = cfg();
+  const sim = new Sim(c, true);
+  sim.probe = () => ({ result: 'error', error: 'no carrier on eth0', linkDown: true });
+  sim.run(1000);
+  t.equal(sim.state.role, 'master', 'not at once');
+  sim.run(2000 + 1000 + 3 * 400 + 1000);
+  t.equal(sim.state.role, 'slave', 'released after the window');
+  t.ok(sim.effects('removeAddresses').length >= 1);
+  const sim2 = new Sim(c, true);
+  let down = true;
+  sim2.probe = () => (down ? { result: 'error', error: 'no carrier', linkDown: true } : { result: 'silent' });
+  sim2.run(2500);
+  down = false;
+  sim2.run(10_000);
+  t.equal(sim2.state.role, 'master', 'a short blip does not release');
+  t.equal(sim2.state.linkDownSinceMs, undefined);
+});

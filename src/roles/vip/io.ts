@@ -12,12 +12,22 @@ import type { Cidr } from '../../util/ip';
 import type { VipIo } from './runner';
 import type { ProbeOutcome } from './machine';
 
+/**
+ * Carrier of the HA interface (netlink, no spawn): undefined when the
+ * interface is gone.
+ */
+export type CarrierCheck = () => Promise<boolean | undefined>;
+
 /** Build the real I/O for one HA IP role. The prober must already be open. */
-export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: AddressBackend, log: Logger): VipIo {
+export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: AddressBackend, log: Logger, carrier: CarrierCheck, closeCarrier: () => void = () => {}): VipIo {
   const ownMac = prober.mac;
   return {
     ownMac,
     async probe(ip: string, timeoutMs: number): Promise<ProbeOutcome> {
+      // Silence heard through a dead link says nothing about the master: it is unknown,
+      // so an isolated slave never takes over (and never wins the IP back on heal).
+      const up = await carrier().catch(() => undefined);
+      if (up !== true) return { result: 'error', linkDown: true, error: up === undefined ? `interface ${cfg().interface} is gone` : `no carrier on ${cfg().interface}` };
       // acceptConflict false: another slave's RFC 5227 probe is not an owner answering.
       const r = await prober.probe(ip, { timeoutMs, count: 1, acceptConflict: false });
       if (r.status === 'answered') {
@@ -51,6 +61,7 @@ export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: Ad
     close() {
       prober.close();
       addresses.close();
+      closeCarrier();
     },
   };
 }

@@ -20,7 +20,10 @@
  *    the IP) instead of both stepping down at random (V-25, V-26); the loser
  *    runs on_slave before it removes its addresses, so the IP always answers;
  *  - addresses dropped from the IP file are removed (V-33);
- *  - a failed add rolls back what it added (V-24).
+ *  - a failed add rolls back what it added (V-24);
+ *  - silence heard through our own dead link is unknown: an isolated slave
+ *    never takes over, and a master whose link stays down longer than a peer
+ *    needs to take over releases the IP (keepalived's FAULT state).
  */
 import type { Cidr } from '../../util/ip';
 import { formatCidr } from '../../util/ip';
@@ -47,7 +50,7 @@ export type TimerName = 'probe' | 'master-check';
 export type ProbeOutcome =
   | { result: 'answered'; mac: string; rttMs: number }
   | { result: 'silent' }
-  | { result: 'error'; error: string };
+  | { result: 'error'; error: string; linkDown?: boolean };
 
 /** The part of the config the machine reads (durations in ms). */
 export interface VipMachineConfig {
@@ -85,6 +88,8 @@ export interface VipState {
   held: Cidr[];
   lastProbe?: { atMs: number } & ProbeOutcome;
   lastConflict?: { atMs: number; mac: string; kept: boolean };
+  /** Master only: since when our own link has been down (carrier lost). */
+  linkDownSinceMs?: number;
   track?: TrackState;
   /** A TERM arrived mid-transition: stop as soon as it completes. */
   stopRequested: boolean;
@@ -241,7 +246,7 @@ function onTimer(s: VipState, ev: Extract<VipEvent, { type: 'timer' }>, cfg: Vip
 
 function onProbed(s: VipState, ev: Extract<VipEvent, { type: 'probed' }>, cfg: VipMachineConfig): Step {
   const outcome: ProbeOutcome = ev.result === 'answered' ? { result: 'answered', mac: ev.mac, rttMs: ev.rttMs }
-    : ev.result === 'silent' ? { result: 'silent' } : { result: 'error', error: ev.error };
+    : ev.result === 'silent' ? { result: 'silent' } : { result: 'error', error: ev.error, ...(ev.linkDown ? { linkDown: true } : {}) };
   const st: VipState = { ...s, probeInFlight: false, lastProbe: { atMs: ev.nowMs, ...outcome } };
   if (st.phase !== 'steady') return { state: st, effects: [] };
   if (st.role === 'slave' && ev.purpose === 'check') return slaveProbed(st, ev, cfg);
@@ -304,9 +309,32 @@ function masterProbed(s: VipState, ev: Extract<VipEvent, { type: 'probed' }>, cf
     effects.push({ type: 'log', level: 'warn', msg: 'conflict: another node answers for the HA IP with a lower MAC; stepping down', data: { ownMac: s.ownMac, otherMac: ev.mac } });
     return stepDown(st, ev.nowMs, 'conflict lost (lower MAC keeps the HA IP)', cfg, effects);
   }
+  if (ev.result === 'error' && ev.linkDown) {
+    // Our own link is down: nobody can reach the IP here. Once the peers have
+    // had the time to take over, release it (keepalived's FAULT), so that
+    // when the link returns there is no split brain to settle.
+    const since = s.linkDownSinceMs ?? ev.nowMs;
+    const downMs = ev.nowMs - since;
+    if (downMs >= takeoverWindowMs(cfg)) {
+      effects.push({ type: 'log', level: 'warn', msg: 'own link down for longer than a peer needs to take over: releasing the HA IP', data: { downMs, error: ev.error } });
+      return stepDown({ ...s, linkDownSinceMs: undefined }, ev.nowMs, `link down for ${Math.round(downMs)} ms`, cfg, effects);
+    }
+    if (s.linkDownSinceMs === undefined) effects.push({ type: 'log', level: 'warn', msg: 'own link down while master', data: { error: ev.error, releaseAfterMs: takeoverWindowMs(cfg) } });
+    effects.push({ type: 'schedule', timer: 'master-check', afterMs: cfg.failureCheckIntervalMs });
+    return { state: { ...s, linkDownSinceMs: since }, effects };
+  }
   if (ev.result === 'error') effects.push({ type: 'log', level: 'warn', msg: 'conflict probe failed', data: { error: ev.error } });
+  if (s.linkDownSinceMs !== undefined) effects.push({ type: 'log', level: 'info', msg: 'own link back before the release: still master' });
   effects.push({ type: 'schedule', timer: 'master-check', afterMs: cfg.masterCheckIntervalMs });
-  return { state: s, effects };
+  return { state: { ...s, linkDownSinceMs: undefined }, effects };
+}
+
+/**
+ * The longest a healthy peer needs to take over after the HA IP goes silent:
+ * one check interval, then take_over_after probes with their timeouts.
+ */
+export function takeoverWindowMs(cfg: VipMachineConfig): number {
+  return cfg.checkIntervalMs + cfg.takeOverAfter * (cfg.failureCheckIntervalMs + cfg.probeTimeoutMs);
 }
 
 /** stepDown: on_slave first (the IP keeps answering meanwhile), then remove. */

@@ -47,6 +47,7 @@ export interface VipStatus {
   failures: number;
   lastProbe?: { at: string; result: string; mac?: string; rttMs?: number; error?: string };
   lastConflict?: { at: string; mac: string; kept: boolean };
+  linkDownSince?: string;
   held: string[];
   desired: string[];
   track?: { ok: boolean; passes: number; fails: number };
@@ -176,6 +177,7 @@ export class VipRunner {
       interface: this.cfg.interface,
       haIp: formatCidr(this.cfg.address),
       failures: s.failures,
+      ...(s.linkDownSinceMs !== undefined ? { linkDownSince: wall(s.linkDownSinceMs) } : {}),
       ...(s.lastProbe ? { lastProbe: { at: wall(s.lastProbe.atMs), result: s.lastProbe.result, ...(s.lastProbe.result === 'answered' ? { mac: s.lastProbe.mac, rttMs: Math.round(s.lastProbe.rttMs * 1000) / 1000 } : {}), ...(s.lastProbe.result === 'error' ? { error: s.lastProbe.error } : {}) } } : {}),
       ...(s.lastConflict ? { lastConflict: { at: wall(s.lastConflict.atMs), mac: s.lastConflict.mac, kept: s.lastConflict.kept } } : {}),
       held: s.held.map(formatCidr),
