@@ -23,8 +23,8 @@ import { createRoles, type RoleRunner } from './roles';
 /** Error codes that mean the operator's input is wrong (exit 2), not a passing failure. */
 const BAD_INPUT = new Set(['ENODEV', 'ENXIO', 'EPERM', 'EACCES', 'EINVAL', 'EVIGILCONFIG', 'ECONTROL']);
 
-/** How often the PID file is re-checked (vzhaipd: 600 s). */
-const PID_RECHECK_MS = 30_000;
+/** How often the PID file is re-checked (vzhaipd: 600 s); VIGIL_PID_RECHECK_MS overrides it (tests). */
+const PID_RECHECK_MS = Number(process.env.VIGIL_PID_RECHECK_MS) > 0 ? Number(process.env.VIGIL_PID_RECHECK_MS) : 30_000;
 
 /** Options for {@link runDaemon}; everything has a real default. */
 export interface DaemonOptions {

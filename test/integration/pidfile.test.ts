@@ -1,0 +1,55 @@
+// The PID file: re-checked periodically (vzhaipd's consistency check, without
+// signalling stray PIDs). Missing → rewritten; owned by another live vigil →
+// exit without touching the system (the HA IP stays where it is).
+import t from 'tap';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createLab, skipUnlessRoot } from '../support/lab';
+import { scratchDir, writeConfig, daemonStatus, waitFor, BIN } from '../support/vigil';
+
+if (skipUnlessRoot(t)) process.exit(0);
+
+t.test('PID file re-check', async (t) => {
+  const lab = await createLab({ hosts: ['a'] });
+  const dir = scratchDir('pid');
+  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const host = lab.host('a');
+  const haIp = lab.freeIp(0);
+  const mk = (name: string) => {
+    const pidfile = path.join(dir, name, 'vigil.pid');
+    fs.mkdirSync(path.dirname(pidfile), { recursive: true, mode: 0o755 });
+    const config = writeConfig(dir, name, {
+      pidfile, state_dir: path.join(dir, name, 'st'), log: { level: 'info' },
+      vip: { interface: host.ifname, address: `${haIp}/24`, check_interval: '200ms', failure_check_interval: '100ms', probe_timeout: '100ms', master_check_interval: '400ms' },
+    });
+    return { pidfile, config };
+  };
+  const a = mk('a');
+  const env = { ...process.env, VIGIL_PID_RECHECK_MS: '300' };
+  const procA = host.spawn([process.execPath, BIN, 'run', '-c', a.config], { env });
+  let logs = '';
+  procA.stdout!.on('data', (c: Buffer) => { logs += c.toString(); });
+  procA.stderr!.resume();
+  const exitedA = new Promise<number | null>((r) => procA.on('exit', (c) => r(c)));
+  await waitFor(async () => (await daemonStatus(a.pidfile))?.roles?.vip?.role === 'master', 10_000, 'master');
+
+  fs.rmSync(a.pidfile);
+  await waitFor(() => fs.existsSync(a.pidfile), 5000, 'PID file rewritten');
+  t.equal(fs.readFileSync(a.pidfile, 'utf8').trim(), String(procA.pid), 'rewritten with our pid');
+  t.match(logs, /PID file was missing or stale: rewritten/);
+
+  // Another live vigil (a second config: its own PID file) now "owns" a's PID file.
+  const b = mk('b');
+  const procB = host.spawn([process.execPath, BIN, 'run', '-c', b.config]);
+  procB.stdout!.resume(); procB.stderr!.resume();
+  await waitFor(() => fs.existsSync(b.pidfile), 10_000, 'second daemon up');
+  const tmp = `${a.pidfile}.new`;
+  fs.writeFileSync(tmp, `${procB.pid}\n`, { mode: 0o600 });
+  fs.renameSync(tmp, a.pidfile);
+  const code = await Promise.race([exitedA, new Promise((r) => setTimeout(() => r('still running'), 5000))]);
+  t.equal(code, 1, 'the first daemon exited');
+  t.match(logs, /another vigil owns the PID file: exiting without touching the system/);
+  const addrs = (await host.exec(['ip', '-4', '-o', 'addr', 'show', 'dev', host.ifname])).stdout;
+  t.match(addrs, ` ${haIp}/`, 'the HA IP was left in place');
+  procB.kill('SIGTERM');
+});
