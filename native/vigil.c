@@ -247,7 +247,13 @@ static void arp_on_readable(uv_poll_t *h, int status, int events) {
   napi_handle_scope scope;
   if (napi_open_handle_scope(s->env, &scope) != napi_ok) return;
   if (status < 0) {
-    arp_report_error(s, -status, "uv_poll");
+    /* libuv reports a pending socket error as EBADF; the real one is in SO_ERROR. */
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr != 0)
+      arp_report_error(s, soerr, "SO_ERROR");
+    else
+      arp_report_error(s, -status, "uv_poll");
   } else if (events & UV_READABLE) {
     unsigned char buf[ARP_MAX_FRAME];
     /* Bounded drain: at most s->drain frames, then yield to the loop. */

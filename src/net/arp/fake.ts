@@ -96,6 +96,10 @@ export class FakeArpSegment {
     this.binding = {
       monotonicNs,
       openArpSocket: (ifname: string) => {
+        // The addon checks the name before anything else (1..15 bytes, IFNAMSIZ).
+        if (ifname.length === 0 || Buffer.byteLength(ifname) >= 16) {
+          throw Object.assign(new TypeError('ifname must be 1..15 characters'), { code: 'EVIGILARG' });
+        }
         if (this.openFailure) throw nativeError(this.openFailure, 'socket');
         const mac = this.interfaces.get(ifname);
         if (mac === undefined) throw nativeError('ENODEV', 'if_nametoindex');
@@ -123,13 +127,17 @@ export class FakeArpSegment {
     else setImmediate(deliver);
   }
 
-  /** Fail every open socket on `ifname` as a poll error would (the socket closes). */
-  failSockets(ifname: string, code = 'ENETDOWN'): void {
+  /**
+   * Fail every open socket on `ifname` as the addon does on a poll or
+   * receive error: the socket closes, then onError runs. The real addon
+   * reports POLLERR as `{code: 'EBADF', syscall: 'uv_poll'}`.
+   */
+  failSockets(ifname: string, code = 'ENETDOWN', syscall = 'recvfrom'): void {
     for (const s of [...this.sockets]) {
       if (s.ifname !== ifname) continue;
       const cb = s.onError;
       s.close();
-      cb?.(nativeError(code, 'recvfrom'));
+      cb?.(nativeError(code, syscall));
     }
   }
 

@@ -155,6 +155,8 @@ export interface ProberOptions {
 
 const DEFAULTS = { timeoutMs: 1000, count: 1, intervalMs: 200, sendRetries: 3 } as const;
 const ANNOUNCE_DEFAULTS = { count: 2, intervalMs: 2000 } as const;
+/** How long a looked-up sender address is reused. */
+const SENDER_IP_TTL_NS = 1_000_000_000n;
 /** Backoff before send retry n (1-based): 1, 2, 4 … ms, capped. */
 const retryDelayMs = (n: number): number => Math.min(2 ** (n - 1), 50);
 
@@ -219,6 +221,8 @@ const pools = new WeakMap<ArpBinding, Map<string, Endpoint>>();
 
 /** The calling thread's network namespace (`net:[inode]`), part of the pool key. */
 function currentNetns(): string {
+  // Without /proc every call reads 'net:?': the pool then behaves as if there
+  // were one namespace, which is right for the daemon (it never switches).
   try {
     return fs.readlinkSync('/proc/thread-self/ns/net');
   } catch {
@@ -335,6 +339,8 @@ export class ArpProber {
   private isClosed = false;
   /** The network namespace the prober was opened in; it only ever reopens there. */
   private readonly netns: string;
+  /** The interface's address for `source: 'request'`, and when it was read (ns). */
+  private sender: { ip: string | undefined; atNs: bigint } | undefined;
 
   /**
    * Open (or join) the shared socket on `iface` in the calling thread's
@@ -360,6 +366,17 @@ export class ArpProber {
   /** True once {@link close} was called. */
   get closed(): boolean {
     return this.isClosed;
+  }
+
+  /**
+   * The interface's first IPv4 address, read at most once a second:
+   * getifaddrs is a netlink dump, several times the cost of the probe itself
+   * (measured in bench/arp), and an address rarely changes between probes.
+   */
+  private senderIp(): string | undefined {
+    const now = this.binding.monotonicNs();
+    if (!this.sender || now - this.sender.atNs > SENDER_IP_TTL_NS) this.sender = { ip: interfaceIPv4(this.iface), atNs: now };
+    return this.sender.ip;
   }
 
   /** The live endpoint, reopened if a fatal error closed the previous one. */
@@ -396,7 +413,7 @@ export class ArpProber {
     try {
       ep = this.endpoint();
       if (source === 'request') {
-        const senderIp = opts.senderIp ?? interfaceIPv4(this.iface);
+        const senderIp = opts.senderIp ?? this.senderIp();
         if (!senderIp) throw new VigilError('ENOADDR', `no IPv4 address on '${this.iface}' to send an ARP request from (give a sender IP or use an RFC 5227 probe)`);
         frame = buildRequest({ senderMac: ep.socket.macBytes, senderIp, targetIp: ip });
       } else {
