@@ -101,8 +101,9 @@ export class ContainerWait {
     this.lastProgressMs = this.now();
     this.lastReminderMs = this.now();
     this.done = new Promise((r) => { this.resolve = r; });
+    // onChange comes with the first answer (a spawn later), so it follows the
+    // daemon's READY=1 and its STATUS= is the one systemd keeps showing.
     opts.log.info({ container: opts.container }, `waiting for container ${opts.container} to be running before the HA IP role starts (no probes until then)`);
-    opts.onChange?.(`waiting for container ${opts.container} to be running`);
     this.timer = setTimeout(() => void this.poll(), 0);
   }
 

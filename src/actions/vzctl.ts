@@ -27,6 +27,11 @@
  * - A removal that fails because the container is not running counts as
  *   done: a stopped container holds no runtime addresses (this is the
  *   umount-hook case: the container has stopped before vigil is stopped).
+ * - vzlist formats each line in a 4 KiB buffer (vzctl src/vzlist.c), so a
+ *   listing of more than about 250 addresses may be cut short. A cut list
+ *   would make present addresses look missing, and re-adding them fails a
+ *   batch whose undo deletes them; so a listing that long is refused as
+ *   unreliable (the add and the reconcile report it) rather than acted on.
  */
 import { runCommand, describeCommand, type CommandResult } from './commands';
 import type { AddressBackend, AddressBatch } from './addresses';
@@ -40,6 +45,8 @@ import type { VipConfig } from '../config/types';
 export const MAX_ADDRESSES_PER_CALL = 4096;
 /** Bytes of argv (strings, NULs and pointers) per vzctl call at most. */
 export const MAX_ARG_BYTES_PER_CALL = 100 * 1024;
+/** A `vzlist -o ip` line this long may have been cut by vzlist's 4 KiB line buffer. */
+export const VZLIST_LINE_LIMIT = 4000;
 
 /** The tools and their timeout, read at every call so a reload applies. */
 export interface VzTools {
@@ -152,6 +159,10 @@ export class VzctlAddresses implements AddressBackend {
     const argv = [t.vzlist, '-H', '-o', 'ip', this.opts.container];
     const r = await this.run(argv, { timeoutMs: t.timeoutMs });
     if (!r.ok) throw new VigilError('EVZLIST', `${describeCommand(argv)}: ${failureText(r, t.timeoutMs)}`, { retryable: true });
+    const longest = Math.max(0, ...r.stdout.split('\n').map((l) => l.trimEnd().length));
+    if (longest >= VZLIST_LINE_LIMIT) {
+      throw new VigilError('EVZLISTLONG', `${describeCommand(argv)}: a ${longest}-byte line, at vzlist's 4 KiB line limit: the list may be cut, so it is not used (keep a container below about 250 addresses)`);
+    }
     const { addresses, skipped } = parseVzlistIps(r.stdout);
     if (skipped.length > 0) this.opts.log?.debug({ container: this.opts.container, skipped }, 'vzlist: tokens that are not IPv4 addresses skipped');
     const hints = this.opts.prefixes?.() ?? new Map<string, number>();

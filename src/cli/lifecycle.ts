@@ -19,7 +19,16 @@ import { parseDurationMs, DURATION_FORMS } from '../util/duration';
 import { CONFIG_OPTS, EXIT, parseFlags, usageError } from './common';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; } };
+/** True while `pid` runs; a zombie (exited, not yet reaped) counts as gone. */
+const alive = (pid: number) => {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The state follows the parenthesised command name, which may itself contain ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+};
 
 function load(verb: string, file: string, checkPermissions = true): VigilConfig | undefined {
   try {
@@ -211,7 +220,9 @@ export function formatStatus(st: Record<string, unknown>): string {
   const vip = roles.vip;
   if (vip) {
     const lp = vip.lastProbe as { at: string; result: string; mac?: string; rttMs?: number; error?: string } | undefined;
-    lines.push(`vip: ${vip.role} since ${vip.since} on ${vip.interface}, HA IP ${vip.haIp}`);
+    lines.push(`vip: ${vip.role}${vip.phase && vip.phase !== 'steady' ? ` (${vip.phase})` : ''} since ${vip.since} on ${vip.interface}, HA IP ${vip.haIp}`);
+    const ct = vip.container as { container: string; phase: string; status?: string; error?: string; polls: number } | undefined;
+    if (ct) lines.push(`  container ${ct.container}: ${ct.phase}${ct.status ? ` (vzlist says ${ct.status})` : ''}${ct.error ? ` (${ct.error})` : ''}; ${ct.polls} polls`);
     lines.push(`  last probe: ${lp ? `${lp.result}${lp.mac ? ` from ${lp.mac}` : ''}${lp.rttMs !== undefined ? ` in ${lp.rttMs} ms` : ''}${lp.error ? ` (${lp.error})` : ''} at ${lp.at}` : 'none yet'}`);
     lines.push(`  failures: ${vip.failures}; takeovers: ${vip.takeovers}; step-downs: ${vip.stepDowns}`);
     lines.push(`  held: ${(vip.held as string[]).join(', ') || 'nothing'}`);

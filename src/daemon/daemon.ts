@@ -29,7 +29,7 @@ const PID_RECHECK_MS = Number(process.env.VIGIL_PID_RECHECK_MS) > 0 ? Number(pro
 /** Options for {@link runDaemon}; everything has a real default. */
 export interface DaemonOptions {
   notifier?: Notifier;
-  createRoles?: (cfg: VigilConfig, log: Logger) => RoleRunner[];
+  createRoles?: (cfg: VigilConfig, log: Logger, notifier: Notifier) => RoleRunner[];
 }
 
 /** Run until stopped; resolves with the process exit code. */
@@ -68,7 +68,7 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
   };
 
   try {
-    roles = makeRoles(cfg, log);
+    roles = makeRoles(cfg, log, notifier);
     for (const r of roles) await r.start();
     control = await serveControl(controlPath(cfg.pidfile), handleControl);
   } catch (e) {

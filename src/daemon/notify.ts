@@ -21,12 +21,24 @@ export interface Notifier {
   readonly watchdogIntervalMs: number | undefined;
 }
 
-/** A notifier for NOTIFY_SOCKET (from the environment unless given). */
+/**
+ * A notifier for NOTIFY_SOCKET (from the environment unless given). With the
+ * process environment, the variables are taken out once read (sd_notify's
+ * unset_environment), so the operator's commands vigil runs do not inherit
+ * them and talk to systemd in vigil's name.
+ */
 export function systemdNotifier(env: NodeJS.ProcessEnv = process.env): Notifier {
   const sock = env.NOTIFY_SOCKET;
+  const usecText = env.WATCHDOG_USEC;
+  const pidText = env.WATCHDOG_PID;
+  if (env === process.env) {
+    delete process.env.NOTIFY_SOCKET;
+    delete process.env.WATCHDOG_USEC;
+    delete process.env.WATCHDOG_PID;
+  }
   const log = moduleLog('notify');
-  const usec = Number(env.WATCHDOG_USEC);
-  const forUs = env.WATCHDOG_PID === undefined || Number(env.WATCHDOG_PID) === process.pid;
+  const usec = Number(usecText);
+  const forUs = pidText === undefined || Number(pidText) === process.pid;
   const watchdogIntervalMs = Number.isFinite(usec) && usec > 0 && forUs ? Math.max(1, Math.floor(usec / 2000)) : undefined;
   const send = (state: string) => {
     if (!sock) return;

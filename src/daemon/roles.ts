@@ -16,9 +16,10 @@ import { realFenceNet } from '../roles/fence/net';
 import { native } from '../native';
 import { vzctlBackendFor } from '../actions/vzctl';
 import { ContainerWait } from '../actions/container';
-import { systemdNotifier } from './notify';
+import type { Notifier } from './notify';
 import { errorMessage } from '../errors';
 import { formatCidr } from '../util/ip';
+
 
 /** One running role as the daemon sees it. */
 export interface RoleRunner {
@@ -37,9 +38,9 @@ export interface RoleRunner {
 }
 
 /** Build the roles a config asks for. */
-export function createRoles(cfg: VigilConfig, _log: Logger): RoleRunner[] {
+export function createRoles(cfg: VigilConfig, _log: Logger, notifier: Notifier): RoleRunner[] {
   const roles: RoleRunner[] = [];
-  if (cfg.vip) roles.push(vipRole(cfg));
+  if (cfg.vip) roles.push(vipRole(cfg, notifier));
   if (cfg.fence && cfg.fence.agents.length > 0) roles.push(fenceRole(cfg));
   return roles;
 }
@@ -93,7 +94,7 @@ function fenceRole(initial: VigilConfig): RoleRunner {
   };
 }
 
-function vipRole(initial: VigilConfig): RoleRunner {
+function vipRole(initial: VigilConfig, notifier: Notifier): RoleRunner {
   let cfg = initial;
   const log = moduleLog('vip', { role: 'inactive' });
   let runner: VipRunner | undefined;
@@ -135,8 +136,7 @@ function vipRole(initial: VigilConfig): RoleRunner {
       // socket and tells systemd READY (the sockets are open); STATUS= says it
       // waits. No probe, address change or command happens until the container
       // runs and has settled (vzhaipd V-15/V-16), and a stop ends the wait at once.
-      const notifier = systemdNotifier();
-      const ct = v.container!;
+            const ct = v.container!;
       const cw = new ContainerWait({
         container: ct,
         settings: () => ({ vzlist: cfg.vip!.vzlist, settleMs: cfg.vip!.containerSettleMs, timeoutMs: cfg.vip!.commandTimeoutMs }),
@@ -159,7 +159,7 @@ function vipRole(initial: VigilConfig): RoleRunner {
           notifier.status(`vip: container ${ct} running; HA IP role started`);
         } catch (e) {
           log.error({ err: errorMessage(e) }, 'the HA IP role failed to start after the container wait: stopping vigil');
-          if (!runner) { prober.close(); backend.close(); resolveDone(1); }
+          if (!runner) { prober.close(); backend.close(); links.close(); resolveDone(1); }
           // The daemon's own graceful stop, so the other roles release what they hold too.
           process.kill(process.pid, 'SIGTERM');
         }

@@ -1,0 +1,182 @@
+// systemd notification from the real daemon, through the native sd_notify,
+// to a notify socket the test binds (test/support/notify-listen.py, since
+// Node cannot bind unix datagram sockets): READY once the sockets are open,
+// WATCHDOG at half WATCHDOG_USEC, RELOADING then READY around a reload,
+// STOPPING on TERM, in that order; for a path socket and an abstract one.
+import t from 'tap';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { createLab, skipUnlessRoot, type LabHost } from '../support/lab';
+import { BIN, ROOT, scratchDir, writeConfig, runCli, waitFor, daemonStatus } from '../support/vigil';
+
+if (skipUnlessRoot(t)) process.exit(0);
+if (spawnSync('python3', ['-c', 'import socket; socket.AF_UNIX'], { stdio: 'ignore' }).status !== 0) {
+  t.plan(0, 'needs python3 to bind the notify socket');
+  process.exit(0);
+}
+
+const LISTENER = path.join(ROOT, 'test', 'support', 'notify-listen.py');
+const FAKE = path.join(ROOT, 'test', 'support', 'fake-vz');
+const WATCHDOG_USEC = 400_000; // pings expected every 200 ms
+
+interface Msg { t: number; msg: string; fields: Record<string, string> }
+
+/** Bind the notify socket in `host` (abstract names are per network namespace) and collect datagrams. */
+async function listen(host: LabHost, name: string) {
+  const proc: ChildProcess = host.spawn(['python3', LISTENER, name]);
+  const msgs: Msg[] = [];
+  let ready!: () => void;
+  const isReady = new Promise<void>((r) => { ready = r; });
+  let err = '';
+  proc.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+  createInterface({ input: proc.stdout! }).on('line', (line) => {
+    const j = JSON.parse(line) as { ready?: boolean; t: number; msg: string };
+    if (j.ready) { ready(); return; }
+    const fields = Object.fromEntries(j.msg.split('\n').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+    msgs.push({ t: j.t, msg: j.msg, fields });
+  });
+  await Promise.race([isReady, new Promise((_, rej) => setTimeout(() => rej(new Error(`notify listener did not start: ${err}`)), 5000))]);
+  return { msgs, stop: () => { proc.kill('SIGTERM'); } };
+}
+
+function startDaemon(host: LabHost, config: string, env: Record<string, string>) {
+  const proc = host.spawn([process.execPath, BIN, 'run', '-c', config], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
+  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
+  return { proc, exited, stderr: () => stderr };
+}
+
+const index = (msgs: Msg[], pred: (m: Msg) => boolean, from = 0) => { for (let i = from; i < msgs.length; i++) if (pred(msgs[i]!)) return i; return -1; };
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+for (const variant of ['path', 'abstract'] as const) {
+  t.test(`notify over a ${variant} socket: READY, WATCHDOG, RELOADING/READY, STOPPING in order`, async (t) => {
+    const lab = await createLab({ hosts: ['a'] });
+    const dir = scratchDir('notify');
+    t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+    const a = lab.host('a');
+    const sock = variant === 'path' ? path.join(dir, 'notify.sock') : `@${lab.prefix}-notify`;
+    const listener = await listen(a, sock);
+    t.teardown(listener.stop);
+    const pidfile = path.join(dir, 'vigil.pid');
+    const config = writeConfig(dir, 'vigil', {
+      node: 'notify-a', pidfile, state_dir: path.join(dir, 'state'), log: { level: 'info' },
+      vip: { interface: a.ifname, address: `${lab.freeIp(0)}/24`, check_interval: '200ms', failure_check_interval: '100ms', probe_timeout: '100ms', master_check_interval: '400ms' },
+    });
+    const d = startDaemon(a, config, { NOTIFY_SOCKET: sock, WATCHDOG_USEC: String(WATCHDOG_USEC) });
+    await waitFor(() => listener.msgs.some((m) => m.fields.READY === '1'), 15_000, 'READY=1');
+    const readyIdx = index(listener.msgs, (m) => m.fields.READY === '1');
+    t.equal(readyIdx, 0, 'READY=1 is the first message');
+    t.equal(listener.msgs[0]!.fields.MAINPID, String((await daemonStatus(pidfile))?.pid), 'with MAINPID= the daemon\'s pid');
+    t.ok(await daemonStatus(pidfile), 'the control socket answers once READY is sent');
+
+    await new Promise((r) => setTimeout(r, 2000));
+    const pings = listener.msgs.filter((m) => m.fields.WATCHDOG === '1');
+    t.ok(pings.length >= 5, `${pings.length} WATCHDOG=1 pings in ~2 s`);
+    const gaps = pings.slice(1).map((p, i) => p.t - pings[i]!.t);
+    const med = median(gaps);
+    t.ok(med >= 120 && med <= 300, `median gap between pings ${Math.round(med)} ms (half of WATCHDOG_USEC = 200 ms)`);
+    t.ok(index(listener.msgs, (m) => m.fields.WATCHDOG === '1') > readyIdx, 'no WATCHDOG before READY');
+
+    const rel = await runCli(['reload', '-c', config], a);
+    t.equal(rel.code, 0, `vigil reload: ${rel.stdout.trim()}${rel.stderr.trim()}`);
+    await waitFor(() => index(listener.msgs, (m) => m.fields.READY === '1', readyIdx + 1) > 0, 5000, 'READY after the reload');
+    const relIdx = index(listener.msgs, (m) => m.fields.RELOADING === '1');
+    t.ok(relIdx > readyIdx, 'RELOADING=1 after the first READY');
+    t.match(listener.msgs[relIdx]!.fields.MONOTONIC_USEC, /^\d+$/, 'RELOADING carries MONOTONIC_USEC');
+    const ready2 = index(listener.msgs, (m) => m.fields.READY === '1', relIdx + 1);
+    t.ok(ready2 > relIdx, 'READY=1 again after RELOADING');
+
+    d.proc.kill('SIGTERM');
+    t.equal(await d.exited, 0, 'TERM: exit 0');
+    await waitFor(() => listener.msgs.some((m) => m.fields.STOPPING === '1'), 3000, 'STOPPING=1');
+    const stopIdx = index(listener.msgs, (m) => m.fields.STOPPING === '1');
+    t.ok(stopIdx > ready2, 'STOPPING=1 after the last READY');
+    t.equal(index(listener.msgs, (m) => m.fields.READY === '1', stopIdx), -1, 'no READY after STOPPING');
+    const kinds = listener.msgs.map((m) => Object.keys(m.fields).find((k) => ['READY', 'RELOADING', 'STOPPING'].includes(k))).filter(Boolean);
+    t.same(kinds, ['READY', 'RELOADING', 'READY', 'STOPPING'], 'the life cycle in order');
+  });
+}
+
+t.test('WATCHDOG_PID for another process: no pings (sd_watchdog_enabled(3))', async (t) => {
+  const lab = await createLab({ hosts: ['a'] });
+  const dir = scratchDir('notify');
+  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const a = lab.host('a');
+  const sock = path.join(dir, 'notify.sock');
+  const listener = await listen(a, sock);
+  t.teardown(listener.stop);
+  const config = writeConfig(dir, 'vigil', {
+    node: 'notify-b', pidfile: path.join(dir, 'vigil.pid'), state_dir: path.join(dir, 'state'),
+    vip: { interface: a.ifname, address: `${lab.freeIp(0)}/24` },
+  });
+  const d = startDaemon(a, config, { NOTIFY_SOCKET: sock, WATCHDOG_USEC: String(WATCHDOG_USEC), WATCHDOG_PID: '1' });
+  await waitFor(() => listener.msgs.some((m) => m.fields.READY === '1'), 15_000, 'READY=1');
+  await new Promise((r) => setTimeout(r, 1000));
+  t.equal(listener.msgs.filter((m) => m.fields.WATCHDOG === '1').length, 0, 'no WATCHDOG=1 when the watchdog is meant for another pid');
+  d.proc.kill('SIGTERM');
+  t.equal(await d.exited, 0);
+});
+
+t.test('container mode: READY while waiting for the container, STATUS says so, watchdog fed', async (t) => {
+  const lab = await createLab({ hosts: ['a'] });
+  const dir = scratchDir('notify');
+  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const a = lab.host('a');
+  const vzDir = path.join(dir, 'vz');
+  fs.mkdirSync(path.join(vzDir, 'ct', '4501'), { recursive: true });
+  fs.writeFileSync(path.join(vzDir, 'ct', '4501', 'status'), 'mounted\n');
+  const sock = path.join(dir, 'notify.sock');
+  const listener = await listen(a, sock);
+  t.teardown(listener.stop);
+  const pidfile = path.join(dir, 'vigil.pid');
+  const config = writeConfig(dir, 'vigil', {
+    node: 'notify-ct', pidfile, state_dir: path.join(dir, 'state'),
+    vip: { interface: a.ifname, address: `${lab.freeIp(0)}/24`, backend: 'vzctl', container: '4501', vzctl: path.join(FAKE, 'vzctl'), vzlist: path.join(FAKE, 'vzlist') },
+  });
+  const d = startDaemon(a, config, { NOTIFY_SOCKET: sock, WATCHDOG_USEC: String(WATCHDOG_USEC), FAKE_VZ_DIR: vzDir });
+  await waitFor(() => listener.msgs.some((m) => m.fields.READY === '1'), 15_000, 'READY=1');
+  t.pass('READY=1 sent while the container is not running (the daemon\'s sockets are open; the wait is its STATUS)');
+  const lastStatus = () => listener.msgs.filter((m) => m.fields.STATUS !== undefined).pop()?.fields.STATUS ?? '';
+  await waitFor(() => /^vip: waiting for container 4501 to be running \(it is mounted\)$/.test(lastStatus()), 5000, 'STATUS=vip: waiting…');
+  t.pass(`the STATUS systemd shows: "${lastStatus()}"`);
+  const before = listener.msgs.filter((m) => m.fields.WATCHDOG === '1').length;
+  await new Promise((r) => setTimeout(r, 1500));
+  const during = listener.msgs.filter((m) => m.fields.WATCHDOG === '1').length - before;
+  t.ok(during >= 4, `${during} WATCHDOG pings in 1.5 s of waiting: a wait is healthy`);
+  t.equal((await daemonStatus(pidfile))?.roles?.vip?.phase, 'waiting for container');
+  const at = Date.now();
+  d.proc.kill('SIGTERM');
+  t.equal(await d.exited, 0, 'TERM during the wait: exit 0');
+  t.ok(Date.now() - at < 3000, `stopped in ${Date.now() - at} ms`);
+  t.ok(listener.msgs.some((m) => m.fields.STOPPING === '1'), 'STOPPING=1');
+});
+
+// sd_notify(3)'s unset_environment: the operator's commands must not inherit
+// NOTIFY_SOCKET/WATCHDOG_*, or they can talk to systemd as if they were the
+// service (systemctl run as on_master sends "ERRNO=…" when it fails; with
+// NotifyAccess=main systemd ignores it, but nothing else should see it either).
+t.test('commands do not inherit NOTIFY_SOCKET or WATCHDOG_USEC', async (t) => {
+  const lab = await createLab({ hosts: ['a'] });
+  const dir = scratchDir('notify');
+  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const a = lab.host('a');
+  const sock = path.join(dir, 'notify.sock');
+  const listener = await listen(a, sock);
+  t.teardown(listener.stop);
+  const marker = path.join(dir, 'env');
+  const config = writeConfig(dir, 'vigil', {
+    node: 'notify-env', pidfile: path.join(dir, 'vigil.pid'), state_dir: path.join(dir, 'state'),
+    vip: { interface: a.ifname, address: `${lab.freeIp(0)}/24`, on_slave: ['sh', '-c', `echo "NOTIFY_SOCKET=\${NOTIFY_SOCKET:-} WATCHDOG_USEC=\${WATCHDOG_USEC:-}" > ${marker}`] },
+  });
+  const d = startDaemon(a, config, { NOTIFY_SOCKET: sock, WATCHDOG_USEC: String(WATCHDOG_USEC) });
+  await waitFor(() => fs.existsSync(marker) && fs.readFileSync(marker, 'utf8').includes('\n'), 15_000, 'on_slave ran');
+  t.equal(fs.readFileSync(marker, 'utf8').trim(), 'NOTIFY_SOCKET= WATCHDOG_USEC=', 'on_slave saw neither variable');
+  await waitFor(() => listener.msgs.some((m) => m.fields.WATCHDOG === '1'), 5000, 'a WATCHDOG ping');
+  t.pass('while the daemon itself still pings');
+  d.proc.kill('SIGTERM');
+  t.equal(await d.exited, 0);
+});
