@@ -268,3 +268,9 @@ t.test('own link down while master: released after a peer takeover window, kept 
   t.equal(sim2.state.role, 'master', 'a short blip does not release');
   t.equal(sim2.state.linkDownSinceMs, undefined);
 });
+
+t.test('a new slave waits its initial probe delay before the first probe', async (t) => {
+  const c = cfg();
+  const step = transition(initialState(OWN, HA, c), { type: 'start', nowMs: 0, holdsHaIp: false, present: [], initialProbeDelayMs: 730 }, { ...c, hasOnSlave: false });
+  t.match(step.effects.find((e) => e.type === 'schedule'), { timer: 'probe', afterMs: 730 });
+});

@@ -93,6 +93,11 @@ export interface VipState {
   track?: TrackState;
   /** A TERM arrived mid-transition: stop as soon as it completes. */
   stopRequested: boolean;
+  /**
+   * Delay of a new slave's first probe: the runner draws it at random within
+   * check_interval, so nodes started together do not take over together.
+   */
+  initialProbeDelayMs: number;
   /** Count of takeovers and step-downs since start, for status. */
   takeovers: number;
   stepDowns: number;
@@ -100,7 +105,7 @@ export interface VipState {
 
 /** Events the runner feeds in. */
 export type VipEvent =
-  | { type: 'start'; nowMs: number; holdsHaIp: boolean; present: Cidr[] }
+  | { type: 'start'; nowMs: number; holdsHaIp: boolean; present: Cidr[]; initialProbeDelayMs?: number }
   | { type: 'timer'; nowMs: number; timer: TimerName }
   | ({ type: 'probed'; nowMs: number; purpose: 'check' | 'conflict' } & ProbeOutcome)
   | { type: 'added'; nowMs: number; added: Cidr[]; failed: { cidr: Cidr; error: string }[] }
@@ -155,6 +160,7 @@ export function initialState(ownMac: string, haIp: Cidr, cfg: Pick<VipMachineCon
     held: [],
     ...(cfg.track ? { track: { ok: false, passes: 0, fails: 0 } } : {}),
     stopRequested: false,
+    initialProbeDelayMs: 0,
     takeovers: 0,
     stepDowns: 0,
   };
@@ -205,7 +211,7 @@ function onStart(s: VipState, ev: Extract<VipEvent, { type: 'start' }>, cfg: Vip
     return { state: st, effects };
   }
   let st = become(s, 'slave', ev.nowMs, 'HA IP not on the interface: starting as slave', effects);
-  st = { ...st, held: ev.present };
+  st = { ...st, held: ev.present, initialProbeDelayMs: Math.max(0, ev.initialProbeDelayMs ?? 0) };
   if (cfg.hasOnSlave) {
     effects.push({ type: 'runCommand', which: 'on_slave' });
     return { state: { ...st, phase: 'initial-on-slave' }, effects };
@@ -218,7 +224,7 @@ function initialRemove(s: VipState, nowMs: number, cfg: VipMachineConfig, effect
     effects.push({ type: 'removeAddresses', addresses: removalOrder(s.held, cfg.haIp) });
     return { state: { ...s, phase: 'initial-remove' }, effects };
   }
-  return slaveSteady(s, nowMs, 0, effects);
+  return slaveSteady(s, nowMs, s.initialProbeDelayMs, effects);
 }
 
 function slaveSteady(s: VipState, _nowMs: number, probeAfterMs: number, effects: VipEffect[]): Step {
@@ -381,7 +387,7 @@ function onRemoved(s: VipState, ev: Extract<VipEvent, { type: 'removed' }>, cfg:
     case 'initial-remove':
     case 'rollback-remove':
       if (s.stopRequested) return finishStop(st, ev.nowMs, effects);
-      return slaveSteady(st, ev.nowMs, s.phase === 'rollback-remove' ? cfg.checkIntervalMs : 0, effects);
+      return slaveSteady(st, ev.nowMs, s.phase === 'rollback-remove' ? cfg.checkIntervalMs : s.initialProbeDelayMs, effects);
     case 'stepdown-remove': {
       if (s.stopRequested) return finishStop(st, ev.nowMs, effects);
       const st2 = become(st, 'slave', ev.nowMs, 'stepped down', effects);

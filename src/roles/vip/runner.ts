@@ -121,7 +121,10 @@ export class VipRunner {
       });
     }
     this.startTrack();
-    this.push({ type: 'start', nowMs: this.now(), holdsHaIp, present: ours });
+    // Nodes started together (a cold cluster start) would otherwise all take over at
+    // once and settle it as a conflict: spread their first probes over a check interval.
+    const initialProbeDelayMs = Math.floor(Math.random() * this.cfg.checkIntervalMs);
+    this.push({ type: 'start', nowMs: this.now(), holdsHaIp, present: ours, initialProbeDelayMs });
   }
 
   /** Graceful stop: on_slave, remove the addresses, then `done` resolves. */
