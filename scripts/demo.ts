@@ -101,25 +101,53 @@ async function main(): Promise<number> {
     const firstNew = await waitFor(() => answers.find((x) => x.at >= cutAt && x.who === other.name), 30_000, 'takeover') as { at: number; who: string };
     const takeover = firstNew.at - cutAt;
     say(`takeover: the client got its first answer from node ${other.name} ${takeover} ms after the cut`);
-    await sleep(3000);
-    say(`== restoring node ${master.name}'s link: both now hold the HA IP until one steps down ==`);
+    // The cut master cannot serve anyone: once its link has been down longer than the peer
+    // needs to take over, it releases the IP (keepalived's FAULT), so the heal finds one owner.
+    await waitFor(async () => (await daemonStatus(master.pidfile))?.roles?.vip?.role === 'slave', 30_000, 'the cut master releasing');
+    say(`node ${master.name} (link still down) released the HA IP: it could not serve anyone, and node ${other.name} holds it`);
+    await sleep(1500);
+    say(`== restoring node ${master.name}'s link ==`);
     const healAt = Date.now();
     await master.host.restoreLink();
-    const settled = await waitFor(async () => {
-      const roles = await Promise.all(nodes.map(async (n) => (await daemonStatus(n.pidfile))?.roles?.vip?.role));
-      return roles.filter((r) => r === 'master').length === 1 && roles.includes('slave') ? Date.now() : undefined;
-    }, 30_000, 'a single master after the heal', 20) as number;
-    await sleep(1500);
+    await sleep(3000);
     let gap = 0;
     let prev = healAt;
     for (const a of answers.filter((x) => x.at >= healAt)) { gap = Math.max(gap, a.at - prev); prev = a.at; }
     const keeper = nodes.find((n) => n.lastRole === 'master');
-    say(`conflict settled ${settled - healAt} ms after the heal: node ${keeper?.name} kept the HA IP (lower MAC); longest client gap ${gap} ms`);
+    say(`after the heal: node ${keeper?.name} keeps the HA IP, no split brain and no failback; longest client gap ${gap} ms`);
+
+    // A split brain: cut the new master's link only until the other takes over, then heal
+    // at once, before the cut one had reason to release: both hold the IP.
+    say(`== split brain: cutting node ${other.name}'s link just until node ${master.name} takes over, then restoring it ==`);
+    const cut2 = Date.now();
+    await other.host.cutLink();
+    await waitFor(() => answers.find((x) => x.at >= cut2 && x.who.includes(master.name)), 30_000, 'takeover back');
+    const sbAt = Date.now();
+    await other.host.restoreLink();
+    const holdersNow = (await Promise.all(nodes.map((n) => n.host.exec(['ip', '-4', '-o', 'addr', 'show', 'dev', n.host.ifname])))).filter((o) => o.stdout.includes(` ${haIp}/`)).length;
+    const settled = await waitFor(async () => {
+      const out = await Promise.all(nodes.map((n) => n.host.exec(['ip', '-4', '-o', 'addr', 'show', 'dev', n.host.ifname])));
+      const roles = await Promise.all(nodes.map(async (n) => (await daemonStatus(n.pidfile))?.roles?.vip?.role));
+      return out.filter((o) => o.stdout.includes(` ${haIp}/`)).length === 1 && roles.includes('slave') && roles.includes('master') ? Date.now() : undefined;
+    }, 30_000, 'one holder again', 20) as number;
+    await sleep(1000);
+    let gap2 = 0;
+    let prev2 = sbAt;
+    for (const a of answers.filter((x) => x.at >= sbAt)) { gap2 = Math.max(gap2, a.at - prev2); prev2 = a.at; }
+    const holder = nodes.find((n) => n.lastRole === 'master');
+    const lowerMac = [...nodes].sort((x, y) => (x.host.mac < y.host.mac ? -1 : 1))[0]!;
+    if (holdersNow === 2) {
+      say(`split brain settled ${settled - sbAt} ms after the heal: node ${holder?.name} kept the HA IP (the lower MAC, ${lowerMac.host.mac}, keeps it: both sides decide alike); the other ran on_slave, then released; longest client gap ${gap2} ms`);
+    } else {
+      say(`node ${other.name} had already released while cut, so there was no split brain to settle; node ${holder?.name} holds the HA IP`);
+    }
     clearInterval(watchRoles);
+    await stopClient();
+    stopClient = async () => {};
     say('stopping vigil on both nodes (on_slave, addresses removed)');
     for (const n of nodes) n.daemon?.proc.kill('SIGTERM');
     await Promise.all(nodes.map((n) => n.daemon?.exited));
-    process.stdout.write(`\nSummary: takeover ${takeover} ms after the master's link was cut (client-observed); split brain after the heal settled in ${settled - healAt} ms with no gap longer than ${gap} ms.\n`);
+    process.stdout.write(`\nSummary: takeover ${takeover} ms after the master's link was cut (client-observed); no split brain after a long cut (longest gap ${gap} ms); a split brain after a short cut settled in ${settled - sbAt} ms (longest gap ${gap2} ms).\n`);
     return 0;
   } finally {
     await cleanup();
