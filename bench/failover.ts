@@ -1,0 +1,509 @@
+/**
+ * Layer: bench entry. `bench/failover` (root): client-observed failover, vigil against
+ * keepalived, in one lab and with one client.
+ *
+ * Lab: hosts a and b run the implementation under test, host `client`
+ * probes the HA IP every 10 ms over its own ARP socket and records which
+ * MAC answered, with the kernel's receive time. For each configuration
+ * (vigil default and aggressive, keepalived advert_int 1 and 0.1, VRRPv3
+ * unicast) the pair is started, the wire traffic at rest is counted on the
+ * bridge (client quiet), then faults are made at a uniformly random phase of
+ * the configuration's cycle, the three kinds taking turns:
+ *
+ * - link-cut: the master's link is cut (its bridge port down: no carrier);
+ *   healed by bringing the port back.
+ * - host-gone: the master host vanishes: its veth pair is deleted (the
+ *   addresses go with its eth0) and its daemon is killed with SIGKILL;
+ *   healed by recreating the link (same MAC and address) and starting the
+ *   daemon again with a fresh /run (no stale pid files), as a rebooted
+ *   host would.
+ * - graceful: SIGTERM to the master's daemon, which is what `vigil stop`
+ *   sends (keepalived answers it with its priority-0 advert); healed by
+ *   starting the daemon again.
+ *
+ * Measured per fault: takeover_ms = fault → the first ARP reply to the
+ * client from the other node, the fault instant being the kernel's
+ * notification that the master's bridge port went down (a netlink watcher in
+ * the bridge namespace) or the SIGTERM; gap_after_heal_ms (see bench/README.md).
+ * Output: bench/results/failover.json and one SVG timeline per configuration.
+ */
+import * as fs from 'node:fs';
+import { createLab, type Lab, type LabHost } from '../test/support/lab';
+import { scratchDir } from '../test/support/vigil';
+import { startClient, nowNs, nsToMs, type Answer, type ArpClient } from './lib/client';
+import {
+  ALL_CONFIGS, KNOWN_CONFIGS, findKeepalived, keepalivedVersion, label, slug, soleMaster, startPair,
+  type HaConfig, type HaNode, type RoleEvent,
+} from './lib/ha';
+import { measureWire, type WireRate } from './lib/wire';
+import { watchBridge, type NsWatch } from './lib/nswatch';
+import { median, percentile, mean } from './lib/stats';
+import { writeResult, resultsDir } from './lib/results';
+import { parseBenchArgs, numberOption, requireRoot, progress, sleep, pollUntil, r1 } from './lib/common';
+import { writeTimelineSvg, type Timeline } from './svg';
+
+/** The fault kinds, in the order they take turns. */
+export const FAULTS = ['link-cut', 'host-gone', 'graceful'] as const;
+/** One fault kind. */
+export type FaultKind = (typeof FAULTS)[number];
+
+/** The client's probe period. */
+const PROBE_PERIOD_MS = 10;
+/** A stretch this long of answers from one MAC only (and one master) counts as settled. */
+const STABLE_MS = 600;
+/** Give up on a takeover (or a settle) after this. */
+const TAKEOVER_TIMEOUT_MS = 30_000;
+const SETTLE_TIMEOUT_MS = 30_000;
+
+/** One fault and what the client saw. */
+export interface Trial {
+  fault: FaultKind;
+  ok: boolean;
+  error?: string;
+  /** Host that was master at the fault, and the one expected to take over. */
+  from: string;
+  to: string;
+  /** Time the fault command took (ip link …), from issuing it to its return. */
+  fault_cmd_ms: number;
+  /** Issuing the command → the kernel's link notification (the fault instant); absent: no notification seen, the return was used. */
+  fault_event_ms?: number | undefined;
+  takeover_ms?: number;
+  gap_after_heal_ms?: number;
+  /** Probes after the heal answered by two MACs / by none, before the settled stretch. */
+  heal_dual_probes?: number;
+  heal_silent_probes?: number;
+  /** Host that holds the HA IP once settled. */
+  final_owner?: string;
+}
+
+/** One row of `runs` in failover.json. */
+export interface RunSummary {
+  impl: string;
+  config: string;
+  fault: FaultKind;
+  n: number;
+  median_ms: number;
+  p95_ms: number;
+  max_ms: number;
+  gap_after_heal_ms: number;
+  min_ms: number;
+  mean_ms: number;
+  gap_after_heal_p95_ms: number;
+  gap_after_heal_max_ms: number;
+  failures: number;
+  takeover_samples_ms: number[];
+  gap_after_heal_samples_ms: number[];
+}
+
+/** Options of {@link runFailover}. */
+export interface FailoverOptions {
+  full: boolean;
+  /** Faults of each kind per configuration (default 10 quick, 50 full). */
+  faults?: number;
+  /** Seconds of wire counting at rest per configuration (default 10 quick, 30 full). */
+  wireSeconds?: number;
+  configs?: HaConfig[];
+  /** Result name (bench/results/<out>.json); default 'failover', or 'failover-partial' for a subset of configurations. */
+  out?: string;
+}
+
+const log = (msg: string) => progress('failover', msg);
+const uniform = (maxMs: number) => Math.random() * maxMs;
+
+/** The last answers (newest first) received at/after `sinceNs`. */
+function answersSince(client: ArpClient, sinceNs: bigint): Answer[] {
+  const out: Answer[] = [];
+  for (let i = client.answers.length - 1; i >= 0; i--) {
+    const a = client.answers[i]!;
+    if (a.atNs < sinceNs) break;
+    out.push(a);
+  }
+  return out;
+}
+
+/**
+ * True when, over the last `ms`, every probe the client sent was answered
+ * by `mac` alone (no other MAC, and at most a tenth of the probes silent).
+ */
+function clientSettledOn(client: ArpClient, mac: string, ms: number): boolean {
+  const recent = answersSince(client, nowNs() - BigInt(Math.round(ms * 1e6)));
+  if (recent.some((a) => a.mac !== mac)) return false;
+  const seqs = new Set(recent.map((a) => a.seq));
+  return seqs.size >= 0.9 * (ms / PROBE_PERIOD_MS) * 0.9;
+}
+
+/** Wait until one node is master, the other backup, and the client hears the master only. */
+async function waitStable(nodes: HaNode[], client: ArpClient | undefined, timeoutMs: number): Promise<HaNode | undefined> {
+  return pollUntil(() => {
+    const m = soleMaster(nodes);
+    if (!m) return undefined;
+    if (client && !clientSettledOn(client, m.host.mac, STABLE_MS)) return undefined;
+    return m;
+  }, timeoutMs, 20);
+}
+
+/**
+ * What the client saw after a heal at `healNs`, up to its newest answer:
+ * the final stretch of probes each answered by exactly one and the same MAC,
+ * and how long after the heal it began (0 when it began with the first
+ * probe after the heal).
+ */
+export function healStats(answers: readonly Answer[], healNs: bigint): { gapMs: number; stretchMs: number; mac?: string; dual: number; silent: number } {
+  let before = -1;
+  const bySeq = new Map<number, { macs: Set<string>; firstNs: bigint }>();
+  for (const a of answers) {
+    if (a.atNs < healNs) { if (a.seq > before) before = a.seq; continue; }
+    let e = bySeq.get(a.seq);
+    if (!e) bySeq.set(a.seq, (e = { macs: new Set(), firstNs: a.atNs }));
+    e.macs.add(a.mac);
+  }
+  const seqs = [...bySeq.keys()].filter((s) => s > before);
+  if (seqs.length === 0) return { gapMs: NaN, stretchMs: 0, dual: 0, silent: 0 };
+  const last = Math.max(...seqs);
+  const lastEntry = bySeq.get(last)!;
+  const mac = lastEntry.macs.size === 1 ? [...lastEntry.macs][0] : undefined;
+  let s = last;
+  while (s > before) {
+    const e = bySeq.get(s);
+    if (!e || e.macs.size !== 1 || !mac || !e.macs.has(mac)) break;
+    s--;
+  }
+  const start = s + 1;
+  let dual = 0;
+  let silent = 0;
+  for (let q = before + 1; q < start; q++) {
+    const e = bySeq.get(q);
+    if (!e) silent++;
+    else if (e.macs.size > 1) dual++;
+  }
+  const startEntry = bySeq.get(start);
+  const gapMs = start === before + 1 || !startEntry ? 0 : nsToMs(startEntry.firstNs - healNs);
+  const stretchMs = startEntry ? nsToMs(lastEntry.firstNs - startEntry.firstNs) : 0;
+  return { gapMs: Math.max(0, gapMs), stretchMs, ...(mac ? { mac } : {}), dual, silent };
+}
+
+/** Bring a pair back to a clean, stable state after a failed trial (restart both). */
+async function recoverPair(nodes: HaNode[]): Promise<void> {
+  for (const n of nodes) {
+    try { await n.host.restoreLink(); } catch { /* it was up */ }
+  }
+  await Promise.all(nodes.map((n) => n.stop()));
+  for (const n of nodes) await removeHaIp(n.host, n.spec.haIp);
+  for (const n of nodes) n.start();
+}
+
+/** Remove the HA IP from a host if a daemon left it behind. */
+async function removeHaIp(host: LabHost, ip: string): Promise<void> {
+  const r = await host.exec(['ip', '-4', '-o', 'addr', 'show', 'dev', host.ifname]);
+  if (r.stdout.includes(` ${ip}/`)) await host.exec(['ip', 'addr', 'del', `${ip}/24`, 'dev', host.ifname]);
+}
+
+interface TrialCapture { trial: Trial; timeline?: Timeline }
+
+/** One fault on the current master, its takeover, the heal and the settle. */
+async function runTrial(cfg: HaConfig, nodes: HaNode[], client: ArpClient, bridge: NsWatch, kind: FaultKind, capture: boolean): Promise<TrialCapture> {
+  const master = await waitStable(nodes, client, SETTLE_TIMEOUT_MS);
+  if (!master) {
+    return { trial: { fault: kind, ok: false, error: 'no stable master before the fault', from: '?', to: '?', fault_cmd_ms: 0 } };
+  }
+  const other = nodes.find((n) => n !== master)!;
+  // A uniformly random phase of the configuration's cycle (and so of the client's 10 ms cycle).
+  await sleep(uniform(cfg.cycleMs));
+  const trial: Trial = { fault: kind, ok: false, from: master.host.name, to: other.host.name, fault_cmd_ms: 0 };
+  const issued = nowNs();
+  let faultNs: bigint;
+  let killed: Promise<void> = Promise.resolve();
+  if (kind === 'graceful') {
+    faultNs = nowNs();
+    master.term();
+  } else {
+    if (kind === 'link-cut') await master.host.cutLink();
+    else await master.host.deleteLink();
+    const returned = nowNs();
+    if (kind === 'host-gone') killed = master.kill();
+    trial.fault_cmd_ms = r1(nsToMs(returned - issued));
+    // The fault instant: the kernel's notification that the master's bridge
+    // port went down (link-cut) or away (host-gone, it goes down first), as
+    // the watcher in the bridge namespace received it. `ip link del` returns
+    // 15-30 ms after the port is gone (RCU grace periods), so the command's
+    // return would flatter every takeover after a host-gone.
+    const ev = await pollUntil(() => bridge.links.find((e) => e.atNs >= issued && e.name !== 'br0' && (e.removed || !e.up)), 1000, 2);
+    faultNs = ev ? ev.atNs : returned;
+    trial.fault_event_ms = ev ? r1(nsToMs(ev.atNs - issued)) : undefined;
+  }
+  const first = await pollUntil(() => client.firstFrom(other.host.mac, faultNs), TAKEOVER_TIMEOUT_MS, 5);
+  if (!first) {
+    trial.error = `no answer from ${other.host.name} within ${TAKEOVER_TIMEOUT_MS} ms`;
+  } else {
+    trial.takeover_ms = r1(nsToMs(first.atNs - faultNs));
+  }
+  // Let the new master finish taking over (and the old daemon exit) before healing.
+  await pollUntil(() => other.role === 'master', 5000, 10);
+  if (kind !== 'link-cut') {
+    await killed;
+    const gone = await Promise.race([master.exited.then(() => true), sleep(10_000).then(() => false)]);
+    if (!gone) await master.kill();
+  }
+  // Heal at a random phase of the daemons' upkeep cycle (vigil's master check, keepalived's advert).
+  await sleep(100 + uniform(cfg.upkeepMs));
+  let healNs: bigint;
+  if (kind === 'link-cut') {
+    await master.host.restoreLink();
+    healNs = nowNs();
+  } else if (kind === 'host-gone') {
+    await master.host.restoreLink();
+    healNs = nowNs();
+    master.clearRuntimeFiles();
+    master.start();
+  } else {
+    master.start();
+    healNs = nowNs();
+  }
+  const settled = await pollUntil(() => {
+    if (nsToMs(nowNs() - healNs) < STABLE_MS) return undefined;
+    const m = soleMaster(nodes);
+    if (!m) return undefined;
+    const h = healStats(client.answers, healNs);
+    return h.mac === m.host.mac && h.stretchMs >= STABLE_MS ? { m, h } : undefined;
+  }, SETTLE_TIMEOUT_MS, 20);
+  if (!settled) {
+    const h = healStats(client.answers, healNs);
+    trial.error = `${trial.error ? `${trial.error}; ` : ''}not settled within ${SETTLE_TIMEOUT_MS} ms of the heal `
+      + `(roles ${nodes.map((n) => `${n.host.name}=${n.role}`).join(' ')}; client: last stretch ${r1(h.stretchMs)} ms from ${h.mac ?? 'none'}, dual ${h.dual}, silent ${h.silent})`;
+    if (process.env.BENCH_DEBUG) for (const n of nodes) log(`${n.host.name} log tail:\n${n.tail.slice(-15).join('\n')}`);
+    return { trial };
+  }
+  trial.gap_after_heal_ms = r1(settled.h.gapMs);
+  trial.heal_dual_probes = settled.h.dual;
+  trial.heal_silent_probes = settled.h.silent;
+  trial.final_owner = settled.m.host.name;
+  trial.ok = trial.takeover_ms !== undefined;
+  let timeline: Timeline | undefined;
+  if (capture && trial.ok) {
+    // A little of the settled state after the heal, for the picture.
+    await sleep(800);
+    const endNs = nowNs();
+    const startNs = faultNs - 1_000_000_000n;
+    const inWin = (e: { atNs: bigint }) => e.atNs >= startNs && e.atNs <= endNs;
+    timeline = {
+      title: `${label(cfg)}: ${kind} of ${master.host.name}, takeover by ${other.host.name}`,
+      startNs, endNs, faultNs, healNs,
+      faultLabel: kind, healLabel: kind === 'link-cut' ? 'link restored' : kind === 'host-gone' ? 'host back, daemon started' : 'daemon restarted',
+      takeoverMs: trial.takeover_ms!, gapAfterHealMs: trial.gap_after_heal_ms,
+      periodMs: PROBE_PERIOD_MS,
+      nodes: nodes.map((n) => ({
+        name: n.host.name, mac: n.host.mac,
+        roles: roleSlice(n.events, startNs, endNs),
+        answers: client.answers.filter((a) => a.mac === n.host.mac && inWin(a)).map((a) => a.atNs),
+      })),
+    };
+  }
+  return { trial, ...(timeline ? { timeline } : {}) };
+}
+
+/** Role events within a window, with the role held at its start first. */
+function roleSlice(events: readonly RoleEvent[], fromNs: bigint, toNs: bigint): RoleEvent[] {
+  let initial: RoleEvent | undefined;
+  const out: RoleEvent[] = [];
+  for (const e of events) {
+    if (e.atNs < fromNs) initial = e;
+    else if (e.atNs <= toNs) out.push(e);
+  }
+  return initial ? [{ ...initial, atNs: fromNs }, ...out] : out;
+}
+
+/** Summarize the trials of one configuration and fault kind. */
+function summarize(cfg: HaConfig, kind: FaultKind, trials: Trial[]): RunSummary {
+  const ok = trials.filter((t) => t.fault === kind && t.ok);
+  const take = ok.map((t) => t.takeover_ms!);
+  const gaps = ok.map((t) => t.gap_after_heal_ms!).filter((x) => Number.isFinite(x));
+  return {
+    impl: cfg.impl, config: cfg.config, fault: kind, n: ok.length,
+    median_ms: r1(median(take)), p95_ms: r1(percentile(take, 95)), max_ms: r1(Math.max(...take)),
+    gap_after_heal_ms: r1(median(gaps)),
+    min_ms: r1(Math.min(...take)), mean_ms: r1(mean(take)),
+    gap_after_heal_p95_ms: r1(percentile(gaps, 95)), gap_after_heal_max_ms: r1(Math.max(...gaps)),
+    failures: trials.filter((t) => t.fault === kind && !t.ok).length,
+    takeover_samples_ms: take, gap_after_heal_samples_ms: gaps,
+  };
+}
+
+/** Everything one configuration produced. */
+interface ConfigResult { cfg: HaConfig; wire: WireRate; trials: Trial[]; timeline?: Timeline; probePeriodMs: number }
+
+async function runConfig(lab: Lab, bridge: NsWatch, dir: string, cfg: HaConfig, faults: number, wireSeconds: number): Promise<ConfigResult> {
+  const a = lab.host('a');
+  const b = lab.host('b');
+  const haIp = lab.freeIp(0);
+  const nodes = startPair(cfg, a, b, { haIp, dir });
+  let client: ArpClient | undefined;
+  try {
+    log(`${label(cfg)}: started on a and b, waiting for one master`);
+    const m = await waitStable(nodes, undefined, 60_000);
+    if (!m) throw new Error(`${label(cfg)}: no single master within 60 s (a: ${nodes[0]!.role}, b: ${nodes[1]!.role})\n${nodes.map((n) => n.tail.slice(-10).join('\n')).join('\n')}`);
+    // At rest means after the start-up announcements too (vigil: announce
+    // count 3 at 1 s; keepalived: a second gratuitous ARP burst 5 s after
+    // becoming master), so count from 7 s after the last role change on.
+    const lastChange = nodes.flatMap((n) => n.events).reduce((x, e) => (e.atNs > x ? e.atNs : x), 0n);
+    await sleep(7000 - nsToMs(nowNs() - lastChange));
+    const wire = await measureWire(lab, wireSeconds);
+    log(`${label(cfg)}: wire at rest ${wire.frames_per_s} frames/s (${JSON.stringify(wire)})`);
+    client = await startClient(lab.host('client'), haIp, PROBE_PERIOD_MS);
+    const trials: Trial[] = [];
+    let timeline: Timeline | undefined;
+    for (let i = 0; i < faults; i++) {
+      for (const kind of FAULTS) {
+        // The timeline shows a link cut, not the very first (the client has just started).
+        const capture = !timeline && kind === 'link-cut' && (i > 0 || faults === 1);
+        const { trial, timeline: tl } = await runTrial(cfg, nodes, client, bridge, kind, capture);
+        trials.push(trial);
+        if (tl) timeline = tl;
+        log(`${label(cfg)} #${i + 1} ${kind}: ${trial.ok ? `takeover ${trial.takeover_ms} ms, settled ${trial.gap_after_heal_ms} ms after the heal (dual ${trial.heal_dual_probes}, silent ${trial.heal_silent_probes})` : `FAILED: ${trial.error}`}`);
+        if (!trial.ok) {
+          log(`${label(cfg)}: recovering the pair`);
+          await recoverPair(nodes);
+        }
+      }
+    }
+    return { cfg, wire, trials, ...(timeline ? { timeline } : {}), probePeriodMs: client.periodMs() };
+  } finally {
+    await client?.stop();
+    await Promise.all(nodes.map((n) => n.stop()));
+    for (const n of nodes) {
+      try { await n.host.restoreLink(); } catch { /* already up */ }
+      await removeHaIp(n.host, haIp);
+    }
+  }
+}
+
+/** The failover.json document. */
+export interface FailoverResult {
+  runs: RunSummary[];
+  ratio: Array<{ fault: FaultKind; vigil: string; keepalived: string; median_ratio: number; traffic_ratio: number; equal_traffic: boolean }>;
+  probes_per_s: Record<string, number>;
+  [k: string]: unknown;
+}
+
+/** Run the whole failover bench and write its results. */
+export async function runFailover(opts: FailoverOptions): Promise<FailoverResult> {
+  const faults = opts.faults ?? (opts.full ? 50 : 10);
+  const wireSeconds = opts.wireSeconds ?? (opts.full ? 30 : 10);
+  let configs = opts.configs ?? ALL_CONFIGS;
+  const kaVersion = keepalivedVersion();
+  if (!findKeepalived()) {
+    log('keepalived is not installed (apt-get install keepalived): running vigil only');
+    configs = configs.filter((c) => c.impl !== 'keepalived');
+  }
+  const lab = await createLab({ hosts: ['a', 'b', 'client'] });
+  const dir = scratchDir('bench-failover');
+  const results: ConfigResult[] = [];
+  let bridge: NsWatch | undefined;
+  try {
+    bridge = await watchBridge(lab);
+    log(`lab ${lab.prefix} (${lab.subnet}); ${faults} faults of each kind per configuration`);
+    for (const cfg of configs) results.push(await runConfig(lab, bridge, dir, cfg, faults, wireSeconds));
+  } finally {
+    await bridge?.stop();
+    await lab.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const runs: RunSummary[] = [];
+  for (const r of results) for (const k of FAULTS) runs.push(summarize(r.cfg, k, r.trials));
+  const probes_per_s: Record<string, number> = {};
+  for (const r of results) probes_per_s[label(r.cfg)] = r.wire.frames_per_s;
+  const ratio: FailoverResult['ratio'] = [];
+  const vigils = results.filter((r) => r.cfg.impl === 'vigil');
+  const kas = results.filter((r) => r.cfg.impl === 'keepalived');
+  for (const k of FAULTS) {
+    for (const v of vigils) {
+      for (const ka of kas) {
+        const vm = runs.find((x) => x.impl === 'vigil' && x.config === v.cfg.config && x.fault === k)!.median_ms;
+        const km = runs.find((x) => x.impl === 'keepalived' && x.config === ka.cfg.config && x.fault === k)!.median_ms;
+        const traffic = v.wire.frames_per_s / ka.wire.frames_per_s;
+        ratio.push({
+          fault: k, vigil: v.cfg.config, keepalived: ka.cfg.config,
+          median_ratio: Math.round((vm / km) * 1000) / 1000,
+          traffic_ratio: Math.round(traffic * 100) / 100,
+          // Equal traffic: within a factor 1.5 either way.
+          equal_traffic: traffic >= 1 / 1.5 && traffic <= 1.5,
+        });
+      }
+    }
+  }
+  const svgs: Record<string, string> = {};
+  const outName = opts.out ?? (opts.configs ? 'failover-partial' : 'failover');
+  for (const r of results) {
+    if (!r.timeline) continue;
+    const file = `${outName}-${slug(r.cfg)}.svg`;
+    writeTimelineSvg(`${resultsDir()}/${file}`, r.timeline);
+    svgs[label(r.cfg)] = file;
+  }
+  const doc: FailoverResult = {
+    runs, ratio, probes_per_s,
+    mode: opts.full ? 'full' : 'quick',
+    faults_per_kind: faults,
+    keepalived: kaVersion ?? 'not installed',
+    probe_period_ms: Object.fromEntries(results.map((r) => [label(r.cfg), r1(r.probePeriodMs)])),
+    wire_at_rest: Object.fromEntries(results.map((r) => [label(r.cfg), r.wire])),
+    svg: svgs,
+    trials: Object.fromEntries(results.map((r) => [label(r.cfg), r.trials])),
+    definitions: {
+      takeover_ms: "fault instant (link-cut, host-gone: the kernel's notification that the master's bridge port went down, received in the bridge namespace; graceful: SIGTERM sent) to the first ARP reply to the client from the other node (kernel receive time)",
+      gap_after_heal_ms: `heal instant to the first probe of the final run of probes each answered by exactly one MAC, the same one, lasting >= ${STABLE_MS} ms with one node master and the other backup; 0 when that run starts with the first probe after the heal`,
+      median_ratio: 'vigil median takeover / keepalived median takeover (below 1: vigil is faster)',
+      traffic_ratio: 'vigil probes_per_s / keepalived probes_per_s; equal_traffic when within a factor 1.5',
+      probes_per_s: 'frames per second the pair puts on the bridge at rest: ARP requests + ARP replies + VRRP adverts (client quiet)',
+    },
+  };
+  const file = writeResult(outName, doc);
+  log(`wrote ${file}`);
+  return doc;
+}
+
+/** Print the headline table. */
+export function printFailover(doc: FailoverResult): void {
+  const out: string[] = ['', 'failover (client-observed takeover, ms)', 'configuration              fault       n   median    p95     max   gap_after_heal'];
+  for (const r of doc.runs) {
+    out.push(`${`${r.impl} ${r.config}`.padEnd(26)} ${r.fault.padEnd(10)} ${String(r.n).padStart(3)} ${String(r.median_ms).padStart(8)} ${String(r.p95_ms).padStart(6)} ${String(r.max_ms).padStart(7)} ${String(r.gap_after_heal_ms).padStart(8)}${r.failures ? `  (${r.failures} failed)` : ''}`);
+  }
+  out.push('', 'wire traffic at rest (frames/s): ' + Object.entries(doc.probes_per_s).map(([k, v]) => `${k} ${v}`).join(', '));
+  out.push('ratios (vigil median / keepalived median; traffic = vigil frames/s / keepalived frames/s):');
+  for (const x of doc.ratio) {
+    out.push(`  ${x.fault.padEnd(10)} vigil ${x.vigil.padEnd(10)} / keepalived ${x.keepalived.padEnd(14)}: ${String(x.median_ratio).padEnd(6)} (traffic ${x.traffic_ratio}${x.equal_traffic ? ', equal' : ''})`);
+  }
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+async function main(): Promise<number> {
+  const args = parseBenchArgs(process.argv.slice(2), { faults: { type: 'string' }, 'wire-seconds': { type: 'string' }, only: { type: 'string' }, out: { type: 'string' } });
+  if (args.help) {
+    process.stdout.write('usage: node dist/bench/failover.js [--full] [--faults N] [--wire-seconds S] [--only "vigil default,keepalived advert_int 1"] [--out NAME]\n'
+      + `configurations: ${KNOWN_CONFIGS.map(label).join(', ')} (the last one only with --only)\n`
+      + 'quick (default): 10 faults of each kind per configuration; --full: 50. With --only the result is failover-partial.json unless --out NAME.\n');
+    return 0;
+  }
+  if (!requireRoot('bench/failover')) return 2;
+  const only = typeof args.values.only === 'string' ? args.values.only.split(',').map((s) => s.trim()) : undefined;
+  const configs = only ? KNOWN_CONFIGS.filter((c) => only.includes(label(c))) : undefined;
+  if (only && configs!.length !== only.length) {
+    process.stderr.write(`bench/failover: unknown configuration in --only (known: ${KNOWN_CONFIGS.map(label).join(', ')})\n`);
+    return 2;
+  }
+  const out = typeof args.values.out === 'string' ? args.values.out : undefined;
+  const doc = await runFailover({
+    full: args.full,
+    ...(args.values.faults !== undefined ? { faults: numberOption(args.values.faults, 10, 'faults') } : {}),
+    ...(args.values['wire-seconds'] !== undefined ? { wireSeconds: numberOption(args.values['wire-seconds'], 10, 'wire-seconds') } : {}),
+    ...(configs ? { configs } : {}),
+    ...(out ? { out } : {}),
+  });
+  printFailover(doc);
+  return 0;
+}
+
+if (require.main === module) {
+  main().then((code) => process.exit(code), (e) => {
+    process.stderr.write(`bench/failover failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,294 @@
+/**
+ * Layer: bench entry. `bench/idle` (root): what each configuration costs while nothing happens.
+ *
+ * The four configurations (vigil default and aggressive, keepalived
+ * advert_int 1 and 0.1) run side by side, each pair in a lab of its own
+ * (hosts a and b, no client), so that one five-minute (quick) or one-hour
+ * (full) window covers all four. Measured per node over the window:
+ *
+ * - CPU seconds per hour: the daemon's processes (keepalived: parent and
+ *   VRRP child), from each task's schedstat time on CPU (nanoseconds), with
+ *   utime+stime+cutime+cstime from /proc/<pid>/stat as a cross-check;
+ * - peak RSS: VmHWM (the process's lifetime peak) summed over its processes;
+ * - process spawns: every fork under the daemon, from the kernel's process
+ *   events connector (bench/lib/forkwatch-proc.ts), so none is missed;
+ * - false takeovers: any node becoming master during the window.
+ *
+ * Then the same again with (CPUs − 1, at least one) busy loops saturating
+ * the machine's other core(s). The busy loops are the only thing the bench
+ * runs outside the lab namespaces besides its own monitors.
+ *
+ * With `--gate` the bench stops between the two phases, prints `IDLE-GATE`
+ * and waits for a line on stdin: `npm run bench` uses it to run the other
+ * benches during the rest phase and nothing during the busy phase.
+ */
+import * as os from 'node:os';
+import * as fs from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createLab, type Lab } from '../test/support/lab';
+import { scratchDir } from '../test/support/vigil';
+import { nowNs, nsToMs } from './lib/client';
+import { ALL_CONFIGS, findKeepalived, keepalivedVersion, label, soleMaster, startPair, type HaConfig, type HaNode } from './lib/ha';
+import { cpuOf, statusKb } from './lib/procstat';
+import { startForkCounter, type ForkCounter } from './lib/forks';
+import { writeResult } from './lib/results';
+import { parseBenchArgs, numberOption, requireRoot, progress, sleep, pollUntil } from './lib/common';
+
+const log = (msg: string) => progress('idle', msg);
+
+/** One configuration in its lab. */
+interface Pair { cfg: HaConfig; lab: Lab; nodes: [HaNode, HaNode] }
+
+/** One node's figures over one window. */
+export interface NodeFigures {
+  host: string;
+  role: string;
+  cpu_s_per_h: number;
+  cpu_stat_s_per_h: number;
+  /** Times the daemon's threads were scheduled to run, per second (schedstat timeslices). */
+  wakeups_per_s: number;
+  cpu_us_per_wakeup: number;
+  peak_rss_kb: number;
+  rss_kb: number;
+  processes: number;
+  spawns: number | null;
+}
+
+/** One row of idle.json `runs`. */
+export interface IdleRun {
+  impl: string;
+  config: string;
+  phase: 'rest' | 'busy';
+  minutes: number;
+  /** The pair's CPU seconds per hour (master + backup). */
+  cpu_s_per_h: number;
+  cpu_s_per_h_master: number;
+  cpu_s_per_h_backup: number;
+  /** The larger of the two nodes' peak RSS, kB. */
+  peak_rss_kb: number;
+  /** Processes spawned by either daemon during the window (null: the fork watcher failed). */
+  spawns: number | null;
+  /** Nodes that became master during the window. */
+  false_takeovers: number;
+  /** Every role change during the window. */
+  role_changes: number;
+  nodes: NodeFigures[];
+}
+
+/** Options of {@link runIdle}. */
+export interface IdleOptions {
+  full: boolean;
+  /** Rest window (default 5 quick, 60 full). */
+  restMinutes?: number;
+  /** Busy window (default 2 quick, 60 full). */
+  busyMinutes?: number;
+  /** Wait for a line on stdin between the phases (see the file comment). */
+  gate?: boolean;
+  configs?: HaConfig[];
+}
+
+const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
+
+function cpuOfNode(n: HaNode): { sched: number; stat: number; runs: number } {
+  let sched = 0;
+  let stat = 0;
+  let runs = 0;
+  for (const pid of n.pids()) {
+    const c = cpuOf(pid);
+    if (c) { sched += c.schedS; stat += c.statS; runs += c.runs; }
+  }
+  return { sched, stat, runs };
+}
+
+/** Measure every pair over one window of `minutes`. */
+async function measureWindow(pairs: Pair[], forks: ForkCounter | undefined, minutes: number, phase: 'rest' | 'busy'): Promise<IdleRun[]> {
+  const startNs = nowNs();
+  const start = new Map<HaNode, { cpu: { sched: number; stat: number; runs: number }; role: string }>();
+  for (const p of pairs) {
+    for (const n of p.nodes) {
+      start.set(n, { cpu: cpuOfNode(n), role: n.role });
+      forks?.watch(`${label(p.cfg)}/${n.host.name}`, n.pids());
+    }
+  }
+  const endAt = Date.now() + minutes * 60_000;
+  let lastReport = Date.now();
+  while (Date.now() < endAt) {
+    await sleep(Math.min(5000, endAt - Date.now()));
+    if (Date.now() - lastReport >= 60_000) {
+      lastReport = Date.now();
+      log(`${phase}: ${Math.round((endAt - Date.now()) / 1000)} s left`);
+    }
+  }
+  const hours = nsToMs(nowNs() - startNs) / 3_600_000;
+  return pairs.map((p) => {
+    const nodes: NodeFigures[] = p.nodes.map((n) => {
+      const s = start.get(n)!;
+      const c = cpuOfNode(n);
+      const pids = n.pids();
+      return {
+        host: n.host.name,
+        role: s.role,
+        cpu_s_per_h: round((c.sched - s.cpu.sched) / hours),
+        cpu_stat_s_per_h: round((c.stat - s.cpu.stat) / hours),
+        wakeups_per_s: round((c.runs - s.cpu.runs) / (hours * 3600), 2),
+        cpu_us_per_wakeup: c.runs > s.cpu.runs ? round(((c.sched - s.cpu.sched) * 1e6) / (c.runs - s.cpu.runs), 1) : 0,
+        peak_rss_kb: pids.reduce((x, pid) => x + (statusKb(pid, 'VmHWM') ?? 0), 0),
+        rss_kb: pids.reduce((x, pid) => x + (statusKb(pid, 'VmRSS') ?? 0), 0),
+        processes: pids.length,
+        spawns: forks && forks.healthy() ? forks.count(`${label(p.cfg)}/${n.host.name}`) : null,
+      };
+    });
+    const inWindow = p.nodes.flatMap((n) => n.events.filter((e) => e.atNs >= startNs));
+    const byRole = (r: string) => nodes.filter((x) => x.role === r).reduce((a, x) => a + x.cpu_s_per_h, 0);
+    return {
+      impl: p.cfg.impl, config: p.cfg.config, phase, minutes: round(hours * 60, 2),
+      cpu_s_per_h: round(nodes.reduce((a, x) => a + x.cpu_s_per_h, 0)),
+      cpu_s_per_h_master: round(byRole('master')),
+      cpu_s_per_h_backup: round(byRole('backup')),
+      peak_rss_kb: Math.max(...nodes.map((x) => x.peak_rss_kb)),
+      spawns: nodes.some((x) => x.spawns === null) ? null : nodes.reduce((a, x) => a + (x.spawns ?? 0), 0),
+      false_takeovers: inWindow.filter((e) => e.role === 'master').length,
+      role_changes: inWindow.length,
+      nodes,
+    };
+  });
+}
+
+/**
+ * Start the busy loops: one per CPU but one (at least one). Each spins, and
+ * every few million iterations checks that the bench is still its parent
+ * and that its time is not up, so a loop can never outlive the bench.
+ */
+function startBusyLoops(minutes: number): ChildProcess[] {
+  const n = Math.max(1, os.cpus().length - 1);
+  const limitMs = Math.round((minutes + 5) * 60_000);
+  const code = `const p = process.ppid, end = Date.now() + ${limitMs}; for (;;) { for (let i = 0; i < 5e6; i++); if (process.ppid !== p || Date.now() > end) process.exit(0); }`;
+  return Array.from({ length: n }, () => spawn(process.execPath, ['-e', code], { stdio: 'ignore' }));
+}
+
+async function stopBusyLoops(loops: ChildProcess[]): Promise<void> {
+  await Promise.all(loops.map((p) => new Promise<void>((r) => {
+    if (p.exitCode !== null || p.signalCode !== null) { r(); return; }
+    p.once('exit', () => r());
+    p.kill('SIGKILL');
+  })));
+}
+
+/** Wait for a line on stdin (the gate of `npm run bench`). */
+function waitForStdinLine(): Promise<void> {
+  return new Promise((resolve) => {
+    process.stdin.setEncoding('utf8');
+    const done = () => { process.stdin.pause(); resolve(); };
+    process.stdin.once('data', done);
+    process.stdin.once('end', done);
+    process.stdin.resume();
+  });
+}
+
+/** Run the idle bench and write bench/results/idle.json. */
+export async function runIdle(opts: IdleOptions): Promise<Record<string, unknown>> {
+  const restMinutes = opts.restMinutes ?? (opts.full ? 60 : 5);
+  const busyMinutes = opts.busyMinutes ?? (opts.full ? 60 : 2);
+  let configs = opts.configs ?? ALL_CONFIGS;
+  if (!findKeepalived()) {
+    log('keepalived is not installed (apt-get install keepalived): running vigil only');
+    configs = configs.filter((c) => c.impl !== 'keepalived');
+  }
+  const dir = scratchDir('bench-idle');
+  const pairs: Pair[] = [];
+  let forks: ForkCounter | undefined;
+  let loops: ChildProcess[] = [];
+  const runs: IdleRun[] = [];
+  let forkError: string | undefined;
+  try {
+    try {
+      forks = await startForkCounter();
+    } catch (e) {
+      forkError = e instanceof Error ? e.message : String(e);
+      log(`cannot count spawns: ${forkError}`);
+    }
+    for (const cfg of configs) {
+      const lab = await createLab({ hosts: ['a', 'b'] });
+      pairs.push({ cfg, lab, nodes: startPair(cfg, lab.host('a'), lab.host('b'), { haIp: lab.freeIp(0), dir }) });
+    }
+    for (const p of pairs) {
+      const m = await pollUntil(() => soleMaster(p.nodes), 60_000, 50);
+      if (!m) throw new Error(`${label(p.cfg)}: no single master within 60 s`);
+    }
+    // Past the start-up announcements (vigil: 3 at 1 s; keepalived: a second burst after 5 s).
+    const lastChange = pairs.flatMap((p) => p.nodes.flatMap((n) => n.events)).reduce((x, e) => (e.atNs > x ? e.atNs : x), 0n);
+    await sleep(10_000 - nsToMs(nowNs() - lastChange));
+    log(`rest: ${restMinutes} min, ${pairs.length} configurations side by side (${pairs.map((p) => `${label(p.cfg)} in ${p.lab.prefix}`).join(', ')})`);
+    runs.push(...await measureWindow(pairs, forks, restMinutes, 'rest'));
+    if (opts.gate) {
+      process.stdout.write('IDLE-GATE\n');
+      log('rest done; waiting for the go to start the busy phase');
+      await waitForStdinLine();
+    }
+    loops = startBusyLoops(busyMinutes);
+    log(`busy: ${busyMinutes} min with ${loops.length} busy loop(s) on a ${os.cpus().length}-CPU machine`);
+    runs.push(...await measureWindow(pairs, forks, busyMinutes, 'busy'));
+  } finally {
+    await stopBusyLoops(loops);
+    await Promise.all(pairs.flatMap((p) => p.nodes.map((n) => n.stop())));
+    await Promise.all(pairs.map((p) => p.lab.destroy()));
+    await forks?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const doc = {
+    runs,
+    mode: opts.full ? 'full' : 'quick',
+    rest_minutes: restMinutes,
+    busy_minutes: busyMinutes,
+    busy_loops: Math.max(1, os.cpus().length - 1),
+    keepalived: keepalivedVersion() ?? 'not installed',
+    spawn_counting: forkError ? `unavailable: ${forkError}` : 'kernel process events connector (forks under each daemon)',
+    side_by_side: opts.gate
+      ? 'the four pairs ran at once, each in its own lab; during the rest window npm run bench also ran the other benches (their load does not enter these per-process figures); the busy window ran alone'
+      : 'the four pairs ran at once, each in its own lab',
+    definitions: {
+      cpu_s_per_h: 'CPU seconds per hour of the pair (master + backup): sum over the daemon processes and their threads of schedstat time on CPU',
+      cpu_stat_s_per_h: 'the same from /proc/<pid>/stat utime+stime+cutime+cstime (10 ms ticks), a cross-check',
+      wakeups_per_s: 'timeslices the daemon threads ran, per second (schedstat field 3): how often the daemon wakes up',
+      peak_rss_kb: 'VmHWM summed over the daemon processes of a node (lifetime peak), the larger node',
+      spawns: 'processes forked by the daemons (or their descendants) during the window',
+      false_takeovers: 'transitions to master during the window (nothing failed, so every one is false)',
+    },
+  };
+  const file = writeResult('idle', doc);
+  log(`wrote ${file}`);
+  return doc;
+}
+
+/** Print the headline table. */
+export function printIdle(doc: { runs: IdleRun[] }): void {
+  const out = ['', 'idle (per pair; CPU s/h = CPU seconds per hour)', 'configuration              phase  minutes  CPU s/h (master/backup)     peak RSS  spawns  false takeovers'];
+  for (const r of doc.runs) {
+    out.push(`${`${r.impl} ${r.config}`.padEnd(26)} ${r.phase.padEnd(5)} ${String(r.minutes).padStart(8)}  ${`${r.cpu_s_per_h} (${r.cpu_s_per_h_master}/${r.cpu_s_per_h_backup})`.padEnd(26)} ${`${Math.round(r.peak_rss_kb / 1024 * 10) / 10} MiB`.padStart(9)}  ${String(r.spawns).padStart(6)}  ${r.false_takeovers}`);
+  }
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+async function main(): Promise<number> {
+  const args = parseBenchArgs(process.argv.slice(2), { minutes: { type: 'string' }, 'busy-minutes': { type: 'string' }, gate: { type: 'boolean' } });
+  if (args.help) {
+    process.stdout.write('usage: node dist/bench/idle.js [--full] [--minutes M] [--busy-minutes M] [--gate]\n');
+    return 0;
+  }
+  if (!requireRoot('bench/idle')) return 2;
+  const doc = await runIdle({
+    full: args.full,
+    gate: args.values.gate === true,
+    ...(args.values.minutes !== undefined ? { restMinutes: numberOption(args.values.minutes, 5, 'minutes') } : {}),
+    ...(args.values['busy-minutes'] !== undefined ? { busyMinutes: numberOption(args.values['busy-minutes'], 2, 'busy-minutes') } : {}),
+  }) as { runs: IdleRun[] };
+  printIdle(doc);
+  return 0;
+}
+
+if (require.main === module) {
+  main().then((code) => process.exit(code), (e) => {
+    process.stderr.write(`bench/idle failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    process.exit(1);
+  });
+}
