@@ -24,16 +24,17 @@ export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: Ad
   return {
     ownMac,
     async probe(ip: string, timeoutMs: number): Promise<ProbeOutcome> {
-      // Silence heard through a dead link says nothing about the master: it is unknown,
-      // so an isolated slave never takes over (and never wins the IP back on heal).
-      const up = await carrier().catch(() => undefined);
-      if (up !== true) return { result: 'error', linkDown: true, error: up === undefined ? `interface ${cfg().interface} is gone` : `no carrier on ${cfg().interface}` };
       // acceptConflict false: another slave's RFC 5227 probe is not an owner answering.
       const r = await prober.probe(ip, { timeoutMs, count: 1, acceptConflict: false });
       if (r.status === 'answered') {
         const other = r.replies.find((x) => x.mac !== ownMac) ?? r.replies[0]!;
         return { result: 'answered', mac: other.mac, rttMs: other.rttMs };
       }
+      // Silence heard through a dead link says nothing about the master: it is unknown,
+      // so an isolated slave never takes over (and never wins the IP back on heal).
+      // Asked only when the probe got no answer: an answer proves the link.
+      const up = await carrier().catch(() => undefined);
+      if (up !== true) return { result: 'error', linkDown: true, error: up === undefined ? `interface ${cfg().interface} is gone` : `no carrier on ${cfg().interface}` };
       if (r.status === 'silent') return { result: 'silent' };
       return { result: 'error', error: r.error.message };
     },
