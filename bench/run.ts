@@ -21,6 +21,24 @@ import { parseArgs } from 'node:util';
 import { findKeepalived, keepalivedVersion } from './lib/ha';
 import { resultsDir } from './lib/results';
 
+/**
+ * The peers the benches compare against are Debian packages (keepalived,
+ * iputils arping). On a fresh machine, install the missing ones with apt-get
+ * so `npm run bench` compares out of the box; without apt-get the benches
+ * run vigil alone and say so. (Debian's keepalived unit does not start
+ * without a config file, so installing it starts nothing.)
+ */
+function installPeers(): void {
+  const has = (bin: string) => ['/usr/sbin', '/usr/bin', '/sbin', '/bin'].some((d) => fs.existsSync(path.join(d, bin)));
+  const missing = [...(findKeepalived() ? [] : ['keepalived']), ...(has('arping') ? [] : ['iputils-arping'])];
+  if (missing.length === 0 || !has('apt-get')) return;
+  say(`installing the comparison peers: ${missing.join(', ')} (apt-get)`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  spawnSync('apt-get', ['update', '-qq'], { stdio: 'ignore', env, timeout: 300_000 });
+  const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'ignore', env, timeout: 300_000 });
+  if (r.status !== 0) say(`apt-get install ${missing.join(' ')} failed (exit ${r.status}): the comparisons that need them are skipped`);
+}
+
 const FIRST = ['failover', 'ipset'];
 const NOT_BENCHES = new Set(['run', 'svg']);
 
@@ -82,6 +100,7 @@ async function main(): Promise<number> {
     benches = benches.filter((n) => only.includes(n));
   }
   say(`${full ? 'full' : 'quick'} run of ${benches.join(', ')}; results in ${resultsDir()}`);
+  installPeers();
   if (!findKeepalived()) say('keepalived is not installed (apt-get install keepalived): the comparisons run vigil only');
   else say(`keepalived: ${keepalivedVersion()}`);
 
