@@ -13,22 +13,13 @@ import { spawn } from 'node:child_process';
 import { loadConfig } from '../config/load';
 import type { VigilConfig } from '../config/types';
 import { errorMessage } from '../errors';
-import { readPid, isVigilProcess } from '../daemon/pidfile';
+import { readPid, isVigilProcess, isRunning } from '../daemon/pidfile';
 import { askControl, controlPath } from '../daemon/control';
 import { parseDurationMs, DURATION_FORMS } from '../util/duration';
 import { CONFIG_OPTS, EXIT, parseFlags, usageError } from './common';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** True while `pid` runs; a zombie (exited, not yet reaped) counts as gone. */
-const alive = (pid: number) => {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The state follows the parenthesised command name, which may itself contain ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-};
+const alive = isRunning;
 
 function load(verb: string, file: string, checkPermissions = true): VigilConfig | undefined {
   try {

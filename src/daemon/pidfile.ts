@@ -90,6 +90,18 @@ export function readPid(file: string): number | undefined {
   }
 }
 
+/** True while `pid` runs; a zombie (exited, not yet reaped) counts as gone. */
+export function isRunning(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The state follows the parenthesised command name, which may itself contain ')'.
+    const i = stat.lastIndexOf(')');
+    return stat.slice(i + 2, i + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 /** True if `pid` is alive and its command line is a vigil using `configFile` (when given). */
 export function isVigilProcess(pid: number, configFile?: string): boolean {
   try {

@@ -15,6 +15,7 @@ import { createLab, skipUnlessRoot, type LabHost } from '../support/lab';
 import { BIN, ROOT, scratchDir, writeConfig, daemonStatus, waitFor } from '../support/vigil';
 import { ArpSocket } from '../../src/net/arp/socket';
 import { ArpProber } from '../../src/net/arp/prober';
+import { isRunning } from '../../src/daemon/pidfile';
 
 if (skipUnlessRoot(t)) process.exit(0);
 
@@ -105,15 +106,7 @@ async function hook(host: LabHost, script: string, env: NodeJS.ProcessEnv, timeo
   return { ...r, ms: Number(process.hrtime.bigint() - started) / 1e6 };
 }
 
-/** Running, not a zombie: an exited daemon may wait a while for init to reap it. */
-const alive = (pid: number) => {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-};
+const alive = isRunning;
 const pidOf = (ct: Ct) => { try { return Number(fs.readFileSync(ct.pidfile, 'utf8').trim()) || undefined; } catch { return undefined; } };
 const vipStatus = async (ct: Ct) => (await daemonStatus(ct.pidfile))?.roles?.vip as Record<string, any> | undefined;
 

@@ -4,25 +4,10 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../src/cli/check-config';
+import { capture } from '../support/capture';
 
 const dir = fs.mkdtempSync(join(tmpdir(), 'vigil-check-'));
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-/** Run a CLI verb in-process, capturing what it writes. */
-async function capture(fn: () => Promise<number>): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const ow = process.stdout.write;
-  const ew = process.stderr.write;
-  process.stdout.write = ((c: string | Uint8Array) => { out.push(String(c)); return true; }) as typeof process.stdout.write;
-  process.stderr.write = ((c: string | Uint8Array) => { err.push(String(c)); return true; }) as typeof process.stderr.write;
-  let code: number;
-  try { code = await fn(); } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
 
 let n = 0;
 function write(text: string, mode = 0o644): string {

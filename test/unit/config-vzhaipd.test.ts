@@ -9,26 +9,11 @@ import { ConfigError } from '../../src/errors';
 import { importVzhaipd, parseVzhaipdConf } from '../../src/config/vzhaipd';
 import { parseConfigText } from '../../src/config/load';
 import { run } from '../../src/cli/config';
+import { capture } from '../support/capture';
 
 const FIXTURES = join(__dirname, '../fixtures/config');
 const dir = fs.mkdtempSync(join(tmpdir(), 'vigil-vzhaipd-'));
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-/** Run a CLI verb in-process, capturing what it writes. */
-async function capture(fn: () => Promise<number>): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const ow = process.stdout.write;
-  const ew = process.stderr.write;
-  process.stdout.write = ((c: string | Uint8Array) => { out.push(String(c)); return true; }) as typeof process.stdout.write;
-  process.stderr.write = ((c: string | Uint8Array) => { err.push(String(c)); return true; }) as typeof process.stderr.write;
-  let code: number;
-  try { code = await fn(); } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
 
 /** The fixture with its marker placeholder pointing at a fresh, random path. */
 function fixtureWithMarker(): { file: string; marker: string } {
