@@ -21,6 +21,7 @@ import * as path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { LabHost } from '../../test/support/lab';
 import { native } from '../../src/native';
+import { onLines } from './lines';
 
 /** One answer to the client. */
 export interface Answer {
@@ -66,19 +67,12 @@ export async function startClient(host: LabHost, ip: string, periodMs = 10): Pro
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000); });
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  let buf = '';
   let mac = '';
   let onReady: (() => void) | undefined;
-  proc.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      const f = line.split(' ');
-      if (f[0] === 'A' && f.length === 4) answers.push({ seq: Number(f[1]), mac: f[2]!, atNs: BigInt(f[3]!) });
-      else if (f[0] === 'R') { mac = f[1] ?? ''; onReady?.(); }
-    }
+  onLines(proc.stdout!, (line) => {
+    const f = line.split(' ');
+    if (f[0] === 'A' && f.length === 4) answers.push({ seq: Number(f[1]), mac: f[2]!, atNs: BigInt(f[3]!) });
+    else if (f[0] === 'R') { mac = f[1] ?? ''; onReady?.(); }
   });
   await Promise.race([
     new Promise<void>((r) => { onReady = r; }),

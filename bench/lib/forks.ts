@@ -7,6 +7,7 @@
  */
 import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { onLines } from './lines';
 
 /** A running fork watcher. */
 export interface ForkCounter {
@@ -28,24 +29,17 @@ export async function startForkCounter(): Promise<ForkCounter> {
   const counts = new Map<string, number>();
   let ok = true;
   let stderr = '';
-  let buf = '';
   let ready: (() => void) | undefined;
   proc.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-1000); });
   const exited = new Promise<void>((r) => proc.once('exit', () => { ok = false; r(); }));
-  proc.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (line === 'R') { ready?.(); continue; }
-      const f = line.split(' ');
-      if (f[0] !== 'F') continue;
-      const name = owner.get(Number(f[1]));
-      if (name === undefined) continue;
-      owner.set(Number(f[2]), name);
-      counts.set(name, (counts.get(name) ?? 0) + 1);
-    }
+  onLines(proc.stdout!, (line) => {
+    if (line === 'R') { ready?.(); return; }
+    const f = line.split(' ');
+    if (f[0] !== 'F') return;
+    const name = owner.get(Number(f[1]));
+    if (name === undefined) return;
+    owner.set(Number(f[2]), name);
+    counts.set(name, (counts.get(name) ?? 0) + 1);
   });
   await Promise.race([
     new Promise<void>((r) => { ready = r; }),

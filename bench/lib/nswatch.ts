@@ -8,6 +8,7 @@
 import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Lab, LabHost } from '../../test/support/lab';
+import { onLines } from './lines';
 
 /** One link change. */
 export interface LinkEvent { atNs: bigint; name: string; up: boolean; removed: boolean }
@@ -44,27 +45,20 @@ async function attach(proc: ChildProcess, where: string): Promise<NsWatch> {
   const links: LinkEvent[] = [];
   let ok = true;
   let stderr = '';
-  let buf = '';
   let ready: (() => void) | undefined;
   proc.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-1000); });
   const exited = new Promise<void>((r) => proc.once('exit', () => { ok = false; r(); }));
-  proc.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (line === 'R') { ready?.(); continue; }
-      const f = line.split(' ');
-      if (f[0] === 'L' && f.length === 5) {
-        links.push({ atNs: BigInt(f[1]!), name: f[2]!, up: f[3] === '1', removed: f[4] === '1' });
-        continue;
-      }
-      if (f.length !== 3) continue;
-      const ip = f[2]!.split('/')[0]!;
-      if (f[0] === 'A') present.set(ip, BigInt(f[1]!));
-      else if (f[0] === 'D') present.delete(ip);
+  onLines(proc.stdout!, (line) => {
+    if (line === 'R') { ready?.(); return; }
+    const f = line.split(' ');
+    if (f[0] === 'L' && f.length === 5) {
+      links.push({ atNs: BigInt(f[1]!), name: f[2]!, up: f[3] === '1', removed: f[4] === '1' });
+      return;
     }
+    if (f.length !== 3) return;
+    const ip = f[2]!.split('/')[0]!;
+    if (f[0] === 'A') present.set(ip, BigInt(f[1]!));
+    else if (f[0] === 'D') present.delete(ip);
   });
   let timer: NodeJS.Timeout | undefined;
   try {
