@@ -19,7 +19,6 @@ import { parseDurationMs, DURATION_FORMS } from '../util/duration';
 import { CONFIG_OPTS, EXIT, parseFlags, usageError } from './common';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const alive = isRunning;
 
 function load(verb: string, file: string, checkPermissions = true): VigilConfig | undefined {
   try {
@@ -33,7 +32,7 @@ function load(verb: string, file: string, checkPermissions = true): VigilConfig 
 /** The pid of the running daemon for this config, if any. */
 function runningPid(cfg: VigilConfig): number | undefined {
   const pid = readPid(cfg.pidfile);
-  return pid !== undefined && alive(pid) && isVigilProcess(pid, cfg.file) ? pid : undefined;
+  return pid !== undefined && isRunning(pid) && isVigilProcess(pid, cfg.file) ? pid : undefined;
 }
 
 export const START_HELP = `usage: vigil start [-c FILE] [--timeout 30s]
@@ -119,7 +118,7 @@ async function stopPid(cfg: VigilConfig, timeoutMs: number): Promise<number> {
   process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (!alive(pid)) {
+    if (!isRunning(pid)) {
       process.stdout.write(`vigil stopped (pid ${pid})\n`);
       return EXIT.OK;
     }

@@ -244,10 +244,12 @@ export class FenceRunner {
   /** Is this host's own network alive? Carrier, then a neighbour answering ARP. */
   private async checkNetwork(): Promise<InterfaceObservation[]> {
     const serverAddrs = [...new Set(this.agents.flatMap((a) => [...(a.cfg.join ?? []), ...a.servers]))];
-    const subnetsByIface = await Promise.all(this.interfaces.map((i) => this.net.addresses(i).catch(() => [])));
+    // One address read per interface, shared by the routed test below and the link checks.
+    const subnets = this.interfaces.map((i) => this.net.addresses(i));
+    const subnetsByIface = await Promise.all(subnets.map((p) => p.catch(() => [])));
     // Servers behind a router cannot answer ARP; an ICMP echo tells whether the path to them works.
     const routed = serverAddrs.filter((ip) => !subnetsByIface.some((subs) => subs.some((s) => inSubnet(ip, s)))).slice(0, MAX_CANDIDATES);
-    const links = this.checkInterfaces(serverAddrs);
+    const links = this.checkInterfaces(serverAddrs, subnets);
     if (routed.length === 0) return links;
     const pings = await Promise.all(routed.map(async (ip) => ({ ip, r: await this.net.ping(ip, this.cfg.neighbourProbeTimeoutMs).catch(() => undefined) })));
     const first = pings.find((p) => p.r);
@@ -257,13 +259,13 @@ export class FenceRunner {
     return [...(await links), routedObs];
   }
 
-  private checkInterfaces(serverAddrs: string[]): Promise<InterfaceObservation[]> {
-    return Promise.all(this.interfaces.map(async (iface): Promise<InterfaceObservation> => {
+  private checkInterfaces(serverAddrs: string[], subnetsOf: Promise<{ address: string; prefix: number }[]>[]): Promise<InterfaceObservation[]> {
+    return Promise.all(this.interfaces.map(async (iface, idx): Promise<InterfaceObservation> => {
       try {
         const carrier = await this.net.carrier(iface);
         if (carrier === undefined) return { iface, carrier: false, probed: [], reason: 'no such interface' };
         if (!carrier) return { iface, carrier: false, probed: [], reason: 'no carrier' };
-        const subnets = await this.net.addresses(iface);
+        const subnets = await subnetsOf[idx]!;
         const neigh = await this.net.neighbours(iface);
         const candidates = [...new Set([...neigh, ...serverAddrs.filter((ip) => subnets.some((s) => inSubnet(ip, s)))])]
           .filter((ip) => !subnets.some((s) => s.address === ip)).slice(0, MAX_CANDIDATES);

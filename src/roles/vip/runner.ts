@@ -76,6 +76,11 @@ export function desiredSet(haIp: Cidr, extra: readonly Cidr[]): Cidr[] {
   return [haIp, ...extra.filter((c) => c.address !== haIp.address)];
 }
 
+/** A batch that never rejects: a thrown error fails every address it was given. */
+function settled(batch: Promise<BatchOutcome>, addresses: Cidr[]): Promise<BatchOutcome> {
+  return batch.catch((e) => ({ done: [], failed: addresses.map((cidr) => ({ cidr, error: errorMessage(e) })) }));
+}
+
 /** Runs one HA IP role until stopped. */
 export class VipRunner {
   private state: VipState;
@@ -269,17 +274,11 @@ export class VipRunner {
         return;
       case 'addAddresses':
         this.log.warn({ addresses: eff.addresses.map(formatCidr) }, 'adding addresses');
-        this.io.addAddresses(eff.addresses).then(
-          (r) => this.push({ type: 'added', nowMs: this.now(), added: r.done, failed: r.failed }),
-          (e) => this.push({ type: 'added', nowMs: this.now(), added: [], failed: eff.addresses.map((cidr) => ({ cidr, error: errorMessage(e) })) }),
-        );
+        void settled(this.io.addAddresses(eff.addresses), eff.addresses).then((r) => this.push({ type: 'added', nowMs: this.now(), added: r.done, failed: r.failed }));
         return;
       case 'removeAddresses':
         this.log.warn({ addresses: eff.addresses.map(formatCidr) }, 'removing addresses');
-        this.io.removeAddresses(eff.addresses).then(
-          (r) => this.push({ type: 'removed', nowMs: this.now(), removed: r.done, failed: r.failed }),
-          (e) => this.push({ type: 'removed', nowMs: this.now(), removed: [], failed: eff.addresses.map((cidr) => ({ cidr, error: errorMessage(e) })) }),
-        );
+        void settled(this.io.removeAddresses(eff.addresses), eff.addresses).then((r) => this.push({ type: 'removed', nowMs: this.now(), removed: r.done, failed: r.failed }));
         return;
       case 'reconcile':
         void this.reconcile(eff.desired, eff.remove);
@@ -322,13 +321,13 @@ export class VipRunner {
     let held = desired.filter(has);
     if (missing.length > 0) {
       this.log.warn({ addresses: missing.map(formatCidr) }, 'reconcile: adding missing addresses');
-      const r = await this.io.addAddresses(missing).catch((e) => ({ done: [], failed: missing.map((cidr) => ({ cidr, error: errorMessage(e) })) }) as BatchOutcome);
+      const r = await settled(this.io.addAddresses(missing), missing);
       held = [...held, ...r.done];
       errors.push(...r.failed.map((f) => `add ${formatCidr(f.cidr)}: ${f.error}`));
     }
     if (extra.length > 0) {
       this.log.warn({ addresses: extra.map(formatCidr) }, 'reconcile: removing addresses dropped from the IP file');
-      const r = await this.io.removeAddresses(extra).catch((e) => ({ done: [], failed: extra.map((cidr) => ({ cidr, error: errorMessage(e) })) }) as BatchOutcome);
+      const r = await settled(this.io.removeAddresses(extra), extra);
       errors.push(...r.failed.map((f) => `remove ${formatCidr(f.cidr)}: ${f.error}`));
       held = [...held, ...r.failed.map((f) => f.cidr)];
     }
