@@ -1,8 +1,8 @@
 /**
  * Layer: shared. The one root pino logger and its per-module children.
  *
- * Every line carries `node` and, for role modules, `role` (set through
- * {@link Logger.setBindings} by the role runner as the role changes). The
+ * Every line carries `node` and, for role modules, `role` (a fresh child per
+ * role, made by the role runner: pino's setBindings appends a duplicate key). The
  * destination is stdout or a file that {@link reopenLog} reopens after
  * logrotate (SIGHUP). Fatal paths call {@link flushLog} before exiting so the
  * evidence for a decision is on disk first.

@@ -96,7 +96,7 @@ function fenceRole(initial: VigilConfig): RoleRunner {
 
 function vipRole(initial: VigilConfig, notifier: Notifier): RoleRunner {
   let cfg = initial;
-  const log = moduleLog('vip', { role: 'inactive' });
+  const log = moduleLog('vip');
   let runner: VipRunner | undefined;
   // Container mode only: the wait for `running` + container_settle before the runner exists.
   let wait: { cw: ContainerWait; sinceMs: number } | undefined;

@@ -36,7 +36,16 @@ t.test('PID file re-check', async (t) => {
   fs.rmSync(a.pidfile);
   await waitFor(() => fs.existsSync(a.pidfile), 5000, 'PID file rewritten');
   t.equal(fs.readFileSync(a.pidfile, 'utf8').trim(), String(procA.pid), 'rewritten with our pid');
-  t.match(logs, /PID file was missing or stale: rewritten/);
+  // The log line follows the rewrite through a pipe: wait for it, do not race it.
+  await waitFor(() => /PID file was missing or stale: rewritten/.test(logs), 5000, 'rewrite logged');
+
+  // Every role line names the role once, and the current one (a duplicate
+  // "role" key made JSON readers pick whichever came last).
+  const vipLines = logs.split('\n').filter((l) => l.includes('"module":"vip"'));
+  t.ok(vipLines.length > 0, 'vip lines logged');
+  t.same(vipLines.filter((l) => (l.match(/"role":/g) ?? []).length !== 1), [], 'one role key per line');
+  const promoted = vipLines.find((l) => l.includes('role slave -> master'));
+  t.equal(promoted && JSON.parse(promoted).role, 'master', 'the transition line carries the new role');
 
   // Another live vigil (a second config: its own PID file) now "owns" a's PID file.
   const b = mk('b');

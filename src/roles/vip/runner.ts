@@ -99,10 +99,18 @@ export class VipRunner {
   /** Last time the loop made progress (monotonic ms), for the systemd watchdog. */
   lastProgressMs = performance.now();
 
-  constructor(cfg: VipConfig, private readonly io: VipIo, private readonly log: Logger, private readonly now: () => number = () => performance.now()) {
+  /** The role's logger: `baseLog` plus the current `role` (recreated on a change). */
+  private log: Logger;
+
+  /**
+   * `baseLog` must not carry `role` itself: pino's setBindings appends rather
+   * than replaces, so the role binding is a fresh child per role.
+   */
+  constructor(cfg: VipConfig, private readonly io: VipIo, private readonly baseLog: Logger, private readonly now: () => number = () => performance.now()) {
     this.cfg = cfg;
     this.mcfg = machineConfig(cfg);
     this.state = initialState(io.ownMac, cfg.address, this.mcfg);
+    this.log = baseLog.child({ role: this.state.role });
     this.done = new Promise((r) => { this.exitResolve = r; });
   }
 
@@ -241,7 +249,7 @@ export class VipRunner {
         const step = transition(this.state, ev, this.mcfg);
         this.state = step.state;
         this.lastProgressMs = this.now();
-        if (before !== this.state.role) this.log.setBindings({ role: this.state.role });
+        if (before !== this.state.role) this.log = this.baseLog.child({ role: this.state.role });
         for (const eff of step.effects) this.execute(eff);
       }
     } finally {
