@@ -5,7 +5,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createLab, skipUnlessRoot, type Lab, type LabHost } from '../support/lab';
-import { scratchDir, writeConfig, startDaemon, daemonStatus, waitFor, BIN, type Daemon } from '../support/vigil';
+import { scratchDir, writeConfig, startDaemon, daemonStatus, waitFor, BIN, logsMatching, type Daemon } from '../support/vigil';
 import { consulDoubleCommand, writeAgentConfig, type AgentConfigFile } from '../support/consul-double';
 
 if (skipUnlessRoot(t)) process.exit(0);
@@ -90,7 +90,7 @@ t.test('servers lost while a neighbour answers: no fence, a join attempted', asy
   t.ok(joins.length >= 1, `join attempted (${joins.length} times)`);
   t.equal(joins[0]?.addr, s.peer.ip, 'to the server member seen while healthy');
   t.equal(joins[0]?.method, 'PUT', 'with PUT (Consul >= 1.0 refuses GET)');
-  t.match(s.daemon.logs(), /not isolated/);
+  t.match(await logsMatching(s.daemon.logs, /not isolated/), /not isolated/);
 });
 
 t.test('servers lost and the link cut: fence after confirm_cycles', async (t) => {

@@ -30,7 +30,8 @@ t.test('PID file re-check', async (t) => {
   let logs = '';
   procA.stdout!.on('data', (c: Buffer) => { logs += c.toString(); });
   procA.stderr!.resume();
-  const exitedA = new Promise<number | null>((r) => procA.on('exit', (c) => r(c)));
+  // 'close', not 'exit': the exit log line may still be in the pipe at 'exit'.
+  const exitedA = new Promise<number | null>((r) => procA.on('close', (c) => r(c)));
   await waitFor(async () => (await daemonStatus(a.pidfile))?.roles?.vip?.role === 'master', 10_000, 'master');
 
   fs.rmSync(a.pidfile);

@@ -88,3 +88,13 @@ export async function runCli(args: string[], host?: LabHost, input?: string): Pr
     p.stdin.end(input ?? '');
   });
 }
+
+/**
+ * Wait until `logs()` matches `re` (log lines reach the test through a pipe,
+ * after the state change a test observed over the control socket), then
+ * return the logs for a `t.match` that shows them if the wait timed out.
+ */
+export async function logsMatching(logs: () => string, re: RegExp, timeoutMs = 3000): Promise<string> {
+  await waitFor(() => re.test(logs()), timeoutMs, `a log line matching ${re}`).catch(() => undefined);
+  return logs();
+}
