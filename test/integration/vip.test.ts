@@ -242,7 +242,9 @@ t.test('split brain: both start holding the HA IP; the lower MAC keeps it, the I
   t.same(events(higher), ['slave'], 'on_slave ran on the loser (before its addresses went)');
   t.same(events(lower), [], 'nothing ran on the keeper (it resumed as master)');
   const gap = client.maxGap(startAt, Date.now());
-  t.ok(gap <= 200, `the client was never without an answer for more than ${gap} ms`);
+  // A real gap (both stepping down, one re-taking) lasts a takeover window
+  // (≥ 200 + 3×100 ms here); 400 leaves room for a loaded machine's jitter.
+  t.ok(gap <= 400, `the client was never without an answer for more than ${gap} ms`);
   t.same([...client.macsSince(Date.now() - 500)], [lower.host.mac], 'only the keeper answers afterwards');
   for (const n of nodes) await runCli(['stop', '-c', n.config]);
 });

@@ -9,7 +9,7 @@ import { VzctlAddresses, batchArgv, parseVzlistIps, vzctlBackendFor, MAX_ADDRESS
 import { ContainerWait, containerStatus } from '../../src/actions/container';
 import type { Logger } from '../../src/log';
 import type { VipConfig } from '../../src/config/types';
-import { scratchDir } from '../support/vigil';
+import { scratchDir, waitFor } from '../support/vigil';
 
 const FAKE = path.join(__dirname, '..', 'support', 'fake-vz');
 const VZCTL = path.join(FAKE, 'vzctl');
@@ -191,6 +191,7 @@ t.test('ContainerWait', async (t) => {
     let outcome: string | undefined;
     void w.done.then((o) => { outcome = o; });
     await new Promise((r) => setTimeout(r, 400));
+    await waitFor(() => w.snapshot().polls >= 3, 5000, 'three polls').catch(() => undefined);
     t.equal(outcome, undefined, 'still waiting while mounted');
     t.ok(w.snapshot().polls >= 3, `polled ${w.snapshot().polls} times`);
     t.match(w.snapshot(), { phase: 'waiting', status: 'mounted' });
@@ -208,10 +209,10 @@ t.test('ContainerWait', async (t) => {
     const vz = fakeVz(t, '202', 'running');
     const { log, lines } = captureLog();
     const w = new ContainerWait({ container: '202', settings: settings(300), log, pollMs: 50 });
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor(() => w.snapshot().phase === 'settling', 5000, 'settling').catch(() => undefined);
     t.equal(w.snapshot().phase, 'settling');
     vz.setStatus('stopped');
-    await new Promise((r) => setTimeout(r, 400));
+    await waitFor(() => w.snapshot().phase === 'waiting', 5000, 'waiting again').catch(() => undefined);
     t.equal(w.snapshot().phase, 'waiting', 'waiting again');
     t.ok(lines().some((l) => /left running while settling/.test(l.msg)), 'and said so');
     vz.setStatus('running');
@@ -226,14 +227,14 @@ t.test('ContainerWait', async (t) => {
     const at = Date.now();
     w.cancel();
     t.equal(await w.done, 'cancelled');
-    t.ok(Date.now() - at < 50, 'promptly');
+    t.ok(Date.now() - at < 250, 'promptly (well under the 60 s settle)');
     const polls = w.snapshot().polls;
     await new Promise((r) => setTimeout(r, 200));
     t.equal(w.snapshot().polls, polls, 'no poll after cancel');
 
     const vz = fakeVz(t, '204', 'running');
     const w2 = new ContainerWait({ container: '204', settings: settings(60_000), log, pollMs: 50 });
-    await new Promise((r) => setTimeout(r, 120));
+    await waitFor(() => w2.snapshot().phase === 'settling', 5000, 'settling').catch(() => undefined);
     t.equal(w2.snapshot().phase, 'settling', 'settling for a minute');
     t.ok(w2.healthy(), 'healthy while settling, however long');
     w2.cancel();
@@ -245,7 +246,7 @@ t.test('ContainerWait', async (t) => {
     fakeVz(t, '205', 'mounted');
     const { log, lines } = captureLog();
     const w = new ContainerWait({ container: '999', settings: settings(0), log, pollMs: 50 });
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor(() => w.snapshot().polls >= 3, 5000, 'three polls').catch(() => undefined);
     t.match(w.snapshot(), { phase: 'waiting', error: /Container\(s\) not found/ });
     t.equal(lines().filter((l) => /status unknown/.test(l.msg)).length, 1, 'logged once, not at every poll');
     w.cancel();
