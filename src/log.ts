@@ -1,8 +1,12 @@
 /**
  * Layer: shared. The one root pino logger and its per-module children.
  *
- * Every line carries `node` and, for role modules, `role` (a fresh child per
- * role, made by the role runner: pino's setBindings appends a duplicate key). The
+ * Every line carries `node` and `role`: a child bound to a role (the fence
+ * module's `role: fence`) keeps its own; every other line gets the node's
+ * current role from {@link setLogRole} through pino's mixin (the HA IP role
+ * reports master/slave as it changes, so a daemon or netlink line says which
+ * side wrote it). One key, never two: pino's setBindings would append a
+ * duplicate rather than replace it. The
  * destination is stdout or a file that {@link reopenLog} reopens after
  * logrotate (SIGHUP). Fatal paths call {@link flushLog} before exiting so the
  * evidence for a decision is on disk first.
@@ -15,6 +19,21 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 
 interface LogState { root: Logger; file?: string; dest: DestinationStream & { reopen?: (file?: string) => void; flushSync?: () => void } }
 let state: LogState | undefined;
+/** The node's current role for lines not bound to one; undefined: no field. */
+let currentRole: string | undefined;
+
+/** Set the role that lines not bound to a role carry (see the file comment). */
+export function setLogRole(role: string | undefined): void {
+  currentRole = role;
+}
+
+const CHINDINGS = pino.symbols.chindingsSym;
+/** pino mixin: the current role, unless the logger is bound to one. */
+function roleMixin(_obj: object, _level: number, logger: Logger): object {
+  if (currentRole === undefined) return {};
+  const chindings = (logger as unknown as Record<symbol, string | undefined>)[CHINDINGS] ?? '';
+  return chindings.includes('"role":') ? {} : { role: currentRole };
+}
 
 /** Options for the root logger. */
 export interface LogOptions { level?: LogLevel; file?: string; node?: string; sync?: boolean }
@@ -27,6 +46,7 @@ export function initLog(opts: LogOptions = {}): Logger {
     base: { pid: process.pid, ...(opts.node ? { node: opts.node } : {}) },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
+    mixin: roleMixin,
   }, dest);
   state = { root, dest: dest as LogState['dest'], ...(opts.file ? { file: opts.file } : {}) };
   return root;

@@ -14,7 +14,7 @@ import type * as net from 'node:net';
 import type { VigilConfig } from '../config/types';
 import { loadConfig } from '../config/load';
 import { errorMessage } from '../errors';
-import { flushLog, initLog, moduleLog, reopenLog, setLogLevel, type Logger } from '../log';
+import { flushLog, initLog, moduleLog, reopenLog, setLogLevel, setLogRole, type Logger } from '../log';
 import { acquirePidFile, recheckPidFile, releasePidFile, type PidLock } from './pidfile';
 import { controlPath, serveControl, type ControlRequest } from './control';
 import { systemdNotifier, type Notifier } from './notify';
@@ -42,6 +42,7 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
     return 2;
   }
   initLog({ level: cfg.log.level, ...(cfg.log.file ?? process.env.VIGIL_LOG_FILE ? { file: cfg.log.file ?? process.env.VIGIL_LOG_FILE } : {}), node: cfg.node });
+  setLogRole('starting'); // until the roles say (createRoles, the HA IP runner)
   const log = moduleLog('daemon');
   let lock: PidLock;
   try {

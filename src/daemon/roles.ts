@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import type { VigilConfig } from '../config/types';
 import type { Logger } from '../log';
-import { moduleLog } from '../log';
+import { moduleLog, setLogRole } from '../log';
 import { ArpProber } from '../net/arp/prober';
 import { NetlinkAddresses, type AddressBackend } from '../actions/addresses';
 import { Netlink } from '../net/netlink';
@@ -40,6 +40,9 @@ export interface RoleRunner {
 /** Build the roles a config asks for. */
 export function createRoles(cfg: VigilConfig, _log: Logger, notifier: Notifier): RoleRunner[] {
   const roles: RoleRunner[] = [];
+  // The role lines without one of their own carry (see log.ts): the HA IP
+  // role's master/slave once it runs, else the fence role's name.
+  setLogRole(cfg.vip ? 'inactive' : 'fence');
   if (cfg.vip) roles.push(vipRole(cfg, notifier));
   if (cfg.fence && cfg.fence.agents.length > 0) roles.push(fenceRole(cfg));
   return roles;

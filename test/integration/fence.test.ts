@@ -108,6 +108,8 @@ t.test('servers lost and the link cut: fence after confirm_cycles', async (t) =>
   const logs = s.daemon.logs();
   t.ok(logs.indexOf('FENCING') >= 0 && logs.indexOf('FENCING') < logs.indexOf('fence action run'), 'evidence logged before the action');
   t.match(logs, /"reason":"no carrier"/, 'the evidence names the dead interface');
+  const lines = logs.split('\n').filter((l) => l.startsWith('{')).map((l) => ({ l, roles: l.match(/"role":"[^"]*"/g) ?? [] }));
+  t.same(lines.filter((x) => x.roles.length !== 1 || x.roles[0] !== '"role":"fence"').map((x) => x.l), [], 'every line (fence, daemon, netlink) says role fence, once');
 });
 
 t.test('never had servers: no fence', async (t) => {

@@ -40,13 +40,15 @@ t.test('PID file re-check', async (t) => {
   // The log line follows the rewrite through a pipe: wait for it, do not race it.
   await waitFor(() => /PID file was missing or stale: rewritten/.test(logs), 5000, 'rewrite logged');
 
-  // Every role line names the role once, and the current one (a duplicate
+  // Every line names node and role once, and the current role (a duplicate
   // "role" key made JSON readers pick whichever came last).
-  const vipLines = logs.split('\n').filter((l) => l.includes('"module":"vip"'));
-  t.ok(vipLines.length > 0, 'vip lines logged');
-  t.same(vipLines.filter((l) => (l.match(/"role":/g) ?? []).length !== 1), [], 'one role key per line');
-  const promoted = vipLines.find((l) => l.includes('role slave -> master'));
+  const lines = logs.split('\n').filter((l) => l.startsWith('{'));
+  t.ok(lines.some((l) => l.includes('"module":"vip"')) && lines.some((l) => l.includes('"module":"daemon"')), 'vip and daemon lines logged');
+  t.same(lines.filter((l) => (l.match(/"role":/g) ?? []).length !== 1 || (l.match(/"node":/g) ?? []).length !== 1), [], 'one node and one role key on every line');
+  const promoted = lines.find((l) => l.includes('role slave -> master'));
   t.equal(promoted && JSON.parse(promoted).role, 'master', 'the transition line carries the new role');
+  const rewritten = lines.find((l) => l.includes('PID file was missing or stale'));
+  t.equal(rewritten && JSON.parse(rewritten).role, 'master', 'a daemon line carries the node\'s current role');
 
   // Another live vigil (a second config: its own PID file) now "owns" a's PID file.
   const b = mk('b');

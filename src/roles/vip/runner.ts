@@ -8,7 +8,7 @@
  * while an effect completes cannot interleave two transitions.
  */
 import { performance } from 'node:perf_hooks';
-import type { Logger } from '../../log';
+import { setLogRole, type Logger } from '../../log';
 import type { Cidr } from '../../util/ip';
 import { formatCidr } from '../../util/ip';
 import type { VipConfig } from '../../config/types';
@@ -99,18 +99,12 @@ export class VipRunner {
   /** Last time the loop made progress (monotonic ms), for the systemd watchdog. */
   lastProgressMs = performance.now();
 
-  /** The role's logger: `baseLog` plus the current `role` (recreated on a change). */
-  private log: Logger;
-
-  /**
-   * `baseLog` must not carry `role` itself: pino's setBindings appends rather
-   * than replaces, so the role binding is a fresh child per role.
-   */
-  constructor(cfg: VipConfig, private readonly io: VipIo, private readonly baseLog: Logger, private readonly now: () => number = () => performance.now()) {
+  /** `log` carries no `role` binding: every line gets the current one from {@link setLogRole}. */
+  constructor(cfg: VipConfig, private readonly io: VipIo, private readonly log: Logger, private readonly now: () => number = () => performance.now()) {
     this.cfg = cfg;
     this.mcfg = machineConfig(cfg);
     this.state = initialState(io.ownMac, cfg.address, this.mcfg);
-    this.log = baseLog.child({ role: this.state.role });
+    setLogRole(this.state.role);
     this.done = new Promise((r) => { this.exitResolve = r; });
   }
 
@@ -249,7 +243,7 @@ export class VipRunner {
         const step = transition(this.state, ev, this.mcfg);
         this.state = step.state;
         this.lastProgressMs = this.now();
-        if (before !== this.state.role) this.log = this.baseLog.child({ role: this.state.role });
+        if (before !== this.state.role) setLogRole(this.state.role);
         for (const eff of step.effects) this.execute(eff);
       }
     } finally {
