@@ -10,36 +10,123 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
+import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../config/load';
+import { checkSecureDir } from '../config/permissions';
 import type { VigilConfig } from '../config/types';
-import { errorMessage } from '../errors';
-import { readPid, isVigilProcess, isRunning } from '../daemon/pidfile';
+import { ConfigError, errorMessage } from '../errors';
+import { readPid, isVigilProcess, isRunning, findVigilFor } from '../daemon/pidfile';
 import { askControl, controlPath } from '../daemon/control';
 import { parseDurationMs, DURATION_FORMS } from '../util/duration';
 import { CONFIG_OPTS, EXIT, parseFlags, usageError } from './common';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function load(verb: string, file: string, checkPermissions = true): VigilConfig | undefined {
+function load(verb: string, file: string): VigilConfig | undefined {
   try {
-    return loadConfig(path.resolve(file), { checkPermissions });
+    return loadConfig(path.resolve(file));
   } catch (e) {
     usageError(verb, errorMessage(e));
     return undefined;
   }
 }
 
-/** The pid of the running daemon for this config, if any. */
-function runningPid(cfg: VigilConfig): number | undefined {
-  const pid = readPid(cfg.pidfile);
-  return pid !== undefined && isRunning(pid) && isVigilProcess(pid, cfg.file) ? pid : undefined;
+/** Where a running daemon for a config is found: the config file and its PID file. */
+interface Target { file: string; pidfile: string }
+
+/** The schema's default `pidfile`, for a config too broken to name its own. */
+const DEFAULT_PIDFILE = '/run/vigil/vigil.pid';
+
+/**
+ * Find the daemon of a config for stop, status, reload and leave. These must
+ * work even after an edit broke the config (the operator stops, fixes,
+ * starts): an invalid file is still read leniently for its `pidfile` (the
+ * default when it names none), with a warning. A missing file is an error.
+ */
+function locate(verb: string, file: string): Target | undefined {
+  const abs = path.resolve(file);
+  try {
+    const cfg = loadConfig(abs, { checkPermissions: false });
+    return { file: cfg.file, pidfile: cfg.pidfile };
+  } catch (e) {
+    if (!(e instanceof ConfigError) || !fs.existsSync(abs)) { usageError(verb, errorMessage(e)); return undefined; }
+    let pidfile = DEFAULT_PIDFILE;
+    try {
+      const doc = parseYaml(fs.readFileSync(abs, 'utf8')) as { pidfile?: unknown } | null;
+      if (typeof doc?.pidfile === 'string' && path.isAbsolute(doc.pidfile)) pidfile = doc.pidfile;
+    } catch { /* not even YAML: the default it is */ }
+    process.stderr.write(`vigil ${verb}: warning: ${errorMessage(e)}; looking for the running daemon through ${pidfile}\n`);
+    return { file: abs, pidfile };
+  }
+}
+
+/** Thrown (as exit 2) when the PID file cannot be read for want of privilege. */
+function pidFromFile(t: Target): number | undefined {
+  try {
+    fs.accessSync(t.pidfile, fs.constants.R_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') throw new ConfigError(`cannot read ${t.pidfile} (${code}): run as root`, { code });
+    return undefined;
+  }
+  return readPid(t.pidfile);
+}
+
+/**
+ * The pid of the running daemon for this config, if any: the PID file's,
+ * when that process is a vigil for the same config; else a `vigil run` of
+ * the same config found in /proc (its PID file was changed in the config
+ * since it started, or removed), so a restart never starts a second one.
+ */
+function runningPid(t: Target): number | undefined {
+  const pid = pidFromFile(t);
+  if (pid !== undefined && isRunning(pid) && isVigilProcess(pid, t.file)) return pid;
+  return findVigilFor(t.file);
+}
+
+/**
+ * Report why the control socket gave no answer: not running (3, and the
+ * JSON form for status), no privilege (2), running but silent (1), or
+ * running under another PID file (1, with what to do).
+ */
+function noAnswer(verb: string, t: Target, e: unknown, json = false): number {
+  const code = (e as { code?: string }).code;
+  const sock = controlPath(t.pidfile);
+  if (code === 'EACCES' || code === 'EPERM') {
+    process.stderr.write(`vigil ${verb}: permission denied on ${sock}: run as root\n`);
+    return EXIT.USAGE;
+  }
+  let pid: number | undefined;
+  try { pid = runningPid(t); } catch (pe) { process.stderr.write(`vigil ${verb}: ${errorMessage(pe)}\n`); return EXIT.USAGE; }
+  if (pid !== undefined && code === 'ETIMEDOUT') {
+    process.stderr.write(`vigil ${verb}: vigil (pid ${pid}) is running but did not answer on ${sock}: ${errorMessage(e)}\n`);
+    return EXIT.FAIL;
+  }
+  if (pid !== undefined && readPid(t.pidfile) !== pid) {
+    process.stderr.write(`vigil ${verb}: vigil (pid ${pid}) runs ${t.file} but not with PID file ${t.pidfile} (changed since it started?); stop it with: kill -TERM ${pid}\n`);
+    return EXIT.FAIL;
+  }
+  if (json) process.stdout.write(JSON.stringify({ running: false, config: t.file }) + '\n');
+  else process.stdout.write(`vigil is not running for ${t.file}\n`);
+  return EXIT.NOT_RUNNING;
+}
+
+/** True if the control socket next to `pidfile` answers a status request from `pid`. */
+async function answersAs(pidfile: string, pid: number): Promise<boolean> {
+  try {
+    const st = (await askControl(controlPath(pidfile), { cmd: 'status' }, 2000)) as { pid?: number };
+    return st.pid === pid;
+  } catch {
+    return false;
+  }
 }
 
 export const START_HELP = `usage: vigil start [-c FILE] [--timeout 30s]
 
-Start the daemon detached. Returns once the daemon has written its PID file
-(exit 0), or non-zero with its error if it fails to start. Without log.file
-in the config, the detached daemon logs to <state_dir>/vigil.log.
+Start the daemon detached. Returns once every role has started and the
+daemon answers on its control socket (exit 0), or non-zero with its error
+if it fails to start or does not finish starting within --timeout. Without
+log.file in the config, the detached daemon logs to <state_dir>/vigil.log.
 `;
 
 /** `vigil start`. */
@@ -51,20 +138,32 @@ export async function start(args: string[]): Promise<number> {
   if (timeoutMs === undefined) return usageError('start', `--timeout '${f.values.timeout}' is not ${DURATION_FORMS}`);
   const cfg = load('start', String(f.values.config));
   if (!cfg) return EXIT.USAGE;
-  const running = runningPid(cfg);
+  let running: number | undefined;
+  let errFd = -1;
+  const env = { ...process.env };
+  const stderrFile = path.join(cfg.stateDir, 'vigil.start.err');
+  try {
+    running = runningPid(cfg);
+    if (running === undefined) {
+      // The start error file (and the default log) live in state_dir: it must
+      // be ours alone, and a symlink planted there must not be followed.
+      fs.mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 });
+      checkSecureDir(cfg.stateDir, 'state_dir');
+      errFd = fs.openSync(stderrFile, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o600);
+    }
+  } catch (e) {
+    return usageError('start', errorMessage(e));
+  }
   if (running !== undefined) {
+    if (readPid(cfg.pidfile) !== running) {
+      process.stderr.write(`vigil start: vigil (pid ${running}) already runs ${cfg.file} with another PID file (changed since it started?); refusing to start a second; stop it with: kill -TERM ${running}\n`);
+      return EXIT.FAIL;
+    }
     process.stdout.write(`vigil is already running for ${cfg.file} (pid ${running})\n`);
     return EXIT.OK;
   }
-  const env = { ...process.env };
-  if (!cfg.log.file) {
-    fs.mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 });
-    env.VIGIL_LOG_FILE = path.join(cfg.stateDir, 'vigil.log');
-  }
+  if (!cfg.log.file) env.VIGIL_LOG_FILE = path.join(cfg.stateDir, 'vigil.log');
   delete env.NOTIFY_SOCKET; // a detached daemon is not the unit's main process
-  const stderrFile = path.join(cfg.stateDir, 'vigil.start.err');
-  fs.mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 });
-  const errFd = fs.openSync(stderrFile, 'w', 0o600);
   const child = spawn(process.execPath, [...process.execArgv, require.main?.filename ?? path.join(__dirname, '..', '..', '..', 'bin', 'vigil'), 'run', '-c', cfg.file], {
     detached: true, stdio: ['ignore', 'ignore', errFd], env,
   });
@@ -79,13 +178,15 @@ export async function start(args: string[]): Promise<number> {
       process.stderr.write(`vigil start: the daemon exited with code ${exited}${err ? `: ${err.replace(/^vigil: /, '')}` : ''}\n`);
       return exited === 0 || exited === null ? EXIT.FAIL : exited;
     }
-    if (readPid(cfg.pidfile) === child.pid) {
+    // Started means every role started: the daemon opens its control socket
+    // only after that (the PID file comes first, so it is no proof).
+    if (readPid(cfg.pidfile) === child.pid && (await answersAs(cfg.pidfile, child.pid!))) {
       process.stdout.write(`vigil started for ${cfg.file} (pid ${child.pid})\n`);
       return EXIT.OK;
     }
     await sleep(25);
   }
-  process.stderr.write(`vigil start: the daemon did not write ${cfg.pidfile} within ${timeoutMs} ms\n`);
+  process.stderr.write(`vigil start: the daemon (pid ${child.pid}) did not finish starting within ${timeoutMs} ms; see ${env.VIGIL_LOG_FILE ?? cfg.log.file ?? 'its log'}\n`);
   return EXIT.FAIL;
 }
 
@@ -104,18 +205,24 @@ export async function stop(args: string[]): Promise<number> {
   const timeoutMs = parseDurationMs(f.values.timeout);
   if (timeoutMs === undefined) return usageError('stop', `--timeout '${f.values.timeout}' is not ${DURATION_FORMS}`);
   // Stopping must work even if the config was since broken by an edit.
-  const cfg = load('stop', String(f.values.config), false);
-  if (!cfg) return EXIT.USAGE;
-  return stopPid(cfg, timeoutMs);
+  const t = locate('stop', String(f.values.config));
+  if (!t) return EXIT.USAGE;
+  return stopPid('stop', t, timeoutMs);
 }
 
-async function stopPid(cfg: VigilConfig, timeoutMs: number): Promise<number> {
-  const pid = runningPid(cfg);
-  if (pid === undefined) {
-    process.stdout.write(`vigil is not running for ${cfg.file}\n`);
-    return EXIT.OK;
+async function stopPid(verb: string, t: Target, timeoutMs: number): Promise<number> {
+  let pid: number | undefined;
+  try {
+    pid = runningPid(t);
+    if (pid === undefined) {
+      process.stdout.write(`vigil is not running for ${t.file}\n`);
+      return EXIT.OK;
+    }
+    process.kill(pid, 'SIGTERM');
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    return usageError(verb, code === 'EPERM' ? `cannot signal pid ${pid} (EPERM): run as root` : errorMessage(e));
   }
-  process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!isRunning(pid)) {
@@ -128,11 +235,12 @@ async function stopPid(cfg: VigilConfig, timeoutMs: number): Promise<number> {
   return EXIT.FAIL;
 }
 
-export const RESTART_HELP = `usage: vigil restart [-c FILE]
+export const RESTART_HELP = `usage: vigil restart [-c FILE] [--timeout 90s]
 
-Stop, then start. A master that restarts resumes as master (the HA IP stays
-on the interface only if the stop did not release it: use reload for config
-changes that can apply live).
+Stop (waiting up to --timeout), then start. The config is validated first:
+a config that would not start leaves the running daemon alone. A graceful
+stop releases the HA IP, so the peer may take over in between: use reload
+for config changes that can apply live.
 `;
 
 /** `vigil restart`. */
@@ -140,9 +248,11 @@ export async function restart(args: string[]): Promise<number> {
   const f = parseFlags('restart', args, { ...CONFIG_OPTS, timeout: { type: 'string', default: '90s' } });
   if (!f) return EXIT.USAGE;
   if (f.values.help) { process.stdout.write(RESTART_HELP); return EXIT.OK; }
+  const timeoutMs = parseDurationMs(f.values.timeout);
+  if (timeoutMs === undefined) return usageError('restart', `--timeout '${f.values.timeout}' is not ${DURATION_FORMS}`);
   const cfg = load('restart', String(f.values.config));
   if (!cfg) return EXIT.USAGE;
-  const code = await stopPid(cfg, parseDurationMs(f.values.timeout) ?? 90_000);
+  const code = await stopPid('restart', cfg, timeoutMs);
   if (code !== EXIT.OK) return code;
   return start(['-c', cfg.file]);
 }
@@ -159,16 +269,16 @@ export async function reload(args: string[]): Promise<number> {
   const f = parseFlags('reload', args, CONFIG_OPTS);
   if (!f) return EXIT.USAGE;
   if (f.values.help) { process.stdout.write(RELOAD_HELP); return EXIT.OK; }
-  const cfg = load('reload', String(f.values.config), false);
-  if (!cfg) return EXIT.USAGE;
+  // The daemon validates the file itself and says why it refuses it (exit 1).
+  const t = locate('reload', String(f.values.config));
+  if (!t) return EXIT.USAGE;
   try {
-    const r = (await askControl(controlPath(cfg.pidfile), { cmd: 'reload' })) as { ok: boolean; error?: string };
+    const r = (await askControl(controlPath(t.pidfile), { cmd: 'reload' })) as { ok: boolean; error?: string };
     if (r.ok) { process.stdout.write('config reloaded\n'); return EXIT.OK; }
     process.stderr.write(`vigil reload: ${r.error}\n`);
     return EXIT.FAIL;
   } catch (e) {
-    process.stderr.write(`vigil reload: vigil is not running for ${cfg.file} (${errorMessage(e)})\n`);
-    return EXIT.NOT_RUNNING;
+    return noAnswer('reload', t, e);
   }
 }
 
@@ -185,15 +295,13 @@ export async function status(args: string[]): Promise<number> {
   const f = parseFlags('status', args, { ...CONFIG_OPTS, json: { type: 'boolean' } });
   if (!f) return EXIT.USAGE;
   if (f.values.help) { process.stdout.write(STATUS_HELP); return EXIT.OK; }
-  const cfg = load('status', String(f.values.config), false);
-  if (!cfg) return EXIT.USAGE;
+  const t = locate('status', String(f.values.config));
+  if (!t) return EXIT.USAGE;
   let st: Record<string, unknown>;
   try {
-    st = (await askControl(controlPath(cfg.pidfile), { cmd: 'status' })) as Record<string, unknown>;
-  } catch {
-    if (f.values.json) process.stdout.write(JSON.stringify({ running: false, config: cfg.file }) + '\n');
-    else process.stdout.write(`vigil is not running for ${cfg.file}\n`);
-    return EXIT.NOT_RUNNING;
+    st = (await askControl(controlPath(t.pidfile), { cmd: 'status' })) as Record<string, unknown>;
+  } catch (e) {
+    return noAnswer('status', t, e, f.values.json === true);
   }
   if (f.values.json) {
     process.stdout.write(JSON.stringify({ running: true, ...st }, null, 2) + '\n');
@@ -242,14 +350,13 @@ export async function leave(args: string[]): Promise<number> {
   const f = parseFlags('leave', args, CONFIG_OPTS);
   if (!f) return EXIT.USAGE;
   if (f.values.help) { process.stdout.write(LEAVE_HELP); return EXIT.OK; }
-  const cfg = load('leave', String(f.values.config), false);
-  if (!cfg) return EXIT.USAGE;
+  const t = locate('leave', String(f.values.config));
+  if (!t) return EXIT.USAGE;
   try {
-    const r = (await askControl(controlPath(cfg.pidfile), { cmd: 'leave' }, 60_000)) as { ok: boolean; results?: unknown[] };
+    const r = (await askControl(controlPath(t.pidfile), { cmd: 'leave' }, 60_000)) as { ok: boolean; results?: unknown[] };
     process.stdout.write(`${JSON.stringify(r.results ?? [])}\n`);
   } catch (e) {
-    process.stderr.write(`vigil leave: vigil is not running for ${cfg.file} (${errorMessage(e)})\n`);
-    return EXIT.NOT_RUNNING;
+    return noAnswer('leave', t, e);
   }
-  return stopPid(cfg, 90_000);
+  return stopPid('leave', t, 90_000);
 }

@@ -200,7 +200,10 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 function fail(file: string, problems: Problem[]): never {
-  problems.sort((a, b) => a.line - b.line);
+  // An unknown key first: it is usually the typo behind a "missing" error
+  // elsewhere ('adress:' → address missing), and it carries the did-you-mean.
+  const rank = (p: Problem) => (p.text.startsWith('unknown key') ? 0 : 1);
+  problems.sort((a, b) => rank(a) - rank(b) || a.line - b.line);
   const lines = [...new Set(problems.map((p) => `${file}:${p.line}: ${p.path.length > 0 ? `${formatKeyPath(p.path)}: ` : ''}${p.text}`))];
   const more = lines.length > 1 ? ` (and ${lines.length - 1} more error${lines.length > 2 ? 's' : ''})` : '';
   throw new ConfigError(`${lines[0]}${more}`, { file, errors: lines });
@@ -225,7 +228,10 @@ function parseYaml(text: string, file: string): { data: unknown; doc: Document; 
   const bad = [...doc.errors, ...doc.warnings];
   if (bad.length > 0) {
     const problems = bad.map((e) => ({ path: [] as Path, line: lc.linePos(e.pos[0]).line, text: `YAML: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}` }));
-    problems.sort((a, b) => a.line - b.line);
+    // An unknown key first: it is usually the typo behind a "missing" error
+  // elsewhere ('adress:' → address missing), and it carries the did-you-mean.
+  const rank = (p: Problem) => (p.text.startsWith('unknown key') ? 0 : 1);
+  problems.sort((a, b) => rank(a) - rank(b) || a.line - b.line);
     const lines = problems.map((p) => `${file}:${p.line}: ${p.text}`);
     throw new ConfigError(`${lines[0]}${lines.length > 1 ? ` (and ${lines.length - 1} more)` : ''}`, { file, errors: lines });
   }

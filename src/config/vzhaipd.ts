@@ -321,7 +321,13 @@ export function importVzhaipd(text: string, opts: VzhaipdImportOptions = {}): Vz
   const master = duration('MASTER_FRESHNESS_CHECK_INTERVAL');
   const ipCheck = duration('HA_IP_FILE_CHECK_INTERVAL');
   if (check15) emit(2, 'check_interval', formatDurationMs(check15.ms), check15.from);
-  if (fail3) emit(2, 'failure_check_interval', formatDurationMs(fail3.ms), fail3.from);
+  if (fail3 && check15 && fail3.ms > check15.ms) {
+    // vzhaipd took it as given (the failure re-checks then came slower than the
+    // normal ones); vigil requires them to be no slower: clamp, and say so.
+    warnings.push(`${lineOf('ON_FAILURE_CHECK_INTERVAL')}: ON_FAILURE_CHECK_INTERVAL (${formatDurationMs(fail3.ms)}) is longer than HA_CLUSTER_IP_CHECK_INTERVAL (${formatDurationMs(check15.ms)}): imported as ${formatDurationMs(check15.ms)}`);
+    fail3.ms = check15.ms;
+    emit(2, 'failure_check_interval', formatDurationMs(fail3.ms), `${fail3.from}; clamped to check_interval`);
+  } else if (fail3) emit(2, 'failure_check_interval', formatDurationMs(fail3.ms), fail3.from);
   const take = get('ON_FAILURE_TAKE_OVER_AFTER')!;
   if (!/^\d+$/.test(take.value)) {
     errors.push(`${lineOf('ON_FAILURE_TAKE_OVER_AFTER')}: ON_FAILURE_TAKE_OVER_AFTER: ${JSON.stringify(take.value)} is not an integer (expected an integer from 1 to 1000)`);
@@ -380,7 +386,7 @@ export function importVzhaipd(text: string, opts: VzhaipdImportOptions = {}): Vz
   const yaml = `${out.join('\n')}\n`;
   let config: VigilConfig;
   try {
-    config = parseConfigText(yaml, '/dev/stdin');
+    config = parseConfigText(yaml, 'the imported YAML');
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     throw new ConfigError(`the imported config does not validate: ${msg}`, { errors: [msg], warnings });

@@ -12,7 +12,9 @@
 import { performance } from 'node:perf_hooks';
 import type * as net from 'node:net';
 import type { VigilConfig } from '../config/types';
+import * as fs from 'node:fs';
 import { loadConfig } from '../config/load';
+import { checkSecureDir } from '../config/permissions';
 import { errorMessage } from '../errors';
 import { flushLog, initLog, moduleLog, reopenLog, setLogLevel, setLogRole, type Logger } from '../log';
 import { acquirePidFile, recheckPidFile, releasePidFile, type PidLock } from './pidfile';
@@ -37,6 +39,9 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
   let cfg: VigilConfig;
   try {
     cfg = loadConfig(configFile);
+    // state_dir holds the default log and the fence handler's seen store:
+    // refuse one another user could plant symlinks in.
+    if (fs.existsSync(cfg.stateDir)) checkSecureDir(cfg.stateDir, 'state_dir');
   } catch (e) {
     process.stderr.write(`vigil: ${errorMessage(e)}\n`);
     return 2;
@@ -44,6 +49,29 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
   initLog({ level: cfg.log.level, ...(cfg.log.file ?? process.env.VIGIL_LOG_FILE ? { file: cfg.log.file ?? process.env.VIGIL_LOG_FILE } : {}), node: cfg.node });
   setLogRole('starting'); // until the roles say (createRoles, the HA IP runner)
   const log = moduleLog('daemon');
+  let roles: RoleRunner[] = [];
+  /** True once every role has started and the control socket is open. */
+  let running = false;
+  let stopping = false;
+
+  // Signals are ours from here, before the PID file exists: a TERM that
+  // arrives while the roles start (a container's mount hook, then at once its
+  // umount hook) must stop gracefully, not kill the process with the default
+  // action and leave the PID file and half-started roles behind.
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (sig === 'SIGHUP') {
+      if (running) reload();
+      else log.warn('reload (SIGHUP) ignored: still starting');
+      return;
+    }
+    if (sig === 'SIGUSR1') { log.info({ state: statusOf() }, 'state dump (SIGUSR1)'); return; }
+    log.info({ signal: sig }, 'signal received');
+    stop();
+  };
+  const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1'];
+  for (const s of signals) process.on(s, onSignal);
+  const unhookSignals = () => { for (const s of signals) process.off(s, onSignal); };
+
   let lock: PidLock;
   try {
     lock = acquirePidFile(cfg.pidfile);
@@ -51,16 +79,15 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
     process.stderr.write(`vigil: ${errorMessage(e)}\n`);
     log.error({ err: errorMessage(e) }, 'refusing to start');
     flushLog();
+    unhookSignals();
     return (e as { code?: string }).code === 'EALREADYRUNNING' ? 1 : 2;
   }
   const notifier = opts.notifier ?? systemdNotifier();
   const makeRoles = opts.createRoles ?? createRoles;
-  let roles: RoleRunner[];
   let control: net.Server | undefined;
   const startedAt = new Date().toISOString();
   let lastReload: { at: string; ok: boolean; error?: string } | undefined;
   const timers: NodeJS.Timeout[] = [];
-  let stopping = false;
 
   const cleanup = () => {
     for (const t of timers) clearInterval(t);
@@ -77,12 +104,20 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
     process.stderr.write(`vigil: ${errorMessage(e)}\n`);
     flushLog();
     cleanup();
+    unhookSignals();
     // Bad input (no such interface, no privilege, refused file) is exit 2, like a bad config.
     const code = (e as { code?: string }).code;
     return code !== undefined && BAD_INPUT.has(code) ? 2 : 1;
   }
-  log.info({ config: cfg.file, roles: roles.map((r) => r.name), pid: process.pid }, 'vigil started');
-  notifier.ready(`roles: ${roles.map((r) => r.name).join(', ')}`);
+  running = true;
+  if (stopping) {
+    // A stop arrived while the roles were starting: carry it out now.
+    log.info('stop requested during start: stopping');
+    for (const r of roles) r.stop();
+  } else {
+    log.info({ config: cfg.file, roles: roles.map((r) => r.name), pid: process.pid }, 'vigil started');
+    notifier.ready(`roles: ${roles.map((r) => r.name).join(', ')}`);
+  }
 
   async function handleControl(req: ControlRequest): Promise<unknown> {
     if (req.cmd === 'status') return { ok: true, ...statusOf() };
@@ -119,7 +154,8 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
       notifier.ready();
       return { ok: false, error };
     }
-    const fixed = (['node', 'pidfile', 'stateDir'] as const).filter((k) => next[k] !== cfg[k]);
+    const fixed = ([['node', 'node'], ['pidfile', 'pidfile'], ['stateDir', 'state_dir']] as const)
+      .filter(([k]) => next[k] !== cfg[k]).map(([, key]) => key);
     const roleSet = (c: VigilConfig) => [c.vip ? 'vip' : '', c.fence?.agents.length ? 'fence' : ''].join();
     let error: string | undefined = fixed.length > 0 ? `changing ${fixed.join(', ')} needs a restart (vigil restart)`
       : roleSet(next) !== roleSet(cfg) ? 'adding or removing a role needs a restart (vigil restart)' : undefined;
@@ -143,19 +179,12 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
   function stop() {
     if (stopping) return;
     stopping = true;
+    // Before the roles are up this only records the request (see `running`).
+    if (!running) return;
     notifier.stopping();
     log.info('stopping: releasing what the roles hold');
     for (const r of roles) r.stop();
   }
-
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (sig === 'SIGHUP') { reload(); return; }
-    if (sig === 'SIGUSR1') { log.info({ state: statusOf() }, 'state dump (SIGUSR1)'); return; }
-    log.info({ signal: sig }, 'signal received');
-    stop();
-  };
-  const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1'];
-  for (const s of signals) process.on(s, onSignal);
 
   timers.push(setInterval(() => {
     const r = recheckPidFile(lock);
@@ -176,7 +205,7 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
   }
 
   const codes = await Promise.all(roles.map((r) => r.done));
-  for (const s of signals) process.off(s, onSignal);
+  unhookSignals();
   const code = codes.find((c) => c !== 0) ?? 0;
   log.info({ code }, 'vigil stopped');
   flushLog();

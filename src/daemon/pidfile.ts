@@ -111,10 +111,34 @@ export function isVigilProcess(pid: number, configFile?: string): boolean {
     if (configFile === undefined) return true;
     const i = argv.findIndex((a) => a === '-c' || a === '--config');
     const cfg = i >= 0 ? argv[i + 1] : undefined;
-    return cfg === undefined || path.resolve(cfg) === path.resolve(configFile);
+    if (cfg === undefined) return true;
+    // A relative -c is relative to the daemon's working directory, not ours.
+    const cwd = path.isAbsolute(cfg) ? '/' : fs.readlinkSync(`/proc/${pid}/cwd`);
+    return path.resolve(cwd, cfg) === path.resolve(configFile);
   } catch {
     return false;
   }
+}
+
+/**
+ * A running `vigil run` daemon of `configFile` found in /proc, whatever PID
+ * file it holds (its config's `pidfile` may have been edited since it
+ * started). Used by the CLI so that start never runs a second daemon and
+ * stop finds the first.
+ */
+export function findVigilFor(configFile: string): number | undefined {
+  let entries: string[];
+  try { entries = fs.readdirSync('/proc'); } catch { return undefined; }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    const pid = Number(e);
+    if (pid === process.pid) continue;
+    let argv: string[];
+    try { argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'); } catch { continue; }
+    if (!argv.includes('run')) continue;
+    if (isRunning(pid) && isVigilProcess(pid, configFile)) return pid;
+  }
+  return undefined;
 }
 
 /**

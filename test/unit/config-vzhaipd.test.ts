@@ -176,8 +176,6 @@ t.test('bad values are errors naming the key', async (t) => {
     // Two unquoted words are shell (a command run with an env var): skipped, and as a mapped key, refused.
     ['CMD_VZCTL=/usr/sbin/vzctl --quiet\n', /CMD_VZCTL is assigned on a line that was skipped/],
     ['CMD_VZCTL="vzctl --quiet"\n', /CMD_VZCTL: "vzctl --quiet" is not a program name/],
-    // vzhaipd accepted a failure interval longer than the cycle; vigil does not.
-    ['ON_FAILURE_CHECK_INTERVAL=30\n', /does not validate: .*vip\.failure_check_interval: '30s' is longer than vip\.check_interval/],
   ];
   for (const [text, want] of cases) {
     let msg = '(no error)';
@@ -185,6 +183,16 @@ t.test('bad values are errors naming the key', async (t) => {
     t.match(msg, want, text);
   }
   t.throws(() => importVzhaipd('', { ctid: '-rf' }), /--ctid "-rf" is not a container ID/);
+});
+
+t.test('a failure interval longer than the check interval is clamped, with a warning naming both keys', async (t) => {
+  // vzhaipd accepted it (the re-checks after a failure then came slower than the
+  // normal ones); vigil requires failure_check_interval <= check_interval.
+  const r = importVzhaipd('HA_CLUSTER_IP_CHECK_INTERVAL=2\nON_FAILURE_CHECK_INTERVAL=30\n', { source: 'x.conf', ctid: '1' });
+  t.equal(r.config.vip!.failureCheckIntervalMs, 2000);
+  t.equal(r.config.vip!.checkIntervalMs, 2000);
+  t.match(r.warnings.join('\n'), /x\.conf:2: ON_FAILURE_CHECK_INTERVAL \(30s\) is longer than HA_CLUSTER_IP_CHECK_INTERVAL \(2s\): imported as 2s/);
+  t.notMatch(r.yaml, /\/dev\/stdin/);
 });
 
 t.test('quotes in commands are passed literally, with a warning', async (t) => {

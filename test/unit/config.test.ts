@@ -465,7 +465,7 @@ t.test('YAML 1.2 scalars: yes/no/on/off are not booleans', async (t) => {
   }
 });
 
-t.test('all errors are collected, sorted by line, first in the message', async (t) => {
+t.test('all errors are collected, unknown keys first, then by line; the first in the message', async (t) => {
   const text = 'vip:\n  interface: eth0:0\n  address: 10.0.0.1\n  take_over_after: 0\nfence_handler:\n  max_age: x\n  bogus: 1\n';
   let err: ConfigError | undefined;
   try { parseConfigText(text, FILE); } catch (e) { err = e as ConfigError; }
@@ -473,9 +473,16 @@ t.test('all errors are collected, sorted by line, first in the message', async (
   t.equal(err!.code, 'EVIGILCONFIG');
   const errs = err!.detail!.errors as string[];
   t.equal(errs.length, 4);
-  t.same(errs.map((e) => Number(/^[^:]+:(\d+):/.exec(e)![1])), [2, 4, 6, 7], 'line numbers, in order');
+  t.same(errs.map((e) => Number(/^[^:]+:(\d+):/.exec(e)![1])), [7, 2, 4, 6], 'the unknown key, then line numbers in order');
   t.equal(err!.message, `${errs[0]} (and 3 more errors)`);
   t.notOk(err!.message.includes('\n'), 'the message is one line');
+});
+
+t.test('a misspelt required key: the one line shown is the did-you-mean, not "missing"', async (t) => {
+  let msg = '';
+  try { parseConfigText('vip:\n  interface: eth0\n  adress: 10.0.0.1\n', FILE); } catch (e) { msg = (e as Error).message; }
+  t.match(msg, /vip\.adress: unknown key \(did you mean 'address'\?/);
+  t.match(msg, /\(and 1 more error\)$/);
 });
 
 t.test('the example config is valid and documents every key', async (t) => {
