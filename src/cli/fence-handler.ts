@@ -171,7 +171,7 @@ export async function handleFenceDelivery(cfg: VigilConfig, input: Buffer | stri
   if (!result.ok) {
     log.warn({ reason: result.reason, detail: result.detail, bytes: result.bytes }, `delivery rejected: ${result.reason}`);
   } else {
-    log.info({ events: result.decisions.length, bytes: result.bytes, node: cfg.node }, 'delivery received');
+    log.info({ events: result.decisions.length, bytes: result.bytes }, 'delivery received');
   }
   for (const d of result.decisions) {
     const ev = { index: d.index, id: d.id, reason: d.reason, detail: d.detail, verb: d.verb, sender: d.sender, timestamp: d.timestamp, encoding: d.encoding, signed: d.signed };

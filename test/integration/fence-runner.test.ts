@@ -2,6 +2,9 @@
 // with the network and the hardware watchdog injected (a real /dev/watchdog
 // would reset this machine if a test stopped petting it).
 import t from 'tap';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { startConsulDouble, tempAgentConfig, freeLoopbackPort } from '../support/consul-double';
 import { FenceRunner, type FenceNet, type WatchdogOps } from '../../src/roles/fence/runner';
 import type { FenceConfig } from '../../src/config/types';
@@ -15,9 +18,9 @@ function fakeNet(over: Partial<FenceNet> = {}): FenceNet {
     carrier: async () => true,
     addresses: async () => [{ address: '10.1.0.5', prefix: 24 }],
     interfaceOf: async () => 'eth0',
-    neighbours: async () => ['10.1.0.1'],
-    probe: async () => ({ mac: '02:00:00:00:00:01', rttMs: 0.1 }),
-    ping: async () => undefined,
+    neighbours: async () => [{ ip: '10.1.0.1', state: ['STALE'] }],
+    probe: async () => ({ status: 'answered', mac: '02:00:00:00:00:01', rttMs: 0.1 }),
+    ping: async () => ({ status: 'silent' }),
     close: () => {},
     ...over,
   };
@@ -79,7 +82,7 @@ t.test('a routed server that answers ICMP keeps the host out of isolation', asyn
   const d = await startConsulDouble({ configDir: tempAgentConfig({ ports: { http: port }, double: { servers: ['192.168.77.7'] } }), host: '127.0.0.1', port });
   t.teardown(() => d.stop());
   const pinged: string[] = [];
-  const net = fakeNet({ carrier: async () => false, ping: async (ip) => { pinged.push(ip); return { rttMs: 1 }; } });
+  const net = fakeNet({ carrier: async () => false, ping: async (ip) => { pinged.push(ip); return { status: 'answered', rttMs: 1 }; } });
   const r = new FenceRunner(cfgFor(d.url, { watchdog: undefined }), net, moduleLog('fence-test'));
   await r.start();
   await waitFor(() => r.status().seenServers, 10_000, 'servers seen');
@@ -92,4 +95,116 @@ t.test('a routed server that answers ICMP keeps the host out of isolation', asyn
   t.ok(pinged.includes('192.168.77.7'), 'the routed server address was pinged');
   t.equal(st.phase, 'running', 'not fenced');
   t.match(st.verdict as string, /not isolated/);
+});
+
+/** Servers seen, then every server lost (joins fail: the network is what failed); returns the runner's state after `cycles` more cycles. */
+async function lostWith(t: Tap.Test, net: FenceNet, cycles = 8): Promise<Record<string, unknown>> {
+  const port = await freeLoopbackPort();
+  const d = await startConsulDouble({ configDir: tempAgentConfig({ ports: { http: port }, double: { servers: ['10.1.0.1'] } }), host: '127.0.0.1', port });
+  t.teardown(() => d.stop());
+  const r = new FenceRunner(cfgFor(d.url, { watchdog: undefined }), net, moduleLog('fence-test'));
+  await r.start();
+  await waitFor(() => r.status().seenServers, 10_000, 'servers seen');
+  await d.setState('servers-lost', { healOnJoin: false });
+  const from = r.status().cycles as number;
+  // Generous: confirm_cycles is 2, so several more cycles would have fenced.
+  await waitFor(() => (r.status().cycles as number) >= from + cycles || r.status().phase === 'fenced', 15_000, `${cycles} cycles`).catch(() => undefined);
+  const st = r.status();
+  r.stop();
+  await r.done;
+  return st;
+}
+
+t.test('a probe that cannot be made (throws or reports an error) is unknown, never isolation', async (t) => {
+  const thrown = await lostWith(t, fakeNet({ probe: async () => { throw Object.assign(new Error('socket: Operation not permitted'), { code: 'EPERM' }); } }));
+  t.equal(thrown.phase, 'running', 'probe throws: not fenced');
+  t.match(thrown.verdict, /^unknown/, 'the verdict is unknown');
+  t.equal(thrown.fenceCount, 0, 'no isolated cycle counted');
+  t.match((thrown.lastNetwork as { error?: string }[])[0]!.error, /Operation not permitted/, 'the observation carries the error');
+
+  const reported = await lostWith(t, fakeNet({ probe: async () => ({ status: 'error', error: 'ENETDOWN: network is down' }) }));
+  t.equal(reported.phase, 'running', 'probe reports an error: not fenced');
+  t.match(reported.verdict, /^unknown/);
+
+  const carrier = await lostWith(t, fakeNet({ carrier: async () => { throw new Error('netlink: ENOBUFS'); } }));
+  t.equal(carrier.phase, 'running', 'carrier read throws: not fenced');
+  t.match(carrier.verdict, /^unknown/);
+
+  // The control: the same wiring with a silent probe does fence (the test can fail).
+  const silent = await lostWith(t, fakeNet({ probe: async () => ({ status: 'silent' }) }));
+  t.equal(silent.phase, 'fenced', 'every probe silent: fenced');
+});
+
+/** A supervised agent whose command only leaves a line in `marker` each time vigil starts it. */
+function markerAgent(url: string): { cfg: FenceConfig; spawns: () => number; dir: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vg-fence-spawn-'));
+  const marker = path.join(dir, 'spawns');
+  const cfg = cfgFor(url, { watchdog: undefined, agents: [{ name: 'mgmt', url, command: ['/bin/sh', '-c', `echo started >> '${marker}'`] }] });
+  const spawns = () => (fs.existsSync(marker) ? fs.readFileSync(marker, 'utf8').trim().split('\n').length : 0);
+  return { cfg, spawns, dir };
+}
+
+t.test('an adopted agent that hangs is never duplicated; one where nothing listens is started', async (t) => {
+  // 1. Adopted while healthy, then hung.
+  {
+    const port = await freeLoopbackPort();
+    const d = await startConsulDouble({ configDir: tempAgentConfig({ ports: { http: port }, double: { servers: ['10.1.0.1'] } }), host: '127.0.0.1', port });
+    const m = markerAgent(d.url);
+    t.teardown(async () => { await d.stop(); fs.rmSync(m.dir, { recursive: true, force: true }); });
+    const r = new FenceRunner(m.cfg, fakeNet(), moduleLog('fence-test'));
+    await r.start();
+    await waitFor(() => r.status().seenServers, 10_000, 'adopted agent answering');
+    await d.setState('hung');
+    const from = r.status().cycles as number;
+    await waitFor(() => (r.status().cycles as number) >= from + 8, 15_000, 'eight hung cycles');
+    const st = r.status();
+    r.stop();
+    await r.done;
+    t.equal((st.agents as { state: { kind: string } }[])[0]!.state.kind, 'unknown', 'the hung agent is unknown');
+    t.equal(m.spawns(), 0, 'adopted then hung: no second agent started');
+  }
+  // 2. Already hung when vigil starts.
+  {
+    const port = await freeLoopbackPort();
+    const d = await startConsulDouble({ configDir: tempAgentConfig({ ports: { http: port } }), host: '127.0.0.1', port, state: 'hung' });
+    const m = markerAgent(d.url);
+    t.teardown(async () => { await d.stop(); fs.rmSync(m.dir, { recursive: true, force: true }); });
+    const r = new FenceRunner(m.cfg, fakeNet(), moduleLog('fence-test'));
+    await r.start();
+    await waitFor(() => (r.status().cycles as number) >= 8, 15_000, 'eight hung cycles');
+    r.stop();
+    await r.done;
+    t.equal(m.spawns(), 0, 'hung at start: not started');
+  }
+  // 3. The control: nothing listens on the port, so vigil starts its agent (the marker works).
+  {
+    const port = await freeLoopbackPort();
+    const m = markerAgent(`http://127.0.0.1:${port}`);
+    t.teardown(() => fs.rmSync(m.dir, { recursive: true, force: true }));
+    const r = new FenceRunner(m.cfg, fakeNet(), moduleLog('fence-test'));
+    await r.start();
+    await waitFor(() => m.spawns() >= 1, 10_000, 'the agent started').catch(() => undefined);
+    r.stop();
+    await r.done;
+    t.ok(m.spawns() >= 1, `connection refused: the agent was started (${m.spawns()} times)`);
+  }
+});
+
+t.test('rejoin: every address of the join list gets a PUT /v1/agent/join', async (t) => {
+  const port = await freeLoopbackPort();
+  // Both addresses are servers and a join heals: a runner that stopped at the first accepted join would never try the second.
+  const d = await startConsulDouble({ configDir: tempAgentConfig({ ports: { http: port }, double: { servers: ['10.1.0.1', '10.1.0.2'] } }), host: '127.0.0.1', port });
+  t.teardown(() => d.stop());
+  const cfg = cfgFor(d.url, { watchdog: undefined, agents: [{ name: 'mgmt', url: d.url, join: ['10.1.0.1', '10.1.0.2'] }] });
+  const r = new FenceRunner(cfg, fakeNet(), moduleLog('fence-test'));
+  await r.start();
+  await waitFor(() => r.status().seenServers, 10_000, 'servers seen');
+  await d.setState('servers-lost');
+  await waitFor(async () => (await d.joins()).length >= 2, 5000, 'two joins').catch(() => undefined);
+  await new Promise((res) => setTimeout(res, 300));
+  r.stop();
+  await r.done;
+  const joins = await d.joins();
+  t.same([...new Set(joins.map((j) => j.addr))].sort(), ['10.1.0.1', '10.1.0.2'], 'both addresses joined');
+  t.ok(joins.every((j) => j.method === 'PUT'), 'with PUT');
 });

@@ -93,6 +93,31 @@ t.test('servers lost while a neighbour answers: no fence, a join attempted', asy
   t.match(await logsMatching(s.daemon.logs, /not isolated/), /not isolated/);
 });
 
+t.test('20 dead stale neighbours do not crowd out the live server: not isolated', async (t) => {
+  const s = await setup(t, { double: { healOnJoin: false } });
+  await waitFor(async () => (await fenceStatus(s))?.seenServers, 5000, 'servers seen');
+  // More dead entries than the per-interface neighbour bound, at lab addresses nobody holds.
+  const dead = Array.from({ length: 20 }, (_, i) => s.lab.freeIp(i));
+  for (const [i, ip] of dead.entries()) {
+    const r = await s.cmp.exec(['ip', 'neigh', 'add', ip, 'lladdr', `02:00:00:00:ee:${i.toString(16).padStart(2, '0')}`, 'nud', 'stale', 'dev', s.cmp.ifname]);
+    t.equal(r.code, 0, `ip neigh add ${ip}: ${r.stderr.trim()}`);
+  }
+  // The live server must reach the probe list as a server address, not as a lucky neighbour entry.
+  await s.cmp.exec(['ip', 'neigh', 'del', s.peer.ip, 'dev', s.cmp.ifname]);
+  const table = (await s.cmp.exec(['ip', '-4', 'neigh', 'show', 'dev', s.cmp.ifname])).stdout;
+  t.equal(dead.filter((ip) => table.includes(`${ip} `)).length, 20, 'the 20 stale entries are in the table');
+  t.notOk(table.includes(`${s.peer.ip} `), 'the live server is not');
+  await setState(s, s.agents[0]!, 'servers-lost');
+  await cycles(6);
+  t.notOk(fenced(s), 'no fence');
+  const st = await fenceStatus(s);
+  t.match(st.verdict, /not isolated/);
+  const obs = (st.lastNetwork as { iface: string; probed: string[]; answeredBy?: { ip: string } }[]).find((o) => o.iface === s.cmp.ifname)!;
+  t.equal(obs.answeredBy?.ip, s.peer.ip, 'the live server answered ARP');
+  t.equal(obs.probed[0], s.peer.ip, 'probed first');
+  t.ok(obs.probed.length <= 17, `bounded: ${obs.probed.length} probed (the server + at most 16 neighbours)`);
+});
+
 t.test('servers lost and the link cut: fence after confirm_cycles', async (t) => {
   const s = await setup(t);
   await waitFor(async () => (await fenceStatus(s))?.seenServers, 5000, 'servers seen');

@@ -75,12 +75,43 @@ t.test('carrier without an answering neighbour is not a working interface', asyn
   t.equal(run([healthy, lost([silent]), lost([silent])]).fences, 1);
 });
 
-t.test('an unknown agent never counts, and holds the count', async (t) => {
+t.test('an unknown agent never counts, and resets the count', async (t) => {
   const r = run([healthy, lost(), { agents: [unknown('mgmt')] }, { agents: [unknown('mgmt')] }]);
   t.equal(r.fences, 0);
-  t.equal(r.state.count, 1, 'held, not reset, not increased');
+  t.equal(r.state.count, 0, 'reset: isolated cycles on either side of an unknown one are not consecutive');
+  const split = run([healthy, lost(), { agents: [unknown('mgmt')] }, lost()]);
+  t.equal(split.fences, 0, 'isolated, unknown, isolated: not two consecutive isolated cycles');
+  t.equal(split.state.count, 1, 'the count starts again after the unknown cycle');
+  t.equal(run([healthy, lost(), { agents: [unknown('mgmt')] }, lost(), lost()]).fences, 1, 'two consecutive isolated cycles after it do fence');
   const r2 = run([healthy, { agents: [client('a', 0), unknown('b')] }, { agents: [client('a', 0), unknown('b')] }, { agents: [client('a', 0), unknown('b')] }]);
   t.equal(r2.fences, 0, 'one unknown agent among lost ones: no fence');
+});
+
+t.test('a network check that could not be carried out is unknown, never isolation', async (t) => {
+  const probeFailed: InterfaceObservation = { iface: 'eth1', carrier: true, probed: ['10.0.0.1'], reason: 'none answered', error: '1 of 1 ARP probes could not be made: EPERM' };
+  const carrierUnread: InterfaceObservation = { iface: 'eth0', carrier: false, probed: [], reason: 'carrier not read', error: 'carrier read failed: ENOBUFS' };
+  const table: { name: string; net: InterfaceObservation[]; fences: number; verdict: RegExp }[] = [
+    { name: 'every probe failed', net: [probeFailed], fences: 0, verdict: /^unknown/ },
+    { name: 'carrier not read', net: [carrierUnread], fences: 0, verdict: /^unknown/ },
+    { name: 'one interface down (evidence), the other failed to probe', net: [dead, probeFailed], fences: 0, verdict: /^unknown/ },
+    { name: 'one interface silent (evidence), the other failed to read', net: [silent, carrierUnread], fences: 0, verdict: /^unknown/ },
+    { name: 'an error elsewhere does not hide a working interface', net: [carrierUnread, alive], fences: 0, verdict: /not isolated/ },
+    { name: 'no carrier and silence are evidence', net: [dead, silent], fences: 1, verdict: /^fenced$/ },
+  ];
+  for (const row of table) {
+    const r = run([healthy, lost(row.net), lost(row.net), lost(row.net)]);
+    t.equal(r.fences, row.fences, `${row.name}: ${row.fences} fence(s)`);
+    t.match(r.state.lastVerdict, row.verdict, `${row.name}: verdict ${r.state.lastVerdict}`);
+  }
+  const failing = run([healthy, lost([probeFailed])]);
+  const log = failing.effects.find((e) => e.type === 'log' && /inconclusive/.test(e.msg)) as Extract<FenceEffect, { type: 'log' }> | undefined;
+  t.ok(log, 'the log says why the cycle did not count');
+  t.same((log?.data as { failed?: unknown[] } | undefined)?.failed, [{ iface: 'eth1', error: probeFailed.error }], 'naming the interface and its error');
+  t.equal(failing.effects.filter((e) => e.type === 'rejoin').length, 0, 'no rejoin: the network is not known to work');
+  t.equal(failing.effects.filter((e) => e.type === 'scheduleCycle').length, 2, 'the loop goes on');
+  const reset = run([healthy, lost([dead]), lost([probeFailed]), lost([dead])]);
+  t.equal(reset.fences, 0, 'isolated, unknown, isolated: no fence');
+  t.equal(reset.state.count, 1, 'the unknown network cycle reset the count');
 });
 
 t.test('a server agent never fences its host', async (t) => {

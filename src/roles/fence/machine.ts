@@ -5,8 +5,9 @@
  * Each cycle the runner polls every local Consul agent and feeds one
  * `observed` event. The machine decides:
  *
- *   any agent unknown (no answer, error, hang) ──► hold: the cycle never
- *        counts toward fencing (hostha's −10 guard, K-44)
+ *   any agent unknown (no answer, error, hang) ──► unknown: the cycle never
+ *        counts toward fencing (hostha's −10 guard, K-44) and resets the
+ *        count (isolated cycles on either side of it are not consecutive)
  *   any agent is a server ──────────────────────► never fence this host
  *   any client knows servers ───────────────────► healthy: count reset,
  *        "servers seen" latched (sbd: never fence before quorum was seen)
@@ -15,6 +16,9 @@
  *        else check the host's own network ─────► `networkChecked`
  *            an interface works (carrier + a neighbour answering ARP)
  *                 ──► not isolated: reset, try to rejoin
+ *            none works, but some check could not be carried out (a probe
+ *                 or carrier read failed) ──► unknown: reset, never counts
+ *                 (an error is not silence)
  *            none works ──► count; at confirm_cycles: fence (or, dry run,
  *                 "would fence") with the full evidence
  *
@@ -30,6 +34,7 @@ export type AgentObservation =
 /** What the network check found on one interface. */
 export interface InterfaceObservation {
   iface: string;
+  /** Netlink reported the link up with carrier (false also when the read failed: see `error`). */
   carrier: boolean;
   /** Candidates probed (neighbours and last-known server addresses). */
   probed: string[];
@@ -37,6 +42,12 @@ export interface InterfaceObservation {
   answeredBy?: { ip: string; mac: string; rttMs: number };
   /** Why the interface does not count as working, if it does not. */
   reason?: string;
+  /**
+   * Part of the check could not be carried out (carrier or neighbour read
+   * failed, a probe returned an error such as EPERM or ENETDOWN): the
+   * silence of this interface proves nothing.
+   */
+  error?: string;
 }
 
 /** The part of the config the machine reads. */
@@ -116,10 +127,12 @@ function onObserved(s: FenceState, ev: Extract<FenceEvent, { type: 'observed' }>
   if (ev.agents.length === 0) return verdict(st, 'no agents configured', healthyCycle);
   const unknown = ev.agents.filter((a) => a.kind === 'unknown');
   if (unknown.length > 0) {
+    // Reset, not hold: fencing needs confirm_cycles *consecutive* isolated
+    // cycles, and a cycle we know nothing about breaks the run.
     return verdict(st, 'unknown', [
-      { type: 'log', level: 'warn', msg: 'agent state unknown: this cycle does not count toward fencing', data: { unknown, count: s.count } },
+      { type: 'log', level: 'warn', msg: 'agent state unknown: this cycle does not count toward fencing; isolation count reset', data: { unknown, count: s.count } },
       ...healthyCycle,
-    ]);
+    ], { count: 0 });
   }
   if (ev.agents.some((a) => a.kind === 'server')) {
     return verdict(st, 'server agent: never fences', healthyCycle, { count: 0 });
@@ -151,6 +164,16 @@ function onNetwork(s: FenceState, ev: Extract<FenceEvent, { type: 'networkChecke
     return verdict(st, 'servers lost but the network works: not isolated', [
       { type: 'log', level: 'warn', msg: 'servers lost but this host\'s network works: not isolated; trying to rejoin', data: { working: working.map((w) => ({ iface: w.iface, answeredBy: w.answeredBy })), count: s.count } },
       { type: 'rejoin', reason: 'servers lost while the network works' },
+      { type: 'petWatchdog' },
+      { type: 'scheduleCycle' },
+    ], { count: 0 });
+  }
+  const failed = ev.interfaces.filter((i) => i.error !== undefined);
+  if (failed.length > 0) {
+    // Nothing answered, but some check was never really made: an error is not
+    // silence, so this cycle proves no isolation (and breaks any run of them).
+    return verdict(st, 'unknown: the network check failed', [
+      { type: 'log', level: 'warn', msg: 'network check inconclusive (a carrier read or probe failed): this cycle does not count toward fencing; isolation count reset', data: { failed: failed.map((f) => ({ iface: f.iface, error: f.error })), interfaces: ev.interfaces, count: s.count } },
       { type: 'petWatchdog' },
       { type: 'scheduleCycle' },
     ], { count: 0 });

@@ -7,6 +7,7 @@
 import { Netlink } from '../../net/netlink';
 import { ArpProber } from '../../net/arp/prober';
 import { Pinger } from '../../net/icmp/pinger';
+import { errorMessage } from '../../errors';
 import type { FenceNet } from './runner';
 
 /** Open the netlink socket now (in the current namespace); probers open on first use. */
@@ -34,17 +35,30 @@ export async function realFenceNet(): Promise<FenceNet> {
       return (await nl.addresses()).find((a) => a.address === ip)?.ifname;
     },
     async neighbours(iface) {
-      // Every entry with an address: PERMANENT and NOARP ones too. The probe decides.
-      return (await nl.neighbours(iface)).filter((n) => !n.state.includes('NOARP')).map((n) => n.address);
+      // Every entry with an address, PERMANENT ones too: the probe decides. The
+      // state goes along so the runner can put FAILED/INCOMPLETE entries last.
+      return (await nl.neighbours(iface)).filter((n) => !n.state.includes('NOARP')).map((n) => ({ ip: n.address, state: n.state }));
     },
     async probe(iface, ip, timeoutMs) {
-      const r = await prober(iface).probe(ip, { timeoutMs, count: 1, acceptConflict: false });
-      return r.status === 'answered' ? { mac: r.mac, rttMs: r.rttMs } : undefined;
+      // Tri-state all the way up: a probe that could not be made (EPERM,
+      // ENETDOWN, no socket) is an error, never "nobody answered".
+      let r;
+      try {
+        r = await prober(iface).probe(ip, { timeoutMs, count: 1, acceptConflict: false });
+      } catch (e) {
+        return { status: 'error', error: errorMessage(e) };
+      }
+      if (r.status === 'answered') return { status: 'answered', mac: r.mac, rttMs: r.rttMs };
+      if (r.status === 'silent') return { status: 'silent' };
+      return { status: 'error', error: errorMessage(r.error) };
     },
     async ping(ip, timeoutMs) {
-      pinger ??= new Pinger();
-      const r = await pinger.ping(ip, timeoutMs);
-      return r.status === 'answered' ? { rttMs: r.rttMs } : undefined;
+      try {
+        pinger ??= new Pinger();
+        return await pinger.ping(ip, timeoutMs);
+      } catch (e) {
+        return { status: 'error', error: errorMessage(e) };
+      }
     },
     close() {
       pinger?.close();

@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import type { FenceConfig, AgentConfig } from '../../config/types';
 import { flushLog, type Logger } from '../../log';
-import { ConfigError, errorMessage } from '../../errors';
+import { ConfigError, VigilError, errorMessage } from '../../errors';
 import { ConsulClient, type ConsulMember } from '../../consul/client';
 import { readSecureFile } from '../../config/permissions';
 import { runCommand, describeCommand } from '../../actions/commands';
@@ -20,20 +20,32 @@ import {
   type InterfaceObservation,
 } from './machine';
 
-/** Network facts the runner needs; netlink and ARP in production, injectable in tests. */
+/** One neighbour-table entry: its address and NUD states (e.g. ['STALE'], ['FAILED']). */
+export interface NeighbourEntry { ip: string; state: string[] }
+
+/** Outcome of one ARP probe. Tri-state: a probe that could not be made is not silence. */
+export type ProbeOutcome = { status: 'answered'; mac: string; rttMs: number } | { status: 'silent' } | { status: 'error'; error: string };
+
+/** Outcome of one ICMP echo, tri-state like {@link ProbeOutcome}. */
+export type PingOutcome = { status: 'answered'; rttMs: number } | { status: 'silent' } | { status: 'error'; error: string };
+
+/**
+ * Network facts the runner needs; netlink and ARP in production, injectable
+ * in tests. A method that throws counts as an error, never as evidence.
+ */
 export interface FenceNet {
-  /** Carrier of an interface; undefined when it does not exist. */
+  /** Carrier of an interface; undefined when netlink says it does not exist. */
   carrier(iface: string): Promise<boolean | undefined>;
   /** IPv4 addresses (with prefix) on an interface. */
   addresses(iface: string): Promise<{ address: string; prefix: number }[]>;
   /** Interface holding `ip`, if any. */
   interfaceOf(ip: string): Promise<string | undefined>;
-  /** Neighbour IPs known on an interface (any state: the probe decides). */
-  neighbours(iface: string): Promise<string[]>;
+  /** Neighbour entries on an interface (any state: the probe decides), in netlink dump order. */
+  neighbours(iface: string): Promise<NeighbourEntry[]>;
   /** One ARP probe on `iface`. */
-  probe(iface: string, ip: string, timeoutMs: number): Promise<{ mac: string; rttMs: number } | undefined>;
+  probe(iface: string, ip: string, timeoutMs: number): Promise<ProbeOutcome>;
   /** One ICMP echo to a routed address (off every local subnet). */
-  ping(ip: string, timeoutMs: number): Promise<{ rttMs: number } | undefined>;
+  ping(ip: string, timeoutMs: number): Promise<PingOutcome>;
   close(): void;
 }
 
@@ -53,16 +65,60 @@ interface AgentRt {
   membersAgeCycles: number;
 }
 
-/** Most candidates probed per interface per check (bounded work). */
-const MAX_CANDIDATES = 16;
+/**
+ * Most neighbour-table entries probed per interface per check (bounded work).
+ * Server addresses are probed on top of these, all of them and first: a full
+ * table of dead neighbours must never crowd out the live server.
+ */
+const MAX_NEIGHBOURS = 16;
+/** Neighbour states that say the entry did not resolve lately: probed last. */
+const UNRESOLVED_STATES = ['FAILED', 'INCOMPLETE'];
 /** Healthy cycles between refreshes of the server member list. */
 const MEMBERS_REFRESH_CYCLES = 6;
+
+/**
+ * What to probe on one interface, in order: every last-known or `join`
+ * server address on its subnets, then up to MAX_NEIGHBOURS neighbours
+ * (REACHABLE first, FAILED/INCOMPLETE last, else dump order). Never the
+ * host's own addresses.
+ */
+function candidatesFor(servers: string[], neighbours: NeighbourEntry[], own: Set<string>): string[] {
+  const rank = (n: NeighbourEntry) => (n.state.includes('REACHABLE') ? 0 : n.state.some((x) => UNRESOLVED_STATES.includes(x)) ? 2 : 1);
+  const first = [...new Set(servers)].filter((ip) => !own.has(ip));
+  const taken = new Set(first);
+  // Array.prototype.sort is stable: equal ranks keep the dump order.
+  const rest = [...neighbours].sort((a, b) => rank(a) - rank(b)).map((n) => n.ip).filter((ip) => !own.has(ip) && !taken.has(ip));
+  return [...first, ...[...new Set(rest)].slice(0, MAX_NEIGHBOURS)];
+}
+
+/**
+ * The agent's HTTP port refuses connections: nothing listens there, so no
+ * agent is running on it. A timeout or any other error may be an agent that
+ * is alive but hung or slow, and starting a second one would duplicate it.
+ */
+function nothingListens(e: unknown): boolean {
+  return e instanceof VigilError && e.code === 'ECONSULUNREACHABLE' && e.detail?.errno === 'ECONNREFUSED';
+}
+
+/**
+ * The kernel refused an echo for want of a path (ENETUNREACH, EHOSTUNREACH;
+ * raw-socket reports strerror text): that is an answer about the network,
+ * evidence like a carrier down, not a check that could not be made.
+ */
+function noPath(error: string): boolean {
+  return /^(Network is unreachable|No route to host)$|ENETUNREACH|EHOSTUNREACH/.test(error);
+}
 
 function inSubnet(ip: string, net: { address: string; prefix: number }): boolean {
   const n = (s: string) => s.split('.').reduce((acc, o) => (acc << 8) + Number(o), 0) >>> 0;
   if (net.prefix === 0) return true;
   const mask = (0xffffffff << (32 - net.prefix)) >>> 0;
   return ((n(ip) & mask) >>> 0) === ((n(net.address) & mask) >>> 0);
+}
+
+/** The distinct error texts of failed probes, for the log (a few: they are usually all the same). */
+function errorsOf(failed: { r: { status: string; error?: string } }[]): string {
+  return [...new Set(failed.map((f) => f.r.error ?? 'unknown error'))].slice(0, 3).join('; ');
 }
 
 /** Runs the self-fencing role until stopped (or fenced). */
@@ -103,12 +159,13 @@ export class FenceRunner {
       this.watchdogFd = this.watchdog.open(this.cfg.watchdog.device, Math.max(1, Math.round(this.cfg.watchdog.timeoutMs / 1000)));
       this.log.info({ device: this.cfg.watchdog.device, timeoutMs: this.cfg.watchdog.timeoutMs }, 'hardware watchdog armed');
     }
-    // Adopt agents that already answer; start the supervised ones that do not.
+    // Adopt agents that already answer; start the supervised ones where nothing listens.
     await Promise.all(this.agents.map(async (a) => {
       if (!a.supervised) return;
-      const ok = await a.client.self().then(() => true, () => false);
-      if (ok) this.log.info({ agent: a.cfg.name }, 'agent already answers: adopted, not started');
-      else a.supervised.ensureRunning();
+      const err = await a.client.self().then(() => undefined, (e: unknown) => e ?? new Error('unknown error'));
+      if (err === undefined) this.log.info({ agent: a.cfg.name }, 'agent already answers: adopted, not started');
+      else if (nothingListens(err)) a.supervised.ensureRunning();
+      else this.log.warn({ agent: a.cfg.name, err: errorMessage(err) }, 'agent does not answer but something listens on its port (hung?): adopted, not started');
     }));
     this.log.info({ agents: this.agents.map((a) => ({ name: a.cfg.name, url: a.cfg.url, supervised: !!a.supervised })), interfaces: this.interfaces, checkIntervalMs: this.cfg.checkIntervalMs, confirmCycles: this.cfg.confirmCycles, dryRun: this.cfg.dryRun }, 'self-fencing started');
     this.scheduleCycle(0);
@@ -192,9 +249,12 @@ export class FenceRunner {
       else obs = { name: a.cfg.name, kind: 'client', knownServers: self.knownServers, ...(self.serfMembers !== undefined ? { serfMembers: self.serfMembers } : {}), ...(self.serfFailed !== undefined ? { serfFailed: self.serfFailed } : {}) };
     } catch (e) {
       obs = { name: a.cfg.name, kind: 'unknown', reason: errorMessage(e) };
-      // Restart only an agent whose process is gone; a slow one is left alone.
-      if (a.supervised && !this.leaving && !a.supervised.running && a.supervised.ensureRunning()) {
-        this.log.warn({ agent: a.cfg.name, reason: obs.reason }, 'agent did not answer and its process is gone: restarted');
+      // (Re)start only when nothing listens on the agent's port: a hung or slow
+      // agent, adopted or ours, is left alone (a second one would duplicate it).
+      // ensureRunning() also refuses while our own child is alive (still
+      // starting up) and applies the backoff.
+      if (a.supervised && !this.leaving && nothingListens(e) && a.supervised.ensureRunning()) {
+        this.log.warn({ agent: a.cfg.name, reason: obs.reason }, 'agent refuses connections and no process of ours runs: (re)started');
       }
     }
     if (obs.kind !== 'unknown') a.supervised?.resetBackoff();
@@ -248,57 +308,83 @@ export class FenceRunner {
     const subnets = this.interfaces.map((i) => this.net.addresses(i));
     const subnetsByIface = await Promise.all(subnets.map((p) => p.catch(() => [])));
     // Servers behind a router cannot answer ARP; an ICMP echo tells whether the path to them works.
-    const routed = serverAddrs.filter((ip) => !subnetsByIface.some((subs) => subs.some((s) => inSubnet(ip, s)))).slice(0, MAX_CANDIDATES);
+    // All of them: a cluster has a handful of servers, and each is a better witness than any neighbour.
+    const routed = serverAddrs.filter((ip) => !subnetsByIface.some((subs) => subs.some((s) => inSubnet(ip, s))));
     const links = this.checkInterfaces(serverAddrs, subnets);
     if (routed.length === 0) return links;
-    const pings = await Promise.all(routed.map(async (ip) => ({ ip, r: await this.net.ping(ip, this.cfg.neighbourProbeTimeoutMs).catch(() => undefined) })));
-    const first = pings.find((p) => p.r);
-    const routedObs: InterfaceObservation = first?.r
-      ? { iface: 'routed (ICMP)', carrier: true, probed: routed, answeredBy: { ip: first.ip, mac: '', rttMs: first.r.rttMs } }
-      : { iface: 'routed (ICMP)', carrier: true, probed: routed, reason: `none of ${routed.length} routed server addresses answered an ICMP echo within ${this.cfg.neighbourProbeTimeoutMs} ms` };
+    const pings = await Promise.all(routed.map(async (ip) => {
+      const r = await this.net.ping(ip, this.cfg.neighbourProbeTimeoutMs).catch((e: unknown): PingOutcome => ({ status: 'error', error: errorMessage(e) }));
+      return { ip, r: r.status === 'error' && noPath(r.error) ? { status: 'silent' } as PingOutcome : r };
+    }));
+    const iface = 'routed (ICMP)';
+    const first = pings.find((p) => p.r.status === 'answered');
+    const errors = pings.filter((p) => p.r.status === 'error');
+    let routedObs: InterfaceObservation;
+    if (first?.r.status === 'answered') routedObs = { iface, carrier: true, probed: routed, answeredBy: { ip: first.ip, mac: '', rttMs: first.r.rttMs } };
+    else {
+      routedObs = { iface, carrier: true, probed: routed, reason: `none of ${routed.length} routed server addresses answered an ICMP echo within ${this.cfg.neighbourProbeTimeoutMs} ms` };
+      if (errors.length > 0) routedObs.error = `${errors.length} of ${routed.length} pings could not be sent: ${errorsOf(errors)}`;
+    }
     return [...(await links), routedObs];
   }
 
   private checkInterfaces(serverAddrs: string[], subnetsOf: Promise<{ address: string; prefix: number }[]>[]): Promise<InterfaceObservation[]> {
     return Promise.all(this.interfaces.map(async (iface, idx): Promise<InterfaceObservation> => {
       try {
-        const carrier = await this.net.carrier(iface);
+        let carrier: boolean | undefined;
+        try {
+          carrier = await this.net.carrier(iface);
+        } catch (e) {
+          // A carrier we could not read is not a carrier that is down.
+          return { iface, carrier: false, probed: [], reason: 'carrier not read', error: `carrier read failed: ${errorMessage(e)}` };
+        }
+        // Netlink positively saying "no such link" or "no carrier" is evidence.
         if (carrier === undefined) return { iface, carrier: false, probed: [], reason: 'no such interface' };
         if (!carrier) return { iface, carrier: false, probed: [], reason: 'no carrier' };
-        const subnets = await subnetsOf[idx]!;
-        const neigh = await this.net.neighbours(iface);
-        const candidates = [...new Set([...neigh, ...serverAddrs.filter((ip) => subnets.some((s) => inSubnet(ip, s)))])]
-          .filter((ip) => !subnets.some((s) => s.address === ip)).slice(0, MAX_CANDIDATES);
-        if (candidates.length === 0) return { iface, carrier: true, probed: [], reason: 'no neighbour or server address to probe' };
+        // What could not be read only matters if nothing answers in the end.
+        const problems: string[] = [];
+        const subnets = await subnetsOf[idx]!.catch((e: unknown) => { problems.push(`addresses not read: ${errorMessage(e)}`); return []; });
+        const neigh = await this.net.neighbours(iface).catch((e: unknown) => { problems.push(`neighbours not read: ${errorMessage(e)}`); return [] as NeighbourEntry[]; });
+        const own = new Set(subnets.map((s) => s.address));
+        const candidates = candidatesFor(serverAddrs.filter((ip) => subnets.some((s) => inSubnet(ip, s))), neigh, own);
+        const withProblems = (o: InterfaceObservation): InterfaceObservation => (problems.length > 0 ? { ...o, error: problems.join('; ') } : o);
+        if (candidates.length === 0) return withProblems({ iface, carrier: true, probed: [], reason: 'no neighbour or server address to probe' });
         // All at once: the first answer is enough (a non-empty ARP cache alone is not, K-46).
-        const answers = await Promise.all(candidates.map(async (ip) => ({ ip, r: await this.net.probe(iface, ip, this.cfg.neighbourProbeTimeoutMs).catch(() => undefined) })));
-        const first = answers.find((x) => x.r);
-        if (first?.r) return { iface, carrier: true, probed: candidates, answeredBy: { ip: first.ip, mac: first.r.mac, rttMs: first.r.rttMs } };
-        return { iface, carrier: true, probed: candidates, reason: `none of ${candidates.length} neighbours answered ARP within ${this.cfg.neighbourProbeTimeoutMs} ms` };
+        const answers = await Promise.all(candidates.map(async (ip) => ({
+          ip, r: await this.net.probe(iface, ip, this.cfg.neighbourProbeTimeoutMs).catch((e: unknown): ProbeOutcome => ({ status: 'error', error: errorMessage(e) })),
+        })));
+        const first = answers.find((x) => x.r.status === 'answered');
+        if (first?.r.status === 'answered') return { iface, carrier: true, probed: candidates, answeredBy: { ip: first.ip, mac: first.r.mac, rttMs: first.r.rttMs } };
+        const errors = answers.filter((x) => x.r.status === 'error');
+        if (errors.length > 0) problems.push(`${errors.length} of ${candidates.length} ARP probes could not be made: ${errorsOf(errors)}`);
+        return withProblems({ iface, carrier: true, probed: candidates, reason: `none of ${candidates.length} candidates answered ARP within ${this.cfg.neighbourProbeTimeoutMs} ms` });
       } catch (e) {
-        return { iface, carrier: false, probed: [], reason: `check failed: ${errorMessage(e)}` };
+        return { iface, carrier: false, probed: [], reason: 'check failed', error: `check failed: ${errorMessage(e)}` };
       }
     }));
   }
 
-  /** PUT /v1/agent/join for the configured join list, else the servers last seen. */
+  /**
+   * PUT /v1/agent/join for every address of the configured join list, else of
+   * the servers last seen: all of them, in parallel (each bounded by
+   * request_timeout), as one accepted join may reach a single partition only.
+   */
   private async rejoin(): Promise<void> {
-    for (const a of this.agents) {
-      const targets = a.cfg.join && a.cfg.join.length > 0 ? [...a.cfg.join] : a.servers;
+    await Promise.all(this.agents.map(async (a) => {
+      const targets = a.cfg.join && a.cfg.join.length > 0 ? [...a.cfg.join] : [...a.servers];
       if (targets.length === 0) {
         this.log.warn({ agent: a.cfg.name }, 'no join list and no server seen: cannot rejoin');
-        continue;
+        return;
       }
-      for (const addr of targets) {
+      await Promise.all(targets.map(async (addr) => {
         try {
           await a.client.join(addr);
           this.log.info({ agent: a.cfg.name, addr }, 'rejoin: join accepted');
-          break;
         } catch (e) {
           this.log.warn({ agent: a.cfg.name, addr, err: errorMessage(e) }, 'rejoin: join failed');
         }
-      }
-    }
+      }));
+    }));
   }
 
   /** Run the fence actions in order; a failing one does not stop the next. */
