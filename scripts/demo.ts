@@ -3,10 +3,13 @@
  * of network namespaces it builds and removes itself.
  *
  * Two vigil nodes (a, b) and a client on one bridge; the client probes the
- * HA IP over ARP every 50 ms. The demo cuts the master's link, prints who
- * answered when and when each node changed role, restores the link and
- * shows the split brain settled (the lower MAC keeps the IP). Nothing
- * outside the lab's namespaces is touched; only private 10.x addresses.
+ * HA IP over ARP every 50 ms, collecting every answer within the period (so
+ * two answerers show as "a+b"). The demo cuts the master's link, prints who
+ * answered when, when each node changed role and which of its commands ran
+ * (harmless on_master/on_slave that append to a marker file), restores the
+ * link and shows the split brain settled (the lower MAC keeps the IP). At the
+ * end it checks that both daemons exited 0 and left no address behind.
+ * Nothing outside the lab's namespaces is touched; only private 10.x addresses.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -19,7 +22,15 @@ const stamp = () => `${((Date.now() - t0) / 1000).toFixed(3).padStart(8)} s`;
 const say = (msg: string) => process.stdout.write(`${stamp()}  ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Node { name: string; host: LabHost; pidfile: string; config: string; daemon?: Daemon; lastRole?: string }
+interface Node { name: string; host: LabHost; pidfile: string; config: string; marker: string; ran: string[]; daemon?: Daemon; lastRole?: string }
+
+/** The lines of a marker file (what the node's commands appended). */
+const readMarker = (file: string): string[] => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean) : []);
+
+/** Addresses on a lab host's interface, as `ip -o` prints them (address/prefix and label). */
+async function addressLines(h: LabHost): Promise<string[]> {
+  return (await h.exec(['ip', '-4', '-o', 'addr', 'show', 'dev', h.ifname])).stdout.split('\n').filter(Boolean);
+}
 
 async function main(): Promise<number> {
   if (process.getuid?.() !== 0) {
@@ -30,7 +41,10 @@ async function main(): Promise<number> {
   const lab: Lab = await createLab({ hosts: ['a', 'b', 'client'] });
   const dir = scratchDir('demo');
   let stopClient = async () => {};
+  let nodes: Node[] = [];
   const cleanup = async () => {
+    // A demo cut short (an error, ^C) must not leave daemons behind.
+    for (const n of nodes) if (n.daemon && n.daemon.proc.exitCode === null && n.daemon.proc.signalCode === null) n.daemon.proc.kill('SIGKILL');
     await stopClient();
     await lab.destroy();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -38,23 +52,28 @@ async function main(): Promise<number> {
   process.once('SIGINT', () => { void cleanup().then(() => process.exit(130)); });
   try {
     const haIp = lab.freeIp(0);
-    const nodes: Node[] = ['a', 'b'].map((name) => {
+    nodes = ['a', 'b'].map((name) => {
       const host = lab.host(name);
       const pidfile = path.join(dir, name, 'vigil.pid');
       fs.mkdirSync(path.dirname(pidfile), { recursive: true, mode: 0o755 });
-      // The documented defaults: only interface and address are set.
+      const marker = path.join(dir, name, 'commands');
+      // The documented timing defaults: only interface and address are set, plus
+      // harmless commands that record when they ran (instead of starting a service).
       const config = writeConfig(dir, name, {
         node: `demo-${name}`, pidfile, state_dir: path.join(dir, name, 'state'),
         log: { level: 'warn', file: path.join(dir, name, 'vigil.log') },
-        vip: { interface: host.ifname, address: `${haIp}/24` },
+        vip: { interface: host.ifname, address: `${haIp}/24`, on_master: `echo on_master >> ${marker}`, on_slave: `echo on_slave >> ${marker}` },
       });
-      return { name, host, pidfile, config };
+      return { name, host, pidfile, config, marker, ran: [] };
     });
     const macName = new Map<string, string>(nodes.map((n) => [n.host.mac, n.name]));
     say(`HA IP ${haIp}; node a is ${nodes[0]!.host.mac}, node b is ${nodes[1]!.host.mac}`);
     say('defaults: check_interval 1s, failure_check_interval 200ms, take_over_after 3, probe_timeout 200ms, master_check_interval 2s');
+    say('on_master / on_slave: `echo on_master|on_slave >> marker` (printed below as "ran ...")');
 
-    // The client: its own ARP socket, a probe every 50 ms, prints changes of answerer.
+    // The client: its own ARP socket, a probe every 50 ms that waits its whole
+    // 50 ms for answers, so every node answering shows (a split brain as "a+b");
+    // prints changes of answerer.
     const client = lab.host('client');
     const prober = client.inNetns(() => ArpProber.open(client.ifname));
     let running = true;
@@ -63,7 +82,7 @@ async function main(): Promise<number> {
     const loop = (async () => {
       while (running) {
         const started = Date.now();
-        const r = await prober.probe(haIp, { timeoutMs: 50, acceptConflict: false, stopOnReply: false });
+        const r = await prober.probe(haIp, { timeoutMs: 50, acceptConflict: false, untilTimeout: true });
         const who = r.status === 'answered' ? [...new Set(r.replies.map((x) => macName.get(x.mac) ?? x.mac))].sort().join('+') : r.status === 'silent' ? 'nobody' : `error`;
         if (who !== 'nobody') answers.push({ at: Date.now(), who });
         if (who !== lastAnswer) {
@@ -75,8 +94,15 @@ async function main(): Promise<number> {
     })();
     stopClient = async () => { running = false; await loop; prober.close(); };
 
+    /** Print the commands a node ran since the last look. */
+    const showCommands = (n: Node) => {
+      const lines = readMarker(n.marker);
+      for (const line of lines.slice(n.ran.length)) say(`node ${n.name}: ran ${line}`);
+      n.ran = lines;
+    };
     const watchRoles = setInterval(() => {
       for (const n of nodes) {
+        showCommands(n);
         void daemonStatus(n.pidfile).then((s) => {
           const role = s?.roles?.vip?.role ?? 'down';
           if (role !== n.lastRole) {
@@ -123,6 +149,7 @@ async function main(): Promise<number> {
     await other.host.cutLink();
     await waitFor(() => answers.find((x) => x.at >= cut2 && x.who.includes(master.name)), 30_000, 'takeover back');
     const sbAt = Date.now();
+    const ranBefore = new Map(nodes.map((n) => [n.name, readMarker(n.marker).length]));
     await other.host.restoreLink();
     const holdersNow = (await Promise.all(nodes.map((n) => n.host.exec(['ip', '-4', '-o', 'addr', 'show', 'dev', n.host.ifname])))).filter((o) => o.stdout.includes(` ${haIp}/`)).length;
     const settled = await waitFor(async () => {
@@ -135,20 +162,33 @@ async function main(): Promise<number> {
     let prev2 = sbAt;
     for (const a of answers.filter((x) => x.at >= sbAt)) { gap2 = Math.max(gap2, a.at - prev2); prev2 = a.at; }
     const holder = nodes.find((n) => n.lastRole === 'master');
+    const loser = nodes.find((n) => n !== holder);
     const lowerMac = [...nodes].sort((x, y) => (x.host.mac < y.host.mac ? -1 : 1))[0]!;
+    const bothAnswered = answers.some((x) => x.at >= sbAt && x.who.includes('+'));
+    const loserRan = loser ? readMarker(loser.marker).slice(ranBefore.get(loser.name)) : [];
+    let splitBrain: string;
     if (holdersNow === 2) {
-      say(`split brain settled ${settled - sbAt} ms after the heal: node ${holder?.name} kept the HA IP (the lower MAC, ${lowerMac.host.mac}, keeps it: both sides decide alike); the other ran on_slave, then released; longest client gap ${gap2} ms`);
+      say(`split brain: both nodes held the HA IP at the heal${bothAnswered ? ', and the client got answers from both (a+b above)' : ' (the client never caught both answering in one probe)'}`);
+      say(`settled ${settled - sbAt} ms after the heal: node ${holder?.name} kept the HA IP (the lower MAC, ${lowerMac.host.mac}, keeps it: both sides decide alike); node ${loser?.name} ${loserRan.includes('on_slave') ? 'ran on_slave, then released it' : 'released it'}; longest client gap ${gap2} ms`);
+      splitBrain = `a split brain after a short cut settled in ${settled - sbAt} ms (longest gap ${gap2} ms)`;
     } else {
       say(`node ${other.name} had already released while cut, so there was no split brain to settle; node ${holder?.name} holds the HA IP`);
+      splitBrain = 'the short cut made no split brain this time';
     }
     clearInterval(watchRoles);
+    for (const n of nodes) showCommands(n);
     await stopClient();
     stopClient = async () => {};
-    say('stopping vigil on both nodes (on_slave, addresses removed)');
+    say('stopping vigil on both nodes (TERM: on_slave, then the addresses are removed)');
     for (const n of nodes) n.daemon?.proc.kill('SIGTERM');
-    await Promise.all(nodes.map((n) => n.daemon?.exited));
-    process.stdout.write(`\nSummary: takeover ${takeover} ms after the master's link was cut (client-observed); no split brain after a long cut (longest gap ${gap} ms); a split brain after a short cut settled in ${settled - sbAt} ms (longest gap ${gap2} ms).\n`);
-    return 0;
+    const codes = await Promise.all(nodes.map((n) => n.daemon?.exited));
+    for (const n of nodes) showCommands(n);
+    // Whatever vigil put on an interface carries its label; the HA IP must be gone too.
+    const left = (await Promise.all(nodes.map(async (n) => (await addressLines(n.host)).filter((l) => l.includes(` ${haIp}/`) || l.includes(':vg')).map((l) => `${n.name}: ${l.split(/\s+/)[3]}`)))).flat();
+    const clean = codes.every((c) => c === 0) && left.length === 0;
+    say(`vigil exited ${nodes.map((n, i) => `${codes[i]} on ${n.name}`).join(' and ')}; ${left.length === 0 ? 'no HA address left on either node' : `addresses left behind: ${left.join(', ')}`}`);
+    process.stdout.write(`\nSummary: takeover ${takeover} ms after the master's link was cut (client-observed); no split brain after a long cut (longest gap ${gap} ms); ${splitBrain}; ${clean ? 'clean stop' : 'UNCLEAN STOP (see above)'}.\n`);
+    return clean ? 0 : 1;
   } finally {
     await cleanup();
     say('lab removed');

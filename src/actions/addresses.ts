@@ -11,9 +11,18 @@ import { errorMessage } from '../errors';
 /** Per-address outcome of a batch. */
 export interface AddressBatch { done: Cidr[]; failed: { cidr: Cidr; error: string }[] }
 
+/**
+ * An address as a backend lists it. `ours` is set when the address carries
+ * vigil's label ({@link addressLabel}): vigil put it there, maybe in an earlier
+ * run, so it is vigil's to remove even when no config names it any more (an
+ * address dropped from the IP file while the daemon was down). Backends that
+ * cannot label (vzctl) never set it.
+ */
+export interface ListedCidr extends Cidr { ours?: boolean }
+
 /** Where the HA addresses live. */
 export interface AddressBackend {
-  list(): Promise<Cidr[]>;
+  list(): Promise<ListedCidr[]>;
   add(addresses: Cidr[]): Promise<AddressBatch>;
   remove(addresses: Cidr[]): Promise<AddressBatch>;
   close(): void;
@@ -34,9 +43,11 @@ export class NetlinkAddresses implements AddressBackend {
     return new NetlinkAddresses(await Netlink.open(), ifname);
   }
 
-  async list(): Promise<Cidr[]> {
+  async list(): Promise<ListedCidr[]> {
     const addrs = await this.nl.addresses(this.ifname);
-    return addrs.map((a) => ({ address: a.address, prefix: a.prefix }));
+    // Without a label (an interface name too long for one) nothing is known to be ours.
+    const label = addressLabel(this.ifname);
+    return addrs.map((a) => ({ address: a.address, prefix: a.prefix, ...(label !== undefined && a.label === label ? { ours: true } : {}) }));
   }
 
   async add(addresses: Cidr[]): Promise<AddressBatch> {

@@ -6,9 +6,18 @@
  * run directly (no shell, no word splitting). Every run has a timeout; a
  * command that outlives it is killed with its whole process group (it is
  * started as a group leader), TERM first and KILL after a grace period.
+ * A command ends when its leader exits, not when every holder of its output
+ * pipes does: background children it starts are left running.
  * Output is captured up to a bound and returned for the log.
  */
 import { spawn } from 'node:child_process';
+
+/**
+ * After the command's leader exits, how long its output may still take to
+ * arrive before the run ends anyway (the pipes may be held by a background
+ * child for as long as that child lives).
+ */
+const EXIT_DRAIN_MS = 200;
 
 /** A command as written in the config: shell string or argv. */
 export type Command = string | readonly string[];
@@ -80,21 +89,47 @@ export function runCommand(cmd: Command, opts: RunOptions): Promise<CommandResul
       try { process.kill(-child.pid, sig); } catch { /* already gone */ }
     };
     let killTimer: NodeJS.Timeout | undefined;
+    let drainTimer: NodeJS.Timeout | undefined;
+    let killed = false;
+    let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
     const timer = setTimeout(() => {
       timedOut = true;
       killGroup('SIGTERM');
-      killTimer = setTimeout(() => killGroup('SIGKILL'), opts.killGraceMs ?? 2000);
+      killTimer = setTimeout(() => {
+        killed = true;
+        killGroup('SIGKILL');
+        // Past the grace the leader's exit ends the run, whatever holds the pipes.
+        if (exited) finish(exited);
+      }, opts.killGraceMs ?? 2000);
     }, opts.timeoutMs);
     const finish = (r: Omit<CommandResult, 'argv' | 'stdout' | 'stderr' | 'durationMs' | 'ok' | 'timedOut'>) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       if (killTimer) clearTimeout(killTimer);
+      if (drainTimer) clearTimeout(drainTimer);
       // The group may still hold children that ignored TERM; they go with the leader.
       if (timedOut) killGroup('SIGKILL');
+      // A background child (or a setsid one, outside the group) may still hold
+      // the pipes: stop reading them so nothing keeps the run, or the loop, alive.
+      child.stdout?.destroy();
+      child.stderr?.destroy();
       resolve({ argv, ...r, timedOut, stdout, stderr, durationMs: elapsed(), ok: !timedOut && r.code === 0 && !r.spawnError });
     };
     child.on('error', (e: NodeJS.ErrnoException) => finish({ code: null, signal: null, spawnError: e.code ?? e.message }));
-    child.on('close', (code, signal) => finish({ code, signal }));
+    // The command is done when its leader exits. 'close' waits for the pipes
+    // too, and a background child inherits them: `svc & echo started` (how an
+    // on_master starts a service) would keep the run pending until the service
+    // dies, or be killed as timed out. So: once the leader has exited, the
+    // timeout no longer applies (its background children are its business),
+    // and the run ends at 'close' or EXIT_DRAIN_MS later, whichever is first.
+    child.on('exit', (code, signal) => {
+      exited = { code, signal };
+      if (!timedOut) clearTimeout(timer);
+      if (killed) { finish(exited); return; }
+      const r = exited;
+      drainTimer = setTimeout(() => finish(r), EXIT_DRAIN_MS);
+    });
+    child.on('close', (code, signal) => finish(exited ?? { code, signal }));
   });
 }

@@ -44,7 +44,9 @@ function startClient(host: LabHost, ip: string, everyMs = 50) {
   const loop = (async () => {
     while (!stopped) {
       const started = Date.now();
-      const r = await prober.probe(ip, { timeoutMs: everyMs, acceptConflict: false, stopOnReply: false });
+      // untilTimeout: every answerer within the period is recorded, so a split brain
+      // (two MACs answering) shows, not just whichever answered first.
+      const r = await prober.probe(ip, { timeoutMs: everyMs, acceptConflict: false, untilTimeout: true });
       if (r.status === 'answered') for (const rep of r.replies) answers.push({ at: Date.now(), mac: rep.mac });
       const wait = everyMs - (Date.now() - started);
       if (wait > 0) await new Promise((res) => setTimeout(res, wait));

@@ -25,7 +25,7 @@ class Sim {
   timers = new Map<string, number>();
   pending: { at: number; ev: () => VipEvent }[] = [];
   trace: { at: number; eff: VipEffect }[] = [];
-  probe: (now: number, purpose: string) => ProbeOutcome = () => ({ result: 'answered', mac: '02:00:00:00:00:09', rttMs: 0.3 });
+  probe: (now: number, purpose: string) => ProbeOutcome & { ownMac?: string } = () => ({ result: 'answered', mac: '02:00:00:00:00:09', rttMs: 0.3 });
   addFails = false;
   exitCode?: number;
   constructor(public c: VipMachineConfig, held = false) {
@@ -273,4 +273,68 @@ t.test('a new slave waits its initial probe delay before the first probe', async
   const c = cfg();
   const step = transition(initialState(OWN, HA, c), { type: 'start', nowMs: 0, holdsHaIp: false, present: [], initialProbeDelayMs: 730 }, { ...c, hasOnSlave: false });
   t.match(step.effects.find((e) => e.type === 'schedule'), { timer: 'probe', afterMs: 730 });
+});
+
+t.test('track: a master that resumed after a restart steps down on fall failures (its check never passed)', async (t) => {
+  // A resumed master starts with track.ok false (it has not passed `rise` times):
+  // `fall` failures in a row must still make it step down.
+  const c = cfg({ track: { fall: 3, rise: 2 } });
+  const sim = new Sim(c, true);
+  sim.probe = () => ({ result: 'silent' });
+  sim.run(100);
+  t.equal(sim.state.role, 'master', 'resumed as master');
+  t.equal(sim.state.track?.ok, false, 'its check has not passed yet');
+  for (let i = 0; i < 2; i++) sim.feed({ type: 'track', nowMs: sim.now, ok: false, detail: 'exit 1' });
+  sim.run(sim.now + 100);
+  t.equal(sim.state.role, 'master', 'fall-1 failures: still master');
+  sim.feed({ type: 'track', nowMs: sim.now, ok: false, detail: 'exit 1' });
+  t.match(sim.trace.at(-1)?.eff ?? {}, { type: 'runCommand', which: 'on_slave' }, 'the fall-th failure starts the step-down');
+  sim.run(sim.now + 1000);
+  t.equal(sim.state.role, 'slave', 'stepped down');
+  t.ok(sim.effects('removeAddresses').length >= 1, 'its addresses removed');
+  t.equal(sim.state.stepDowns, 1);
+  // A passing check in between restarts the count.
+  const sim2 = new Sim(c, true);
+  sim2.probe = () => ({ result: 'silent' });
+  for (const ok of [false, false, true, false, false]) sim2.feed({ type: 'track', nowMs: sim2.now, ok, detail: '' });
+  sim2.run(1000);
+  t.equal(sim2.state.role, 'master', 'never fall failures in a row: still master');
+});
+
+t.test('conflict: the decision uses the MAC our probes go out with now (interface re-created)', async (t) => {
+  // We started as 02:..:05 and the other answers as 02:..:07: we keep. Then our
+  // interface comes back as 02:..:09: now the other is lower, and it keeps it
+  // too, so we must step down, or both stay master for good.
+  const OTHER = '02:00:00:00:00:07';
+  const sim = new Sim(cfg(), true);
+  let mine = OWN;
+  sim.probe = () => ({ result: 'answered', mac: OTHER, rttMs: 0.2, ownMac: mine });
+  sim.run(3000);
+  t.same(sim.roles(), ['master'], 'the lower MAC keeps');
+  t.equal(sim.state.lastConflict?.kept, true);
+  mine = '02:00:00:00:00:09';
+  sim.run(8000);
+  t.equal(sim.state.ownMac, '02:00:00:00:00:09', 'the new MAC is in the state');
+  t.same(sim.roles(), ['master', 'slave'], 'with the new, higher MAC it steps down');
+  t.equal(sim.state.lastConflict?.kept, false);
+  t.ok(sim.effects('log').some((x) => /own MAC changed/.test((x.eff as { msg: string }).msg)), 'the change is logged');
+  // A probe whose own answer comes back with the new MAC is not a conflict.
+  const self = new Sim(cfg(), true);
+  self.probe = () => ({ result: 'answered', mac: '02:00:00:00:00:0a', rttMs: 0.1, ownMac: '02:00:00:00:00:0A' });
+  self.run(5000);
+  t.same(self.roles(), ['master'], 'our own (new) MAC answering is no conflict');
+  t.equal(self.state.lastConflict, undefined);
+});
+
+t.test('a master re-adding missing addresses announces them', async (t) => {
+  const sim = new Sim(cfg(), true);
+  sim.probe = () => ({ result: 'silent' });
+  sim.run(100);
+  const before = sim.effects('announce').length;
+  sim.feed({ type: 'reconciled', nowMs: sim.now, held: [HA, EXTRA], added: [EXTRA], errors: [] });
+  const ann = sim.effects('announce');
+  t.equal(ann.length, before + 1, 'one announcement');
+  t.match(ann.at(-1)!.eff, { addresses: [EXTRA], count: 3, intervalMs: 1000 }, 'of what was put back, like a takeover');
+  sim.feed({ type: 'reconciled', nowMs: sim.now, held: [HA, EXTRA], added: [], errors: [] });
+  t.equal(sim.effects('announce').length, before + 1, 'nothing put back: nothing announced');
 });

@@ -54,6 +54,14 @@ export interface ProbeOptions {
    */
   stopOnReply?: boolean;
   /**
+   * Wait the whole timeout after the last send and collect every reply
+   * (default false); overrides `stopOnReply`. The way to see *every* holder
+   * of an IP: with two of them (a split brain), the first answer alone says
+   * nothing about the second, and `stopOnReply: false` ends as soon as each
+   * send has had one answer.
+   */
+  untilTimeout?: boolean;
+  /**
    * For `source: 'probe'`: count an RFC 5227 probe for the same IP from
    * another host as an answer of kind `'conflict'` (RFC 5227 §2.1.1: both
    * sides back off). Default true.
@@ -99,6 +107,11 @@ interface ResultBase {
   sent: number;
   /** Wall time from the start of the probe to its result, in ms (monotonic). */
   elapsedMs: number;
+  /**
+   * The MAC the probe went out with (the interface's at the time), when a
+   * socket was open: it changes when the interface is re-created.
+   */
+  senderMac?: string;
 }
 
 /** Someone answered. `mac`/`rttMs` are those of the first answer. */
@@ -404,14 +417,19 @@ export class ArpProber {
   probe(ip: string, opts: ProbeOptions = {}): Promise<ProbeResult> {
     const o = assertProbeOptions(ip, opts);
     const source = opts.source ?? 'probe';
-    const stopOnReply = opts.stopOnReply ?? true;
+    const untilTimeout = opts.untilTimeout ?? false;
+    const stopOnReply = !untilTimeout && (opts.stopOnReply ?? true);
     const startedNs = this.binding.monotonicNs();
-    const base = (sent: number): ResultBase => ({ ip, iface: this.iface, sent, elapsedMs: nsToMs(this.binding.monotonicNs() - startedNs) });
+    let senderMac: string | undefined;
+    const base = (sent: number): ResultBase => ({
+      ip, iface: this.iface, sent, elapsedMs: nsToMs(this.binding.monotonicNs() - startedNs), ...(senderMac !== undefined ? { senderMac } : {}),
+    });
 
     let ep: Endpoint;
     let frame: Buffer;
     try {
       ep = this.endpoint();
+      senderMac = ep.socket.mac;
       if (source === 'request') {
         const senderIp = opts.senderIp ?? this.senderIp();
         if (!senderIp) throw new VigilError('ENOADDR', `no IPv4 address on '${this.iface}' to send an ARP request from (give a sender IP or use an RFC 5227 probe)`);
@@ -465,7 +483,7 @@ export class ArpProber {
           } catch (e) {
             log.warn({ ip, err: String(e) }, 'onReply callback threw');
           }
-          if (stopOnReply || (allSent && answeredSeqs.size >= o.count)) finish(answered());
+          if (!untilTimeout && (stopOnReply || (allSent && answeredSeqs.size >= o.count))) finish(answered());
         },
         fail: failWith,
       };
@@ -491,7 +509,7 @@ export class ArpProber {
             timers.add(t);
           } else {
             allSent = true;
-            if (!stopOnReply && replies.length > 0 && answeredSeqs.size >= o.count) {
+            if (!untilTimeout && !stopOnReply && replies.length > 0 && answeredSeqs.size >= o.count) {
               finish(answered());
               return;
             }

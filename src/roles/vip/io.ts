@@ -20,23 +20,27 @@ export type CarrierCheck = () => Promise<boolean | undefined>;
 
 /** Build the real I/O for one HA IP role. The prober must already be open. */
 export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: AddressBackend, log: Logger, carrier: CarrierCheck, closeCarrier: () => void = () => {}): VipIo {
-  const ownMac = prober.mac;
+  const startMac = prober.mac;
   return {
-    ownMac,
-    async probe(ip: string, timeoutMs: number): Promise<ProbeOutcome> {
+    ownMac: startMac,
+    async probe(ip: string, timeoutMs: number): Promise<ProbeOutcome & { ownMac?: string }> {
       // acceptConflict false: another slave's RFC 5227 probe is not an owner answering.
       const r = await prober.probe(ip, { timeoutMs, count: 1, acceptConflict: false });
+      // The MAC this probe went out with: a re-created interface has a new one,
+      // and the conflict decision must use the MAC the other side sees now.
+      const mine = r.senderMac !== undefined ? { ownMac: r.senderMac } : {};
       if (r.status === 'answered') {
-        const other = r.replies.find((x) => x.mac !== ownMac) ?? r.replies[0]!;
-        return { result: 'answered', mac: other.mac, rttMs: other.rttMs };
+        const own = r.senderMac ?? startMac;
+        const other = r.replies.find((x) => x.mac !== own) ?? r.replies[0]!;
+        return { result: 'answered', mac: other.mac, rttMs: other.rttMs, ...mine };
       }
       // Silence heard through a dead link says nothing about the master: it is unknown,
       // so an isolated slave never takes over (and never wins the IP back on heal).
       // Asked only when the probe got no answer: an answer proves the link.
       const up = await carrier().catch(() => undefined);
-      if (up !== true) return { result: 'error', linkDown: true, error: up === undefined ? `interface ${cfg().interface} is gone` : `no carrier on ${cfg().interface}` };
-      if (r.status === 'silent') return { result: 'silent' };
-      return { result: 'error', error: r.error.message };
+      if (up !== true) return { result: 'error', linkDown: true, error: up === undefined ? `interface ${cfg().interface} is gone` : `no carrier on ${cfg().interface}`, ...mine };
+      if (r.status === 'silent') return { result: 'silent', ...mine };
+      return { result: 'error', error: r.error.message, ...mine };
     },
     async announce(addrs: Cidr[], count: number, intervalMs: number): Promise<void> {
       if (count <= 0) return;

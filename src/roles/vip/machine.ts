@@ -19,7 +19,9 @@
  *  - a split brain is settled the same way on both sides (lower MAC keeps
  *    the IP) instead of both stepping down at random (V-25, V-26); the loser
  *    runs on_slave before it removes its addresses, so the IP always answers;
- *  - addresses dropped from the IP file are removed (V-33);
+ *    "lower" is the MAC our probes go out with now, not the one at start;
+ *  - addresses dropped from the IP file are removed (V-33), even while the
+ *    daemon was down (the runner counts vigil-labelled addresses as ours);
  *  - a failed add rolls back what it added (V-24);
  *  - silence heard through our own dead link is unknown: an isolated slave
  *    never takes over, and a master whose link stays down longer than a peer
@@ -78,6 +80,7 @@ export interface VipState {
   role: Role;
   phase: Phase;
   sinceMs: number;
+  /** Our MAC as of the last probe (it changes if the interface is re-created). */
   ownMac: string;
   /** Consecutive silent probes while slave. */
   failures: number;
@@ -107,10 +110,16 @@ export interface VipState {
 export type VipEvent =
   | { type: 'start'; nowMs: number; holdsHaIp: boolean; present: Cidr[]; initialProbeDelayMs?: number }
   | { type: 'timer'; nowMs: number; timer: TimerName }
-  | ({ type: 'probed'; nowMs: number; purpose: 'check' | 'conflict' } & ProbeOutcome)
+  /**
+   * `ownMac`: the MAC the probe went out with. An interface re-created
+   * (or re-addressed) has a new MAC, and the conflict decision must compare
+   * the one the other side sees now, not the one we started with.
+   */
+  | ({ type: 'probed'; nowMs: number; purpose: 'check' | 'conflict'; ownMac?: string } & ProbeOutcome)
   | { type: 'added'; nowMs: number; added: Cidr[]; failed: { cidr: Cidr; error: string }[] }
   | { type: 'removed'; nowMs: number; removed: Cidr[]; failed: { cidr: Cidr; error: string }[] }
-  | { type: 'reconciled'; nowMs: number; held: Cidr[]; errors: string[] }
+  /** `added`: addresses found missing and put back (they need announcing). */
+  | { type: 'reconciled'; nowMs: number; held: Cidr[]; added?: Cidr[]; errors: string[] }
   | { type: 'commandDone'; nowMs: number; which: 'on_master' | 'on_slave'; ok: boolean; detail: string }
   | { type: 'desired'; nowMs: number; addresses: Cidr[] }
   | { type: 'track'; nowMs: number; ok: boolean; detail: string }
@@ -183,7 +192,7 @@ export function transition(s: VipState, ev: VipEvent, cfg: VipMachineConfig): St
     case 'probed': return onProbed(s, ev, cfg);
     case 'added': return onAdded(s, ev, cfg);
     case 'removed': return onRemoved(s, ev, cfg);
-    case 'reconciled': return { state: { ...s, held: ev.held }, effects: ev.errors.length ? [{ type: 'log', level: 'warn', msg: 'reconcile incomplete', data: { errors: ev.errors } }] : [] };
+    case 'reconciled': return onReconciled(s, ev, cfg);
     case 'commandDone': return onCommandDone(s, ev, cfg);
     case 'desired': return onDesired(s, ev);
     case 'track': return onTrack(s, ev, cfg);
@@ -253,11 +262,17 @@ function onTimer(s: VipState, ev: Extract<VipEvent, { type: 'timer' }>, cfg: Vip
 function onProbed(s: VipState, ev: Extract<VipEvent, { type: 'probed' }>, cfg: VipMachineConfig): Step {
   const outcome: ProbeOutcome = ev.result === 'answered' ? { result: 'answered', mac: ev.mac, rttMs: ev.rttMs }
     : ev.result === 'silent' ? { result: 'silent' } : { result: 'error', error: ev.error, ...(ev.linkDown ? { linkDown: true } : {}) };
-  const st: VipState = { ...s, probeInFlight: false, lastProbe: { atMs: ev.nowMs, ...outcome } };
-  if (st.phase !== 'steady') return { state: st, effects: [] };
-  if (st.role === 'slave' && ev.purpose === 'check') return slaveProbed(st, ev, cfg);
-  if (st.role === 'master' && ev.purpose === 'conflict') return masterProbed(st, ev, cfg);
-  return { state: st, effects: [] };
+  // Our MAC is whatever the interface has now: a re-created interface gets a
+  // new one, and a split brain is only settled if both sides compare the MACs
+  // they actually see.
+  const ownMac = ev.ownMac ? ev.ownMac.toLowerCase() : s.ownMac;
+  const pre: VipEffect[] = ownMac !== s.ownMac ? [{ type: 'log', level: 'warn', msg: 'own MAC changed (interface re-created?): conflicts are now decided with the new one', data: { was: s.ownMac, now: ownMac } }] : [];
+  const st: VipState = { ...s, ownMac, probeInFlight: false, lastProbe: { atMs: ev.nowMs, ...outcome } };
+  const step = st.phase !== 'steady' ? { state: st, effects: [] }
+    : st.role === 'slave' && ev.purpose === 'check' ? slaveProbed(st, ev, cfg)
+    : st.role === 'master' && ev.purpose === 'conflict' ? masterProbed(st, ev, cfg)
+    : { state: st, effects: [] };
+  return pre.length ? { state: step.state, effects: [...pre, ...step.effects] } : step;
 }
 
 function slaveProbed(s: VipState, ev: Extract<VipEvent, { type: 'probed' }>, cfg: VipMachineConfig): Step {
@@ -400,6 +415,18 @@ function onRemoved(s: VipState, ev: Extract<VipEvent, { type: 'removed' }>, cfg:
   }
 }
 
+function onReconciled(s: VipState, ev: Extract<VipEvent, { type: 'reconciled' }>, cfg: VipMachineConfig): Step {
+  const effects: VipEffect[] = [];
+  if (ev.errors.length) effects.push({ type: 'log', level: 'warn', msg: 'reconcile incomplete', data: { errors: ev.errors } });
+  // Addresses put back on a master (someone ran `ip addr del`, the interface was
+  // re-created) are announced as after a takeover: caches may have dropped
+  // them or learned another MAC meanwhile.
+  if (ev.added && ev.added.length > 0 && s.role === 'master' && s.phase === 'steady') {
+    effects.push({ type: 'announce', addresses: ev.added, count: Math.max(1, cfg.announce.count), intervalMs: cfg.announce.intervalMs });
+  }
+  return { state: { ...s, held: ev.held }, effects };
+}
+
 function onCommandDone(s: VipState, ev: Extract<VipEvent, { type: 'commandDone' }>, cfg: VipMachineConfig): Step {
   const effects: VipEffect[] = [];
   if (!ev.ok) effects.push({ type: 'log', level: 'warn', msg: `${ev.which} failed${ev.which === 'on_slave' ? '; removing the addresses anyway' : ''}`, data: { detail: ev.detail } });
@@ -439,12 +466,16 @@ function onTrack(s: VipState, ev: Extract<VipEvent, { type: 'track' }>, cfg: Vip
     next.ok = true;
     effects.push({ type: 'log', level: 'info', msg: 'track check passing: eligible for master', data: { passes: next.passes, rise: cfg.track.rise } });
   }
-  if (t.ok && !ev.ok && next.fails >= cfg.track.fall) {
+  const failing = !ev.ok && next.fails >= cfg.track.fall;
+  if (t.ok && failing) {
     next.ok = false;
     effects.push({ type: 'log', level: 'warn', msg: 'track check failing: not eligible for master', data: { fails: next.fails, fall: cfg.track.fall, detail: ev.detail } });
   }
   const st = { ...s, track: next };
-  if (t.ok && !next.ok && s.role === 'master' && s.phase === 'steady') {
+  // Step down on `fall` failures in a row, whatever `ok` was before: a master
+  // that resumed after a restart starts with ok false (it never passed `rise`
+  // times), and waiting for an ok → failing change would keep it master forever.
+  if (failing && s.role === 'master' && s.phase === 'steady') {
     return stepDown(st, ev.nowMs, `track check failed ${next.fails} times`, cfg, effects);
   }
   return { state: st, effects };

@@ -18,18 +18,23 @@ import {
   type VipMachineConfig, type VipState,
 } from './machine';
 import { readIpFile, watchIpFile, type IpFileRead } from './ipfile';
+import type { ListedCidr } from '../../actions/addresses';
 
 /** Outcome of a batch address change. */
 export interface BatchOutcome { done: Cidr[]; failed: { cidr: Cidr; error: string }[] }
 
 /** Everything the runner does to the world, injectable for tests. */
 export interface VipIo {
-  /** The MAC our probes and announcements go out with. */
+  /** The MAC our probes and announcements go out with, at start. */
   readonly ownMac: string;
-  probe(ip: string, timeoutMs: number): Promise<ProbeOutcome>;
+  /**
+   * One probe. `ownMac`, when known, is the MAC this probe went out with: it
+   * changes if the interface is re-created, and conflicts are decided on it.
+   */
+  probe(ip: string, timeoutMs: number): Promise<ProbeOutcome & { ownMac?: string }>;
   announce(addresses: Cidr[], count: number, intervalMs: number): Promise<void>;
-  /** Addresses currently on the interface (or in the container). */
-  listAddresses(): Promise<Cidr[]>;
+  /** Addresses currently on the interface (or in the container); `ours` if they carry vigil's label. */
+  listAddresses(): Promise<ListedCidr[]>;
   addAddresses(addresses: Cidr[]): Promise<BatchOutcome>;
   removeAddresses(addresses: Cidr[]): Promise<BatchOutcome>;
   runCommand(which: 'on_master' | 'on_slave' | 'track'): Promise<{ ok: boolean; detail: string }>;
@@ -112,7 +117,7 @@ export class VipRunner {
   async start(): Promise<void> {
     const extra = this.loadIpFile(this.cfg.ipFile ? readIpFile(this.cfg.ipFile) : undefined);
     this.state = { ...this.state, desired: desiredSet(this.cfg.address, extra ?? []) };
-    let present: Cidr[] = [];
+    let present: ListedCidr[] = [];
     try {
       present = await this.io.listAddresses();
     } catch (e) {
@@ -120,7 +125,13 @@ export class VipRunner {
     }
     const desiredKeys = new Set(this.state.desired.map(formatCidr));
     const holdsHaIp = present.some((c) => c.address === this.cfg.address.address);
-    const ours = present.filter((c) => desiredKeys.has(formatCidr(c)) || c.address === this.cfg.address.address);
+    // Ours: what the config names, and whatever carries vigil's label, so an
+    // address dropped from the IP file while the daemon was down is removed
+    // (by the master's first reconcile, or the slave's initial cleanup)
+    // instead of staying on the interface for good.
+    const ours = present
+      .filter((c) => c.ours === true || desiredKeys.has(formatCidr(c)) || c.address === this.cfg.address.address)
+      .map((c) => ({ address: c.address, prefix: c.prefix }));
     if (this.cfg.ipFile) {
       this.ipWatch = watchIpFile(this.cfg.ipFile, this.cfg.ipFileCheckIntervalMs, (r) => {
         const next = this.loadIpFile(r);
@@ -321,9 +332,11 @@ export class VipRunner {
     const missing = desired.filter((c) => !has(c));
     const extra = remove.filter(has);
     let held = desired.filter(has);
+    let added: Cidr[] = [];
     if (missing.length > 0) {
       this.log.warn({ addresses: missing.map(formatCidr) }, 'reconcile: adding missing addresses');
       const r = await settled(this.io.addAddresses(missing), missing);
+      added = r.done;
       held = [...held, ...r.done];
       errors.push(...r.failed.map((f) => `add ${formatCidr(f.cidr)}: ${f.error}`));
     }
@@ -336,7 +349,7 @@ export class VipRunner {
     // Keep the HA IP first in the books.
     const ha = this.cfg.address.address;
     held.sort((a, b) => (a.address === ha ? -1 : b.address === ha ? 1 : 0));
-    this.push({ type: 'reconciled', nowMs: this.now(), held, errors });
+    this.push({ type: 'reconciled', nowMs: this.now(), held, added, errors });
   }
 
   private shutdown(): void {
