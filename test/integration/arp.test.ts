@@ -254,6 +254,32 @@ if (!skipUnlessRoot(t)) {
     t.equal((await ignored).status, 'silent', 'not counted with acceptConflict: false');
   });
 
+  t.test('release notices: heard from another host, not from a plain probe, not from ourselves; stop on unsubscribe', async (t) => {
+    const ip = lab.freeIp(10);
+    const pa = a.inNetns(() => ArpProber.open(a.ifname));
+    const pb = b.inNetns(() => ArpProber.open(b.ifname));
+    t.teardown(() => { pa.close(); pb.close(); });
+    const heard: string[] = [];
+    const stop = pa.onRelease(ip, (mac) => heard.push(mac));
+    const ownHeard: string[] = [];
+    pb.onRelease(ip, (mac) => ownHeard.push(mac));
+    // A plain RFC 5227 probe for the same IP (what a master's conflict probe is) is not a release.
+    const bs = b.inNetns(() => ArpSocket.open(b.ifname));
+    bs.send(buildProbe({ senderMac: bs.macBytes, targetIp: ip }));
+    bs.close();
+    t.equal(pb.sendRelease(ip), 2, 'two frames sent');
+    t.equal(pb.sendRelease(lab.freeIp(11)), 2, 'one for another IP');
+    const deadline = Date.now() + 3000;
+    while (heard.length < 2 && Date.now() < deadline) await sleep(10);
+    await sleep(100);
+    t.same(heard, [b.mac, b.mac], "a heard b's two notices for this IP only");
+    t.same(ownHeard, [], 'b does not hear itself');
+    stop();
+    pb.sendRelease(ip);
+    await sleep(200);
+    t.equal(heard.length, 2, 'nothing after unsubscribing');
+  });
+
   t.test('arp-probe CLI in a lab host', async (t) => {
     const loader = require.resolve('@isaacs/ts-node-temp-fork-for-pr-2009/register/transpile-only');
     const cli = path.join(ROOT, 'src', 'cli', 'arp-probe.ts');

@@ -109,6 +109,8 @@ async function lostWith(t: Tap.Test, net: FenceNet, cycles = 8): Promise<Record<
   const from = r.status().cycles as number;
   // Generous: confirm_cycles is 2, so several more cycles would have fenced.
   await waitFor(() => (r.status().cycles as number) >= from + cycles || r.status().phase === 'fenced', 15_000, `${cycles} cycles`).catch(() => undefined);
+  // Read a finished cycle's verdict, not one caught between its agent and network checks.
+  await waitFor(() => r.status().phase !== 'checking-network', 5000, 'a finished cycle').catch(() => undefined);
   const st = r.status();
   r.stop();
   await r.done;

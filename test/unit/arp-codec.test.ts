@@ -2,8 +2,8 @@
 // frames and against frames captured from real tools.
 import t from 'tap';
 import {
-  buildRequest, buildProbe, buildAnnounceRequest, buildAnnounceReply, encodeArp,
-  decodeArp, tryDecodeArp, isProbe, isGratuitous, ArpDecodeError, MIN_FRAME_LEN, OP_REPLY,
+  buildRequest, buildProbe, buildAnnounceRequest, buildAnnounceReply, buildRelease, encodeArp,
+  decodeArp, tryDecodeArp, isProbe, isGratuitous, isRelease, ArpDecodeError, MIN_FRAME_LEN, OP_REPLY,
 } from '../../src/net/arp/codec';
 
 /** Hex with whitespace and `#` comments removed, as a Buffer. */
@@ -62,6 +62,28 @@ t.test('RFC 5227 probe', async (t) => {
   const p = decodeArp(got);
   t.ok(isProbe(p));
   t.notOk(isGratuitous(p));
+});
+
+t.test('release notice: an RFC 5227 probe whose target MAC is the sender', async (t) => {
+  const expected = hex(`
+    ff ff ff ff ff ff   # eth destination: broadcast
+    02 00 00 00 00 0a   # eth source
+    08 06 00 01 08 00 06 04
+    00 01               # opcode request
+    02 00 00 00 00 0a   # sender MAC: the releasing master
+    00 00 00 00         # sender IP 0.0.0.0: no cache learns anything
+    02 00 00 00 00 0a   # target MAC: the sender again (unused in a probe): "release"
+    0a fe 00 64         # target IP: the released HA IP
+    ${PAD}
+  `);
+  const got = buildRelease({ senderMac: MAC_A, ip: '10.254.0.100' });
+  t.equal(got.toString('hex'), expected.toString('hex'));
+  const p = decodeArp(got);
+  t.ok(isProbe(p), 'other stacks see an ordinary probe');
+  t.ok(isRelease(p));
+  t.notOk(isRelease(decodeArp(buildProbe({ senderMac: MAC_A, targetIp: '10.254.0.100' }))), 'a conflict probe is not a release');
+  t.notOk(isRelease(decodeArp(buildAnnounceRequest({ mac: MAC_A, ip: '10.254.0.100' }))), 'an announcement is not a release');
+  t.notOk(isRelease(decodeArp(encodeArp({ op: OP_REPLY, ethDst: MAC_B, ethSrc: MAC_A, senderMac: MAC_A, senderIp: '0.0.0.0', targetMac: MAC_A, targetIp: '10.254.0.100' }))), 'a reply is not a release');
 });
 
 t.test('gratuitous ARP, request form (RFC 5227 §3 announcement)', async (t) => {

@@ -338,3 +338,72 @@ t.test('a master re-adding missing addresses announces them', async (t) => {
   sim.feed({ type: 'reconciled', nowMs: sim.now, held: [HA, EXTRA], added: [], errors: [] });
   t.equal(sim.effects('announce').length, before + 1, 'nothing put back: nothing announced');
 });
+
+t.test('release notice from the holder: one silent probe confirms, then take over at once', async (t) => {
+  const HOLDER = '02:00:00:00:00:09'; // what Sim's default probe answers with
+  const sim = new Sim(cfg());
+  sim.run(3000);
+  t.equal(sim.state.lastProbe?.result, 'answered');
+  // The master stops: its notice arrives, and from now on nobody answers.
+  sim.probe = () => ({ result: 'silent' });
+  const at = sim.now;
+  sim.feed({ type: 'released', nowMs: at, mac: HOLDER.toUpperCase(), probeDelayMs: 30 });
+  t.equal(sim.state.failures, 2, 'one short of take_over_after');
+  t.match(sim.trace.at(-1)!.eff, { type: 'schedule', timer: 'probe', afterMs: 30 }, 'probe after the spread, not at check_interval');
+  sim.run(at + 5000);
+  const add = sim.effects('addAddresses');
+  t.equal(add.length, 1, 'took over');
+  t.ok(add[0]!.at - at <= 30 + 200 + 1, `after one probe timeout (${add[0]!.at - at} ms), not take_over_after of them`);
+  t.equal(sim.effects('probe').filter((x) => x.at >= at && (x.eff as { purpose: string }).purpose === 'check').length, 1, 'exactly one confirming probe');
+});
+
+t.test('release notice: an answer to the confirming probe cancels it; other MACs and other roles ignore it', async (t) => {
+  const sim = new Sim(cfg());
+  sim.run(3000);
+  const at = sim.now;
+  // Forged or stale: the holder still answers.
+  sim.feed({ type: 'released', nowMs: at, mac: '02:00:00:00:00:09', probeDelayMs: 0 });
+  sim.run(at + 3000);
+  t.equal(sim.state.role, 'slave');
+  t.equal(sim.state.failures, 0, 'the answer reset the count');
+  t.equal(sim.effects('addAddresses').length, 0);
+
+  const before = sim.trace.length;
+  sim.feed({ type: 'released', nowMs: sim.now, mac: '02:00:00:00:00:77', probeDelayMs: 0 });
+  t.equal(sim.state.failures, 0, 'a MAC that is not the holder we heard changes nothing');
+  t.notOk(sim.trace.slice(before).some((x) => x.eff.type === 'schedule'), 'and schedules nothing');
+
+  const master = new Sim(cfg(), true);
+  master.run(1000);
+  const st = master.state;
+  master.feed({ type: 'released', nowMs: master.now, mac: '02:00:00:00:00:09', probeDelayMs: 0 });
+  t.same(master.state, st, 'a master ignores it');
+});
+
+t.test('a master that lets the HA IP go sends a release notice after removing it', async (t) => {
+  const sim = new Sim(cfg(), true);
+  sim.probe = () => ({ result: 'silent' });
+  sim.run(1000);
+  sim.feed({ type: 'stop', nowMs: sim.now });
+  sim.run(sim.now + 1000);
+  const types = sim.trace.map((x) => x.eff.type);
+  const removeAt = types.lastIndexOf('removeAddresses');
+  const releaseAt = types.indexOf('release');
+  t.ok(releaseAt > removeAt && removeAt >= 0, 'release after the removal');
+  t.match(sim.trace[releaseAt]!.eff, { type: 'release', ip: HA.address });
+  t.ok(releaseAt < types.indexOf('exit'), 'before the exit');
+
+  // Step-down on a lost conflict releases too (harmless: the keeper answers the confirming probes).
+  const loser = new Sim(cfg(), true);
+  loser.probe = (_now, purpose) => (purpose === 'conflict' ? { result: 'answered', mac: '02:00:00:00:00:01', rttMs: 0.2 } : { result: 'silent' });
+  loser.run(1000);
+  t.equal(loser.state.role, 'slave');
+  t.equal(loser.effects('release').length, 1);
+
+  // A slave that never held it never sends one.
+  const slave = new Sim(cfg());
+  slave.run(3000);
+  slave.feed({ type: 'stop', nowMs: slave.now });
+  slave.run(slave.now + 1000);
+  t.equal(slave.effects('release').length, 0);
+});

@@ -150,6 +150,28 @@ export function buildProbe(o: { senderMac: MacLike; targetIp: string }): Buffer 
 }
 
 /**
+ * vigil's release notice: "this MAC no longer holds `ip`", sent by a master
+ * right after it removed the HA IP (graceful stop, step-down), so a slave
+ * need not wait for its probes to time out before confirming and taking
+ * over. On the wire it is an RFC 5227 probe (sender IP 0.0.0.0, so no cache
+ * learns anything and every other stack ignores it as another host's probe)
+ * whose target hardware address, which RFC 5227 leaves unused in a probe, is
+ * the sender's own MAC: that is what tells it from the master's own conflict
+ * probes. It is a hint, not authority: a slave still confirms with a probe.
+ */
+export function buildRelease(o: { senderMac: MacLike; ip: string }): Buffer {
+  return encodeArp({
+    op: OP_REQUEST,
+    ethDst: BROADCAST_MAC,
+    ethSrc: o.senderMac,
+    senderMac: o.senderMac,
+    senderIp: ZERO_IP,
+    targetMac: o.senderMac,
+    targetIp: o.ip,
+  });
+}
+
+/**
  * A gratuitous ARP in request form, the RFC 5227 §3 "ARP Announcement":
  * broadcast, sender IP = target IP = `ip`, sender MAC = `mac`, target MAC
  * zero (as in the probe it follows). Receivers holding an entry for `ip`
@@ -226,6 +248,11 @@ export function decodeArp(frame: Uint8Array): ArpPacket {
 /** True for an RFC 5227 probe: a request with sender IP 0.0.0.0. */
 export function isProbe(p: ArpPacket): boolean {
   return p.op === OP_REQUEST && p.senderIp === ZERO_IP;
+}
+
+/** True for a release notice ({@link buildRelease}): a probe naming its own sender as target MAC. */
+export function isRelease(p: ArpPacket): boolean {
+  return isProbe(p) && p.targetMac === p.senderMac && p.senderMac !== ZERO_MAC;
 }
 
 /** True for a gratuitous ARP (request or reply): sender IP equals target IP. */

@@ -19,7 +19,7 @@ import { VigilError } from '../../errors';
 import { isIPv4 } from '../../util/ip';
 import { moduleLog } from '../../log';
 import {
-  buildAnnounceReply, buildAnnounceRequest, buildProbe, buildRequest, isProbe, OP_REPLY,
+  buildAnnounceReply, buildAnnounceRequest, buildProbe, buildRelease, buildRequest, isProbe, isRelease, OP_REPLY,
 } from './codec';
 import type { ArpPacket, MacLike } from './codec';
 import { ArpSocket } from './socket';
@@ -184,6 +184,8 @@ class Endpoint {
   refs = 0;
   /** Probed IP → probes waiting for evidence about it. */
   private readonly waiters = new Map<string, Set<Waiter>>();
+  /** Released IP → who listens for release notices about it ({@link ArpProber.onRelease}). */
+  readonly releaseListeners = new Map<string, Set<(mac: string) => void>>();
 
   constructor(socket: ArpSocket, private readonly forget: () => void) {
     this.socket = socket;
@@ -226,6 +228,7 @@ class Endpoint {
     if (isProbe(p)) {
       const claimants = this.waiters.get(p.targetIp);
       if (claimants) for (const w of [...claimants]) if (w.conflicts) w.onPacket(p, at, 'conflict');
+      if (isRelease(p)) for (const l of [...(this.releaseListeners.get(p.targetIp) ?? [])]) l(p.senderMac);
     }
   }
 }
@@ -354,6 +357,8 @@ export class ArpProber {
   private readonly netns: string;
   /** The interface's address for `source: 'request'`, and when it was read (ns). */
   private sender: { ip: string | undefined; atNs: bigint } | undefined;
+  /** Release listeners of this prober, re-attached to a reopened socket. */
+  private readonly releaseListeners: { ip: string; cb: (mac: string) => void }[] = [];
 
   /**
    * Open (or join) the shared socket on `iface` in the calling thread's
@@ -405,8 +410,46 @@ export class ArpProber {
         throw new VigilError('ENETNS', `ARP socket on '${this.iface}' was lost and cannot be reopened from another network namespace`);
       }
       this.lease = acquire(this.iface, this.binding, this.netns);
+      for (const l of this.releaseListeners) this.attachRelease(this.lease.ep, l);
     }
     return this.lease.ep;
+  }
+
+  private attachRelease(ep: Endpoint, l: { ip: string; cb: (mac: string) => void }): void {
+    let set = ep.releaseListeners.get(l.ip);
+    if (!set) ep.releaseListeners.set(l.ip, (set = new Set()));
+    set.add(l.cb);
+  }
+
+  /**
+   * Call `cb(mac)` for every release notice ({@link buildRelease}) about `ip`
+   * heard from another host, for as long as the prober is open (across
+   * socket reopens). Returns a function that stops listening.
+   */
+  onRelease(ip: string, cb: (mac: string) => void): () => void {
+    if (!isIPv4(ip)) throw new VigilError('EINVAL', `invalid IPv4 address '${ip}'`);
+    const l = { ip, cb };
+    this.releaseListeners.push(l);
+    if (this.lease?.ep.alive) this.attachRelease(this.lease.ep, l);
+    return () => {
+      const i = this.releaseListeners.indexOf(l);
+      if (i >= 0) this.releaseListeners.splice(i, 1);
+      this.lease?.ep.releaseListeners.get(ip)?.delete(cb);
+    };
+  }
+
+  /**
+   * Tell the segment that this host no longer holds `ip`: `count` release
+   * notices back to back (a second one in case one is dropped), sent
+   * synchronously so a stopping daemon can send them just before it exits.
+   * Throws a {@link VigilError} if the socket cannot send.
+   */
+  sendRelease(ip: string, count = 2): number {
+    if (!isIPv4(ip)) throw new VigilError('EINVAL', `invalid IPv4 address '${ip}'`);
+    const socket = this.endpoint().socket;
+    const frame = buildRelease({ senderMac: socket.macBytes, ip });
+    for (let i = 0; i < count; i++) socket.send(frame);
+    return count;
   }
 
   /**
@@ -596,6 +639,9 @@ export class ArpProber {
     this.isClosed = true;
     const err = new VigilError('ECANCELED', `ARP prober on '${this.iface}' closed`);
     for (const c of [...this.cancels]) c(err);
+    // The socket may live on for other probers: take our listeners off it.
+    for (const l of this.releaseListeners) this.lease?.ep.releaseListeners.get(l.ip)?.delete(l.cb);
+    this.releaseListeners.length = 0;
     this.lease?.release();
     this.lease = undefined;
   }

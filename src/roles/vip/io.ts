@@ -47,6 +47,10 @@ export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: Ad
       // All addresses per round, so clients learn the whole set together.
       await Promise.all(addrs.map((a) => prober.announce(a.address, { count, intervalMs, form: 'both' })));
     },
+    release(ip: string): void {
+      prober.sendRelease(ip);
+    },
+    onRelease: (ip, cb) => prober.onRelease(ip, cb),
     listAddresses: () => addresses.list(),
     addAddresses: (a) => addresses.add(a),
     removeAddresses: (a) => addresses.remove(a),

@@ -123,6 +123,12 @@ export type VipEvent =
   | { type: 'commandDone'; nowMs: number; which: 'on_master' | 'on_slave'; ok: boolean; detail: string }
   | { type: 'desired'; nowMs: number; addresses: Cidr[] }
   | { type: 'track'; nowMs: number; ok: boolean; detail: string }
+  /**
+   * A release notice heard on the wire: `mac` says it no longer holds the HA
+   * IP. `probeDelayMs` is the runner's random spread before the confirming
+   * probe, so that several slaves do not all take over in the same instant.
+   */
+  | { type: 'released'; nowMs: number; mac: string; probeDelayMs: number }
   | { type: 'stop'; nowMs: number };
 
 /** Effects the runner carries out. */
@@ -134,6 +140,8 @@ export type VipEffect =
   | { type: 'removeAddresses'; addresses: Cidr[] }
   | { type: 'reconcile'; desired: Cidr[]; remove: Cidr[] }
   | { type: 'announce'; addresses: Cidr[]; count: number; intervalMs: number }
+  /** Tell the peers we no longer hold `ip` (a release notice), right after removing it. */
+  | { type: 'release'; ip: string }
   | { type: 'runCommand'; which: 'on_master' | 'on_slave' }
   | { type: 'roleChanged'; from: Role; to: Role; reason: string }
   | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; data?: Record<string, unknown> }
@@ -196,6 +204,7 @@ export function transition(s: VipState, ev: VipEvent, cfg: VipMachineConfig): St
     case 'commandDone': return onCommandDone(s, ev, cfg);
     case 'desired': return onDesired(s, ev);
     case 'track': return onTrack(s, ev, cfg);
+    case 'released': return onReleased(s, ev, cfg);
     case 'stop': return onStop(s, ev, cfg);
   }
 }
@@ -398,6 +407,13 @@ function onRemoved(s: VipState, ev: Extract<VipEvent, { type: 'removed' }>, cfg:
   const held = minus(s.held, ev.removed);
   if (ev.failed.length > 0) effects.push({ type: 'log', level: 'error', msg: 'could not remove addresses', data: { failed: ev.failed.map((f) => ({ address: key(f.cidr), error: f.error })) } });
   const st = { ...s, held };
+  // A master that just let the HA IP go says so on the wire: a slave then
+  // confirms with one probe instead of waiting out its failure count (the
+  // graceful stop is otherwise as slow as a crash). A hint only: the slave's
+  // probe decides, so a lost or forged notice changes nothing.
+  const releasedHaIp = (s.phase === 'stepdown-remove' || s.phase === 'stop-remove')
+    && s.held.some((c) => sameAddr(c, cfg.haIp)) && !held.some((c) => sameAddr(c, cfg.haIp));
+  if (releasedHaIp) effects.push({ type: 'release', ip: cfg.haIp.address });
   switch (s.phase) {
     case 'initial-remove':
     case 'rollback-remove':
@@ -479,6 +495,26 @@ function onTrack(s: VipState, ev: Extract<VipEvent, { type: 'track' }>, cfg: Vip
     return stepDown(st, ev.nowMs, `track check failed ${next.fails} times`, cfg, effects);
   }
   return { state: st, effects };
+}
+
+/**
+ * A release notice: taken only from the MAC our last probe heard answer for
+ * the HA IP (the holder we know), and only as a reason to look now: the
+ * failure count is set one short of take_over_after, so one silent probe
+ * confirms it, while an answer resets it as usual.
+ */
+function onReleased(s: VipState, ev: Extract<VipEvent, { type: 'released' }>, cfg: VipMachineConfig): Step {
+  if (s.role !== 'slave' || s.phase !== 'steady') return { state: s, effects: [] };
+  const holder = s.lastProbe?.result === 'answered' ? s.lastProbe.mac.toLowerCase() : undefined;
+  const mac = ev.mac.toLowerCase();
+  if (holder !== mac) {
+    return { state: s, effects: [{ type: 'log', level: 'debug', msg: 'release notice from a MAC that is not the holder we last heard: ignored', data: { mac, holder } }] };
+  }
+  const failures = Math.max(s.failures, cfg.takeOverAfter - 1);
+  const effects: VipEffect[] = [{ type: 'log', level: 'info', msg: 'the holder released the HA IP: confirming with one probe', data: { mac } }];
+  // A probe under way confirms it; otherwise probe after the spread.
+  if (!s.probeInFlight) effects.push({ type: 'schedule', timer: 'probe', afterMs: Math.max(0, ev.probeDelayMs) });
+  return { state: { ...s, failures }, effects };
 }
 
 function onStop(s: VipState, ev: Extract<VipEvent, { type: 'stop' }>, cfg: VipMachineConfig): Step {

@@ -38,6 +38,10 @@ export interface VipIo {
   addAddresses(addresses: Cidr[]): Promise<BatchOutcome>;
   removeAddresses(addresses: Cidr[]): Promise<BatchOutcome>;
   runCommand(which: 'on_master' | 'on_slave' | 'track'): Promise<{ ok: boolean; detail: string }>;
+  /** Send a release notice for `ip` (synchronous: it may be the last thing before exit). */
+  release?(ip: string): void;
+  /** Listen for release notices about `ip` from other hosts; returns a function that stops. */
+  onRelease?(ip: string, cb: (mac: string) => void): () => void;
   close(): void;
 }
 
@@ -95,6 +99,7 @@ export class VipRunner {
   private readonly queue: VipEvent[] = [];
   private draining = false;
   private ipWatch?: { close(): void; check(): void };
+  private stopReleaseWatch?: () => void;
   private trackTimer?: NodeJS.Timeout;
   private trackRunning = false;
   private readonly epochWallMs = Date.now() - performance.now();
@@ -139,6 +144,11 @@ export class VipRunner {
       });
     }
     this.startTrack();
+    // Release notices from the holder (see machine.onReleased); the spread is up
+    // to half a probe timeout, small next to the takeover it shortens.
+    this.stopReleaseWatch = this.io.onRelease?.(this.cfg.address.address, (mac) => {
+      this.push({ type: 'released', nowMs: this.now(), mac, probeDelayMs: Math.floor(Math.random() * (this.cfg.probeTimeoutMs / 2)) });
+    });
     // Nodes started together (a cold cluster start) would otherwise all take over at
     // once and settle it as a conflict: spread their first probes over a check interval.
     const initialProbeDelayMs = Math.floor(Math.random() * this.cfg.checkIntervalMs);
@@ -299,6 +309,15 @@ export class VipRunner {
       case 'announce':
         this.io.announce(eff.addresses, eff.count, eff.intervalMs).catch((e) => this.log.warn({ err: errorMessage(e) }, 'announce failed'));
         return;
+      case 'release':
+        try {
+          this.io.release?.(eff.ip);
+          this.log.info({ ip: eff.ip }, 'release notice sent');
+        } catch (e) {
+          // A dead link (the usual reason to release) cannot carry it: the peers' probes decide.
+          this.log.info({ ip: eff.ip, err: errorMessage(e) }, 'release notice not sent');
+        }
+        return;
       case 'runCommand':
         this.io.runCommand(eff.which).then(
           (r) => this.push({ type: 'commandDone', nowMs: this.now(), which: eff.which, ok: r.ok, detail: r.detail }),
@@ -357,6 +376,7 @@ export class VipRunner {
     this.timers.clear();
     if (this.trackTimer) clearInterval(this.trackTimer);
     this.ipWatch?.close();
+    this.stopReleaseWatch?.();
     this.io.close();
   }
 }
