@@ -93,7 +93,8 @@ t.test('two nodes and a client', async (t) => {
   t.notOk(await holds(slave, haIp), 'the slave does not');
   await waitFor(() => client.macsSince(Date.now() - 500).has(master.host.mac), 3000, 'client sees the master MAC');
   t.same([...client.macsSince(Date.now() - 500)], [master.host.mac], 'the client gets answers from the master only');
-  t.equal(events(slave)[0], 'slave', 'on_slave ran once at start on the slave');
+  // (A start-up conflict, both taking over in the same instant, may add a master/slave pair.)
+  t.equal(events(slave)[0], 'slave', 'on_slave ran at start on the slave, before anything else');
 
   await t.test('the slave link cut: it holds (silence through a dead link is not evidence)', async (t) => {
     await slave.host.cutLink();
@@ -170,7 +171,7 @@ t.test('two nodes and a client', async (t) => {
 
   await t.test('a second instance is refused', async (t) => {
     const r = await runCli(['run', '-c', master.config], master.host);
-    t.not(r.code, 0);
+    t.equal(r.code, 1, 'exit 1: refused (another instance), not bad input');
     t.match(r.stderr, /another vigil \(pid \d+\) holds/);
     t.equal(r.stderr.trim().split('\n').length, 1, 'one line');
   });
@@ -213,7 +214,7 @@ t.test('bad config and bad files are refused with exit 2 and one line', async (t
   fs.chmodSync(wdir, 0o777);
   const pw = writeConfig(dir, 'pw', { pidfile: path.join(wdir, 'v.pid'), state_dir: dir, vip: { interface: 'lo', address: '10.0.0.3/24' } });
   r = await runCli(['run', '-c', pw]);
-  t.not(r.code, 0);
+  t.equal(r.code, 2);
   t.match(r.stderr, /world-writable/);
   t.equal(r.stderr.trim().split('\n').length, 1);
 });
