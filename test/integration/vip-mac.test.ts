@@ -3,9 +3,8 @@
 // now, or both sides keep the HA IP for good.
 import t from 'tap';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { createLab, skipUnlessRoot, type LabHost } from '../support/lab';
-import { scratchDir, writeConfig, startDaemon, daemonStatus, waitFor, type Daemon } from '../support/vigil';
+import { scratchDir, startDaemon, daemonStatus, waitFor, vipNode, type Daemon } from '../support/vigil';
 
 if (skipUnlessRoot(t)) process.exit(0);
 
@@ -25,12 +24,7 @@ t.test('split brain after our MAC changed: settled with the new MAC', async (t) 
     fs.rmSync(dir, { recursive: true, force: true });
   });
   const haIp = lab.freeIp(0);
-  const node = (h: LabHost) => {
-    const pidfile = path.join(dir, h.name, 'vigil.pid');
-    fs.mkdirSync(path.dirname(pidfile), { recursive: true, mode: 0o755 });
-    const config = writeConfig(dir, h.name, { node: h.name, pidfile, state_dir: path.join(dir, h.name, 'st'), log: { level: 'debug' }, vip: { interface: h.ifname, address: `${haIp}/24`, ...TIMING } });
-    return { h, pidfile, config, role: async () => (await daemonStatus(pidfile))?.roles?.vip?.role as string | undefined };
-  };
+  const node = (h: LabHost) => vipNode(dir, h, haIp, TIMING);
   const [A, B] = [lab.host('a'), lab.host('b')];
   t.ok(macNum(A.mac) < macNum(B.mac), 'a starts with the lower MAC');
   const a = node(A);

@@ -4,9 +4,8 @@
 // tell them apart without measuring anything finely.
 import t from 'tap';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { createLab, skipUnlessRoot, type LabHost } from '../support/lab';
-import { scratchDir, writeConfig, startDaemon, daemonStatus, waitFor, runCli, logsMatching, type Daemon } from '../support/vigil';
+import { scratchDir, startDaemon, daemonStatus, waitFor, runCli, logsMatching, vipNode, type Daemon } from '../support/vigil';
 
 if (skipUnlessRoot(t)) process.exit(0);
 
@@ -28,12 +27,7 @@ t.test('graceful stop of the master: the slave takes over on the release notice'
     fs.rmSync(dir, { recursive: true, force: true });
   });
   const haIp = lab.freeIp(0);
-  const node = (h: LabHost) => {
-    const pidfile = path.join(dir, h.name, 'vigil.pid');
-    fs.mkdirSync(path.dirname(pidfile), { recursive: true, mode: 0o755 });
-    const config = writeConfig(dir, h.name, { node: h.name, pidfile, state_dir: path.join(dir, h.name, 'st'), log: { level: 'debug' }, vip: { interface: h.ifname, address: `${haIp}/24`, ...TIMING } });
-    return { h, pidfile, config, role: async () => (await daemonStatus(pidfile))?.roles?.vip?.role as string | undefined };
-  };
+  const node = (h: LabHost) => vipNode(dir, h, haIp, TIMING);
   const a = node(lab.host('a'));
   const b = node(lab.host('b'));
   // a alone first: it becomes master; then b starts and settles as slave.

@@ -98,3 +98,17 @@ export async function logsMatching(logs: () => string, re: RegExp, timeoutMs = 3
   await waitFor(() => re.test(logs()), timeoutMs, `a log line matching ${re}`).catch(() => undefined);
   return logs();
 }
+
+/** A lab host set up to run the HA IP role alone (see {@link vipNode}). */
+export interface VipNode { h: LabHost; pidfile: string; config: string; role: () => Promise<string | undefined> }
+
+/**
+ * Write a config for the HA IP role on `h` (its own PID file and state dir
+ * under `dir`, debug logs) and return how to find the daemon and its role.
+ */
+export function vipNode(dir: string, h: LabHost, haIp: string, vip: Record<string, unknown>): VipNode {
+  const pidfile = path.join(dir, h.name, 'vigil.pid');
+  fs.mkdirSync(path.dirname(pidfile), { recursive: true, mode: 0o755 });
+  const config = writeConfig(dir, h.name, { node: h.name, pidfile, state_dir: path.join(dir, h.name, 'st'), log: { level: 'debug' }, vip: { interface: h.ifname, address: `${haIp}/24`, ...vip } });
+  return { h, pidfile, config, role: async () => (await daemonStatus(pidfile))?.roles?.vip?.role as string | undefined };
+}
