@@ -212,8 +212,18 @@ export async function stop(args: string[]): Promise<number> {
 
 async function stopPid(verb: string, t: Target, timeoutMs: number): Promise<number> {
   let pid: number | undefined;
+  const deadline = Date.now() + timeoutMs;
   try {
     pid = runningPid(t);
+    // A `vigil start` of this config still under way (a container's umount
+    // hook right after its mount hook): its daemon has no PID file yet, so
+    // wait for the start to finish rather than miss the daemon it launches.
+    const starter = pid === undefined ? findVigilFor(t.file, 'start') : undefined;
+    if (starter !== undefined) {
+      process.stdout.write(`vigil start (pid ${starter}) is under way for ${t.file}: waiting for it to finish\n`);
+      while (isRunning(starter) && Date.now() < deadline) await sleep(25);
+      pid = runningPid(t);
+    }
     if (pid === undefined) {
       process.stdout.write(`vigil is not running for ${t.file}\n`);
       return EXIT.OK;
@@ -223,7 +233,6 @@ async function stopPid(verb: string, t: Target, timeoutMs: number): Promise<numb
     const code = (e as { code?: string }).code;
     return usageError(verb, code === 'EPERM' ? `cannot signal pid ${pid} (EPERM): run as root` : errorMessage(e));
   }
-  const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!isRunning(pid)) {
       process.stdout.write(`vigil stopped (pid ${pid})\n`);

@@ -124,9 +124,10 @@ export function isVigilProcess(pid: number, configFile?: string): boolean {
  * A running `vigil run` daemon of `configFile` found in /proc, whatever PID
  * file it holds (its config's `pidfile` may have been edited since it
  * started). Used by the CLI so that start never runs a second daemon and
- * stop finds the first.
+ * stop finds the first. With `verb` 'start': a `vigil start` of that config
+ * still under way (its daemon may not have written its PID file yet).
  */
-export function findVigilFor(configFile: string): number | undefined {
+export function findVigilFor(configFile: string, verb: 'run' | 'start' = 'run'): number | undefined {
   let entries: string[];
   try { entries = fs.readdirSync('/proc'); } catch { return undefined; }
   for (const e of entries) {
@@ -135,7 +136,7 @@ export function findVigilFor(configFile: string): number | undefined {
     if (pid === process.pid) continue;
     let argv: string[];
     try { argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'); } catch { continue; }
-    if (!argv.includes('run')) continue;
+    if (!argv.includes(verb)) continue;
     if (isRunning(pid) && isVigilProcess(pid, configFile)) return pid;
   }
   return undefined;

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createLab, skipUnlessRoot, type Lab, type LabHost } from '../support/lab';
 import { scratchDir, writeConfig, daemonStatus, waitFor, runCli, BIN } from '../support/vigil';
-import { isRunning } from '../../src/daemon/pidfile';
+import { isRunning, findVigilFor } from '../../src/daemon/pidfile';
 
 if (skipUnlessRoot(t)) process.exit(0);
 
@@ -57,6 +57,18 @@ t.test('start returns once the daemon answers; stop stops it', async (t) => {
   const s = await cli(['stop', '-c', c.file]);
   t.equal(s.code, 0, s.stderr);
   t.notOk(fs.existsSync(c.pidfile), 'PID file removed');
+});
+
+t.test('stop right after a start that is still under way waits for it and stops its daemon (mount hook, then umount hook)', async (t) => {
+  const c = config();
+  for (let i = 0; i < 3; i++) {
+    const starting = cli(['start', '-c', c.file]);
+    const s = await cli(['stop', '-c', c.file]);
+    t.equal(s.code, 0, `try ${i + 1}: stop exit 0 (${s.stdout.trim()})`);
+    await starting;
+    t.equal(findVigilFor(c.file), undefined, `try ${i + 1}: no daemon left running`);
+    t.notOk(fs.existsSync(c.pidfile), `try ${i + 1}: no PID file left`);
+  }
 });
 
 t.test('a TERM right after the PID file appears is a graceful stop, not a kill', async (t) => {
