@@ -40,8 +40,8 @@ import { ArpProber, probe } from '../src/net/arp/prober';
 import type { ProbeSource } from '../src/net/arp/prober';
 import { parseDurationMs } from '../src/util/duration';
 import { setLogLevel } from '../src/log';
-import { round, summarize } from './lib/stats';
-import type { Summary } from './lib/stats';
+import { round, roundOrNull, summarizeReported, percentileRule } from './lib/stats';
+import type { ReportedSummary } from './lib/stats';
 import { writeResult } from './lib/results';
 import { cpuMicros, parseShellTimes, timedLoopArgv } from './lib/proc';
 
@@ -55,7 +55,8 @@ interface Row {
   what: string;
   probes: number;
   answered: number;
-  rttMs: Summary;
+  /** p90/p99 are null where n is too small for them to differ from max (arping-long: n = 10). */
+  rttMs: ReportedSummary;
   /** CPU per probe, µs (net of the pacing loop for vigil's paced rows). */
   cpuUsPerProbe: number;
   /** Wall time per probe, ms (including pacing where there is any). */
@@ -63,8 +64,8 @@ interface Row {
   extra?: Record<string, unknown>;
 }
 
-function rounded(s: Summary): Summary {
-  return { n: s.n, min: round(s.min), median: round(s.median), p90: round(s.p90), p99: round(s.p99), max: round(s.max), mean: round(s.mean) };
+function rounded(s: ReportedSummary): ReportedSummary {
+  return { n: s.n, min: round(s.min), median: round(s.median), p90: roundOrNull(s.p90), p99: roundOrNull(s.p99), max: round(s.max), mean: round(s.mean) };
 }
 
 /** Run `body` `count` times, one start per `intervalMs` (0: back to back); CPU µs and wall ms of the loop. */
@@ -96,7 +97,7 @@ async function vigilRow(a: LabHost, ip: string, count: number, intervalMs: numbe
     const gross = loop.cpuUs / count;
     return {
       what: `vigil ArpProber, ${source === 'probe' ? 'RFC 5227 probes' : 'ARP requests'}, one socket, ${intervalMs ? `every ${intervalMs} ms` : 'back to back'}`,
-      probes: count, answered, rttMs: rounded(summarize(rtts)),
+      probes: count, answered, rttMs: rounded(summarizeReported(rtts)),
       cpuUsPerProbe: round(Math.max(0, gross - baselineUs), 1), wallMsPerProbe: round(loop.wallMs / count),
       extra: { cpuUsPerProbeGross: round(gross, 1), pacingBaselineUs: round(baselineUs, 1) },
     };
@@ -117,7 +118,7 @@ async function vigilOneshotRow(a: LabHost, ip: string, count: number): Promise<R
   });
   return {
     what: 'vigil probe() one-shot: socket opened and closed per probe, back to back',
-    probes: count, answered, rttMs: rounded(summarize(rtts)), cpuUsPerProbe: round(loop.cpuUs / count, 1), wallMsPerProbe: round(loop.wallMs / count),
+    probes: count, answered, rttMs: rounded(summarizeReported(rtts)), cpuUsPerProbe: round(loop.cpuUs / count, 1), wallMsPerProbe: round(loop.wallMs / count),
   };
 }
 
@@ -140,11 +141,11 @@ async function arpingRow(a: LabHost, b: LabHost, what: string, loops: number, ar
   const printed = parseArping(r.stdout, b.ip, b.mac);
   return {
     what, probes, answered: printed.length,
-    rttMs: rounded(summarize(printed.map((x) => x - ARPING_PRINT_BIAS_MS))),
+    rttMs: rounded(summarizeReported(printed.map((x) => x - ARPING_PRINT_BIAS_MS))),
     cpuUsPerProbe: round(times.childrenUs / probes, 1), wallMsPerProbe: round(wall / probes),
     extra: {
       command: argv.join(' '), loops, pauseMs,
-      rttMsAsPrinted: rounded(summarize(printed)),
+      rttMsAsPrinted: rounded(summarizeReported(printed)),
       shellUsPerProbe: round(times.shellUs / probes, 1),
     },
   };
@@ -157,7 +158,7 @@ function hasArping(): string | undefined {
 function printRow(r: Row): void {
   const s = r.rttMs;
   process.stdout.write(
-    `${r.what}\n  ${r.answered}/${r.probes} answered; rtt ms median ${s.median} p99 ${s.p99} (min ${s.min}, max ${s.max}); `
+    `${r.what}\n  ${r.answered}/${r.probes} answered; rtt ms median ${s.median}${s.p99 === null ? '' : ` p99 ${s.p99}`} (min ${s.min}, max ${s.max}); `
     + `CPU ${r.cpuUsPerProbe} µs/probe; wall ${r.wallMsPerProbe} ms/probe\n`);
 }
 
@@ -199,7 +200,7 @@ async function main(): Promise<number> {
     rows.vigilOneshot = await vigilOneshotRow(a, b.ip, Math.max(1, Math.round(count / 10)));
     printRow(rows.vigilOneshot);
 
-    let ratios: Record<string, number> | undefined;
+    let ratios: Record<string, number | null> | undefined;
     let arpingVersion: string | undefined;
     if (arping) {
       arpingVersion = (await a.exec([arping, '-V'])).stdout.trim().split('\n')[0];
@@ -216,7 +217,8 @@ async function main(): Promise<number> {
       ratios = {
         cpuPerProbe_arpingPerProcess_over_vigil: round(p.cpuUsPerProbe / v.cpuUsPerProbe, 2),
         rttMedian_arping_over_vigil: round(p.rttMs.median / v.rttMs.median, 2),
-        rttP99_arping_over_vigil: round(p.rttMs.p99 / v.rttMs.p99, 2),
+        // null when either row has too few samples for a p99 (it would be a ratio of maxima).
+        rttP99_arping_over_vigil: p.rttMs.p99 !== null && v.rttMs.p99 !== null ? round(p.rttMs.p99 / v.rttMs.p99, 2) : null,
       };
       if (rows.arpingLong) {
         ratios.cpuPerProbe_arpingLong_over_vigil = round(rows.arpingLong.cpuUsPerProbe / v.cpuUsPerProbe, 2);
@@ -224,7 +226,7 @@ async function main(): Promise<number> {
       }
       process.stdout.write(`\nratios (arping / vigil): CPU per probe ${ratios.cpuPerProbe_arpingPerProcess_over_vigil}x `
         + `(process per probe)${rows.arpingLong ? `, ${ratios.cpuPerProbe_arpingLong_over_vigil}x (one arping process)` : ''}; `
-        + `rtt median ${ratios.rttMedian_arping_over_vigil}x, p99 ${ratios.rttP99_arping_over_vigil}x `
+        + `rtt median ${ratios.rttMedian_arping_over_vigil}x${ratios.rttP99_arping_over_vigil === null ? '' : `, p99 ${ratios.rttP99_arping_over_vigil}x`} `
         + `(arping rtt corrected by −${ARPING_PRINT_BIAS_MS} ms)\n`);
     } else {
       process.stdout.write('\narping not installed (Debian: apt-get install iputils-arping): vigil figures only\n');
@@ -234,6 +236,7 @@ async function main(): Promise<number> {
       arping: arpingVersion ?? null,
       arpingRttCorrectionMs: -ARPING_PRINT_BIAS_MS,
       pacingBaselineUsPerIteration: round(baselineUs, 1),
+      percentiles: percentileRule(90, 99),
       rows,
       ratios: ratios ?? null,
     });

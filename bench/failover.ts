@@ -25,7 +25,9 @@
  * client from the other node, the fault instant being the kernel's
  * notification that the master's bridge port went down (a netlink watcher in
  * the bridge namespace) or the SIGTERM; gap_after_heal_ms (see bench/README.md).
- * Output: bench/results/failover.json and one SVG timeline per configuration.
+ * Output: bench/results/failover.json (--full: failover-full.json, so a long
+ * run and a quick one never overwrite each other) and one SVG timeline per
+ * configuration.
  */
 import * as fs from 'node:fs';
 import { createLab, type Lab, type LabHost } from '../test/support/lab';
@@ -37,7 +39,7 @@ import {
 } from './lib/ha';
 import { measureWire, type WireRate } from './lib/wire';
 import { watchBridge, type NsWatch } from './lib/nswatch';
-import { median, percentile, mean } from './lib/stats';
+import { median, mean, reportedPercentile, percentileRule, bootstrapMedianRatioCi, excludesOne } from './lib/stats';
 import { writeResult, resultsDir } from './lib/results';
 import { parseBenchArgs, numberOption, requireRoot, progress, sleep, pollUntil, r1 } from './lib/common';
 import { writeTimelineSvg, type Timeline } from './svg';
@@ -83,12 +85,13 @@ export interface RunSummary {
   fault: FaultKind;
   n: number;
   median_ms: number;
-  p95_ms: number;
+  /** null unless n >= 20 (below that the nearest-rank p95 is the max: see max_ms). */
+  p95_ms: number | null;
   max_ms: number;
   gap_after_heal_ms: number;
   min_ms: number;
   mean_ms: number;
-  gap_after_heal_p95_ms: number;
+  gap_after_heal_p95_ms: number | null;
   gap_after_heal_max_ms: number;
   failures: number;
   takeover_samples_ms: number[];
@@ -103,7 +106,11 @@ export interface FailoverOptions {
   /** Seconds of wire counting at rest per configuration (default 10 quick, 30 full). */
   wireSeconds?: number;
   configs?: HaConfig[];
-  /** Result name (bench/results/<out>.json); default 'failover', or 'failover-partial' for a subset of configurations. */
+  /**
+   * Result name (bench/results/<out>.json), taken as given; default
+   * 'failover', or 'failover-partial' for a subset of configurations, with
+   * '-full' appended for a full run.
+   */
   out?: string;
 }
 
@@ -317,12 +324,13 @@ function summarize(cfg: HaConfig, kind: FaultKind, trials: Trial[]): RunSummary 
   const ok = trials.filter((t) => t.fault === kind && t.ok);
   const take = ok.map((t) => t.takeover_ms!);
   const gaps = ok.map((t) => t.gap_after_heal_ms!).filter((x) => Number.isFinite(x));
+  const p95 = (xs: number[]) => { const v = reportedPercentile(xs, 95); return v === null ? null : r1(v); };
   return {
     impl: cfg.impl, config: cfg.config, fault: kind, n: ok.length,
-    median_ms: r1(median(take)), p95_ms: r1(percentile(take, 95)), max_ms: r1(Math.max(...take)),
+    median_ms: r1(median(take)), p95_ms: p95(take), max_ms: r1(Math.max(...take)),
     gap_after_heal_ms: r1(median(gaps)),
     min_ms: r1(Math.min(...take)), mean_ms: r1(mean(take)),
-    gap_after_heal_p95_ms: r1(percentile(gaps, 95)), gap_after_heal_max_ms: r1(Math.max(...gaps)),
+    gap_after_heal_p95_ms: p95(gaps), gap_after_heal_max_ms: r1(Math.max(...gaps)),
     failures: trials.filter((t) => t.fault === kind && !t.ok).length,
     takeover_samples_ms: take, gap_after_heal_samples_ms: gaps,
   };
@@ -379,7 +387,14 @@ async function runConfig(lab: Lab, bridge: NsWatch, dir: string, cfg: HaConfig, 
 /** The failover.json document. */
 export interface FailoverResult {
   runs: RunSummary[];
-  ratio: Array<{ fault: FaultKind; vigil: string; keepalived: string; median_ratio: number; traffic_ratio: number; equal_traffic: boolean }>;
+  ratio: Array<{
+    fault: FaultKind; vigil: string; keepalived: string; median_ratio: number;
+    /** Bootstrap 95 % interval of median_ratio (null: too few samples on a side). */
+    median_ratio_ci95: [number, number] | null;
+    /** The interval lies wholly above or below 1: the two medians are distinguishable. */
+    ci95_excludes_1: boolean | null;
+    traffic_ratio: number; equal_traffic: boolean;
+  }>;
   probes_per_s: Record<string, number>;
   [k: string]: unknown;
 }
@@ -417,12 +432,18 @@ export async function runFailover(opts: FailoverOptions): Promise<FailoverResult
   for (const k of FAULTS) {
     for (const v of vigils) {
       for (const ka of kas) {
-        const vm = runs.find((x) => x.impl === 'vigil' && x.config === v.cfg.config && x.fault === k)!.median_ms;
-        const km = runs.find((x) => x.impl === 'keepalived' && x.config === ka.cfg.config && x.fault === k)!.median_ms;
+        const vr = runs.find((x) => x.impl === 'vigil' && x.config === v.cfg.config && x.fault === k)!;
+        const kr = runs.find((x) => x.impl === 'keepalived' && x.config === ka.cfg.config && x.fault === k)!;
         const traffic = v.wire.frames_per_s / ka.wire.frames_per_s;
+        // With 10 faults a side a median ratio of 1.2 can be noise: the
+        // interval says whether it is (seeded, so recomputing gives the same).
+        const ci = bootstrapMedianRatioCi(vr.takeover_samples_ms, kr.takeover_samples_ms);
+        const ci95: [number, number] | null = ci ? [Math.round(ci[0] * 1000) / 1000, Math.round(ci[1] * 1000) / 1000] : null;
         ratio.push({
           fault: k, vigil: v.cfg.config, keepalived: ka.cfg.config,
-          median_ratio: Math.round((vm / km) * 1000) / 1000,
+          median_ratio: Math.round((vr.median_ms / kr.median_ms) * 1000) / 1000,
+          median_ratio_ci95: ci95,
+          ci95_excludes_1: excludesOne(ci95),
           traffic_ratio: Math.round(traffic * 100) / 100,
           // Equal traffic: within a factor 1.5 either way.
           equal_traffic: traffic >= 1 / 1.5 && traffic <= 1.5,
@@ -431,7 +452,8 @@ export async function runFailover(opts: FailoverOptions): Promise<FailoverResult
     }
   }
   const svgs: Record<string, string> = {};
-  const outName = opts.out ?? (opts.configs ? 'failover-partial' : 'failover');
+  // A full run gets files of its own: it must not overwrite the quick figures (nor they it).
+  const outName = opts.out ?? `${opts.configs ? 'failover-partial' : 'failover'}${opts.full ? '-full' : ''}`;
   for (const r of results) {
     if (!r.timeline) continue;
     const file = `${outName}-${slug(r.cfg)}.svg`;
@@ -451,6 +473,8 @@ export async function runFailover(opts: FailoverOptions): Promise<FailoverResult
       takeover_ms: "fault instant (link-cut, host-gone: the kernel's notification that the master's bridge port went down, received in the bridge namespace; graceful: SIGTERM sent) to the first ARP reply to the client from the other node (kernel receive time)",
       gap_after_heal_ms: `heal instant to the first probe of the final run of probes each answered by exactly one MAC, the same one, lasting >= ${STABLE_MS} ms with one node master and the other backup; 0 when that run starts with the first probe after the heal`,
       median_ratio: 'vigil median takeover / keepalived median takeover (below 1: vigil is faster)',
+      median_ratio_ci95: 'percentile-bootstrap 95 % confidence interval of median_ratio: 10000 resamples of each side\'s takeover samples with replacement (seeded PRNG, reproducible); ci95_excludes_1 true when the interval lies wholly above or below 1',
+      p95_ms: percentileRule(95),
       traffic_ratio: 'vigil probes_per_s / keepalived probes_per_s; equal_traffic when within a factor 1.5',
       probes_per_s: 'frames per second the pair puts on the bridge at rest: ARP requests + ARP replies + VRRP adverts (client quiet)',
     },
@@ -462,14 +486,16 @@ export async function runFailover(opts: FailoverOptions): Promise<FailoverResult
 
 /** Print the headline table. */
 export function printFailover(doc: FailoverResult): void {
-  const out: string[] = ['', 'failover (client-observed takeover, ms)', 'configuration              fault       n   median    p95     max   gap_after_heal'];
+  // p95 shows only where n >= 20; below that '–' (it would be the max, printed beside it).
+  const out: string[] = ['', 'failover (client-observed takeover, ms; p95 only where n >= 20)', 'configuration              fault       n   median    p95     max   gap_after_heal'];
   for (const r of doc.runs) {
-    out.push(`${`${r.impl} ${r.config}`.padEnd(26)} ${r.fault.padEnd(10)} ${String(r.n).padStart(3)} ${String(r.median_ms).padStart(8)} ${String(r.p95_ms).padStart(6)} ${String(r.max_ms).padStart(7)} ${String(r.gap_after_heal_ms).padStart(8)}${r.failures ? `  (${r.failures} failed)` : ''}`);
+    out.push(`${`${r.impl} ${r.config}`.padEnd(26)} ${r.fault.padEnd(10)} ${String(r.n).padStart(3)} ${String(r.median_ms).padStart(8)} ${String(r.p95_ms ?? '–').padStart(6)} ${String(r.max_ms).padStart(7)} ${String(r.gap_after_heal_ms).padStart(8)}${r.failures ? `  (${r.failures} failed)` : ''}`);
   }
   out.push('', 'wire traffic at rest (frames/s): ' + Object.entries(doc.probes_per_s).map(([k, v]) => `${k} ${v}`).join(', '));
-  out.push('ratios (vigil median / keepalived median; traffic = vigil frames/s / keepalived frames/s):');
+  out.push('ratios (vigil median / keepalived median, bootstrap 95 % interval; traffic = vigil frames/s / keepalived frames/s):');
   for (const x of doc.ratio) {
-    out.push(`  ${x.fault.padEnd(10)} vigil ${x.vigil.padEnd(10)} / keepalived ${x.keepalived.padEnd(14)}: ${String(x.median_ratio).padEnd(6)} (traffic ${x.traffic_ratio}${x.equal_traffic ? ', equal' : ''})`);
+    const ci = x.median_ratio_ci95 ? `[${x.median_ratio_ci95[0]}, ${x.median_ratio_ci95[1]}]${x.ci95_excludes_1 ? '' : ' includes 1'}` : 'no interval';
+    out.push(`  ${x.fault.padEnd(10)} vigil ${x.vigil.padEnd(10)} / keepalived ${x.keepalived.padEnd(14)}: ${String(x.median_ratio).padEnd(6)} ${ci} (traffic ${x.traffic_ratio}${x.equal_traffic ? ', equal' : ''})`);
   }
   process.stdout.write(out.join('\n') + '\n');
 }
@@ -479,7 +505,8 @@ async function main(): Promise<number> {
   if (args.help) {
     process.stdout.write('usage: node dist/bench/failover.js [--full] [--faults N] [--wire-seconds S] [--only "vigil default,keepalived advert_int 1"] [--out NAME]\n'
       + `configurations: ${KNOWN_CONFIGS.map(label).join(', ')} (the last one only with --only)\n`
-      + 'quick (default): 10 faults of each kind per configuration; --full: 50. With --only the result is failover-partial.json unless --out NAME.\n');
+      + 'quick (default): 10 faults of each kind per configuration -> failover.json; --full: 50 -> failover-full.json.\n'
+      + 'With --only the result is failover-partial.json (failover-partial-full.json with --full) unless --out NAME.\n');
     return 0;
   }
   if (!requireRoot('bench/failover')) return 2;

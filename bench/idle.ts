@@ -19,8 +19,15 @@
  * runs outside the lab namespaces besides its own monitors.
  *
  * With `--gate` the bench stops between the two phases, prints `IDLE-GATE`
- * and waits for a line on stdin: `npm run bench` uses it to run the other
- * benches during the rest phase and nothing during the busy phase.
+ * and waits for a line on stdin: `npm run bench -- --concurrent` uses it to
+ * run the other benches during the rest phase (to save its minutes) and
+ * nothing during the busy phase. That is not the default: the figures are
+ * per process, but another bench's load still moves them (contention for
+ * the CPUs and caches lengthens each wake-up; a rest window run that way
+ * measured more CPU than the busy window after it), so published figures
+ * come from the rest window run alone.
+ *
+ * Writes bench/results/idle.json (--full: idle-full.json).
  */
 import * as os from 'node:os';
 import * as fs from 'node:fs';
@@ -243,9 +250,10 @@ export async function runIdle(opts: IdleOptions): Promise<Record<string, unknown
     busy_loops: Math.max(1, os.cpus().length - 1),
     keepalived: keepalivedVersion() ?? 'not installed',
     spawn_counting: forkError ? `unavailable: ${forkError}` : 'kernel process events connector (forks under each daemon)',
+    concurrent_with_other_benches: opts.gate === true,
     side_by_side: opts.gate
-      ? 'the four pairs ran at once, each in its own lab; during the rest window npm run bench also ran the other benches (their load does not enter these per-process figures); the busy window ran alone'
-      : 'the four pairs ran at once, each in its own lab',
+      ? 'the four pairs ran at once, each in its own lab; during the rest window npm run bench --concurrent also ran the other benches, whose load can move these figures (not for publication); the busy window ran alone'
+      : 'the four pairs ran at once, each in its own lab; no other bench was run alongside by npm run bench',
     definitions: {
       cpu_s_per_h: 'CPU seconds per hour of the pair (master + backup): sum over the daemon processes and their threads of schedstat time on CPU',
       cpu_stat_s_per_h: 'the same from /proc/<pid>/stat utime+stime+cutime+cstime (10 ms ticks), a cross-check',
@@ -255,7 +263,8 @@ export async function runIdle(opts: IdleOptions): Promise<Record<string, unknown
       false_takeovers: 'transitions to master during the window (nothing failed, so every one is false)',
     },
   };
-  const file = writeResult('idle', doc);
+  // A full run gets a file of its own: it must not overwrite the quick figures.
+  const file = writeResult(opts.full ? 'idle-full' : 'idle', doc);
   log(`wrote ${file}`);
   return doc;
 }
@@ -272,7 +281,8 @@ export function printIdle(doc: { runs: IdleRun[] }): void {
 async function main(): Promise<number> {
   const args = parseBenchArgs(process.argv.slice(2), { minutes: { type: 'string' }, 'busy-minutes': { type: 'string' }, gate: { type: 'boolean' } });
   if (args.help) {
-    process.stdout.write('usage: node dist/bench/idle.js [--full] [--minutes M] [--busy-minutes M] [--gate]\n');
+    process.stdout.write('usage: node dist/bench/idle.js [--full] [--minutes M] [--busy-minutes M] [--gate]\n'
+      + 'quick (default): 5 min at rest, 2 min busy -> idle.json; --full: 60 and 60 min -> idle-full.json\n');
     return 0;
   }
   if (!requireRoot('bench/idle')) return 2;

@@ -13,10 +13,13 @@
  *   new master (the HA IP and the IP file);
  * - add_ms: first of them present → last present (vigil's netlink batch).
  *
- * The comparison, in host x of the same lab: the same N addresses added by
- * a shell loop of `ip addr add`, one process per address (how shell-based HA
- * scripts do it), timed inside the namespace; and by one `ip -batch` for
- * reference. Output: bench/results/ipset.json.
+ * The comparison, in host x of the same lab: the same N + 1 addresses added
+ * by a shell loop of `ip addr add`, one process per address (how shell-based
+ * HA scripts do it), and by one `ip -batch` for reference. Both are timed
+ * like vigil's add, by a watcher in host x: first address present → last
+ * present, so the figures compare the same interval (the loop's wall time,
+ * which also holds the first fork and the timing forks, is kept beside it).
+ * Output: bench/results/ipset.json (--full: ipset-full.json).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -25,7 +28,7 @@ import { watchBridge, watchHost, type NsWatch } from './lib/nswatch';
 import { scratchDir } from '../test/support/vigil';
 import { nowNs, nsToMs } from './lib/client';
 import { VIGIL_AGGRESSIVE, label, soleMaster, startPair, type HaNode } from './lib/ha';
-import { median, percentile } from './lib/stats';
+import { median, reportedPercentile, percentileRule, bootstrapMedianRatioCi, excludesOne } from './lib/stats';
 import { writeResult } from './lib/results';
 import { parseBenchArgs, numberOption, requireRoot, progress, sleep, pollUntil, r1 } from './lib/common';
 
@@ -45,20 +48,31 @@ export interface IpsetRun {
   n: number;
   /** vigil: fault → all N + 1 addresses present on the new master. */
   takeover_median_ms: number;
-  takeover_p95_ms: number;
-  /** vigil: first address present → last present. */
+  /** null unless n >= 20 (nearest rank: below that it is the max). */
+  takeover_p95_ms: number | null;
+  takeover_max_ms: number;
+  /** vigil: first address present → last present (the watcher's receipt times). */
   add_median_ms: number;
-  add_p95_ms: number;
-  /** N `ip addr add` processes in a shell loop (+1 for the HA IP), same lab. */
+  add_p95_ms: number | null;
+  add_max_ms: number;
+  /** N + 1 `ip addr add` processes in a shell loop, same lab: first address present → last present, as for vigil. */
   ip_loop_median_ms: number;
-  /** One `ip -batch` process adding the N + 1 addresses. */
+  /** The loop's wall time inside the namespace: also the first `ip` fork and the two `date` forks around it. */
+  ip_loop_wall_median_ms: number;
+  /** One `ip -batch` process adding the N + 1 addresses: first present → last present. */
   ip_batch_median_ms: number;
-  /** ip_loop / vigil add. */
-  loop_vs_netlink_ratio: number;
+  ip_batch_wall_median_ms: number;
+  /** ip_loop / vigil add, the same interval on both sides; null for 1 address (2 addresses, one batch: nothing to compare). */
+  loop_vs_netlink_ratio: number | null;
+  /** Bootstrap 95 % interval of that ratio (null where the ratio is). */
+  loop_vs_netlink_ratio_ci95: [number, number] | null;
+  ci95_excludes_1: boolean | null;
   failures: number;
   takeover_samples_ms: number[];
   add_samples_ms: number[];
   ip_loop_samples_ms: number[];
+  ip_loop_wall_samples_ms: number[];
+  ip_batch_samples_ms: number[];
 }
 
 /** Time a shell command inside `host` (ns from `date` before and after, inside the namespace). */
@@ -70,14 +84,41 @@ async function timeInside(host: LabHost, script: string, input?: string): Promis
   return Number(m[1]) / 1e6;
 }
 
-/** The shell-loop comparison: add N + 1 addresses one `ip` process at a time, then remove them. */
-async function ipLoop(host: LabHost, addrs: string[]): Promise<{ loopMs: number; batchMs: number }> {
+/** First → last receipt time of `addrs` in `watch`, once all are present and added at/after `sinceNs`. */
+async function watchedSpan(watch: NsWatch, addrs: string[], sinceNs: bigint, what: string): Promise<number> {
+  const times = await pollUntil(() => {
+    const ts = addrs.map((ip) => watch.present.get(ip));
+    return ts.every((t) => t !== undefined && t >= sinceNs) ? (ts as bigint[]) : undefined;
+  }, 10_000, 5);
+  if (!times) throw new Error(`${what}: the watcher did not report all ${addrs.length} addresses within 10 s`);
+  const first = times.reduce((m, t) => (t < m ? t : m));
+  const last = times.reduce((m, t) => (t > m ? t : m));
+  return nsToMs(last - first);
+}
+
+/** Remove `addrs` from the host and wait until its watcher has seen them go (so the next span starts clean). */
+async function removeAll(host: LabHost, watch: NsWatch, addrs: string[]): Promise<void> {
+  await host.exec(['ip', '-batch', '-'], { input: addrs.map((a) => `addr del ${a}/32 dev ${host.ifname}\n`).join(''), timeoutMs: 60_000 });
+  if (!await pollUntil(() => addrs.every((ip) => !watch.present.has(ip)), 10_000, 5)) throw new Error(`${host.name}: addresses still present 10 s after removal`);
+}
+
+/**
+ * The shell-loop comparison: add N + 1 addresses one `ip` process at a time,
+ * then with one `ip -batch`, removing them after each. Each is timed by the
+ * watcher in the host (first present → last present, vigil's add interval)
+ * and by its wall time inside the namespace.
+ */
+async function ipLoop(host: LabHost, watch: NsWatch, addrs: string[]): Promise<{ loopMs: number; loopWallMs: number; batchMs: number; batchWallMs: number }> {
   const list = addrs.map((a) => `${a}/32`).join(' ');
-  const loopMs = await timeInside(host, `for a in ${list}; do ip addr add $a dev ${host.ifname} || exit 1; done`);
-  await host.exec(['ip', '-batch', '-'], { input: addrs.map((a) => `addr del ${a}/32 dev ${host.ifname}\n`).join(''), timeoutMs: 60_000 });
-  const batchMs = await timeInside(host, `ip -batch - || exit 1`, addrs.map((a) => `addr add ${a}/32 dev ${host.ifname}\n`).join(''));
-  await host.exec(['ip', '-batch', '-'], { input: addrs.map((a) => `addr del ${a}/32 dev ${host.ifname}\n`).join(''), timeoutMs: 60_000 });
-  return { loopMs, batchMs };
+  const t0 = nowNs();
+  const loopWallMs = await timeInside(host, `for a in ${list}; do ip addr add $a dev ${host.ifname} || exit 1; done`);
+  const loopMs = await watchedSpan(watch, addrs, t0, 'ip addr add loop');
+  await removeAll(host, watch, addrs);
+  const t1 = nowNs();
+  const batchWallMs = await timeInside(host, `ip -batch - || exit 1`, addrs.map((a) => `addr add ${a}/32 dev ${host.ifname}\n`).join(''));
+  const batchMs = await watchedSpan(watch, addrs, t1, 'ip -batch');
+  await removeAll(host, watch, addrs);
+  return { loopMs, loopWallMs, batchMs, batchWallMs };
 }
 
 /** Run the ipset bench and write bench/results/ipset.json. */
@@ -97,6 +138,8 @@ export async function runIpset(opts: { full: boolean; trials?: number; sizes?: n
     for (const h of [a, b]) watches.push(await watchHost(h));
     const bridge = await watchBridge(lab);
     watches.push(bridge);
+    const xWatch = await watchHost(x);
+    watches.push(xWatch);
     const watchOf = (n: HaNode) => watches[n.host === a ? 0 : 1]!;
     log(`lab ${lab.prefix}; ${label(cfg)} with IP files of ${sizes.join(', ')} addresses, ${trials} takeovers each`);
     for (const size of sizes) {
@@ -114,7 +157,9 @@ export async function runIpset(opts: { full: boolean; trials?: number; sizes?: n
       const take: number[] = [];
       const add: number[] = [];
       const loops: number[] = [];
+      const loopWalls: number[] = [];
       const batches: number[] = [];
+      const batchWalls: number[] = [];
       let failures = 0;
       try {
         if (!await pollUntil(settled, 60_000, 20)) throw new Error(`${size} addresses: no settled master within 60 s`);
@@ -149,18 +194,30 @@ export async function runIpset(opts: { full: boolean; trials?: number; sizes?: n
         await Promise.all(nodes.map((n) => n.stop()));
       }
       for (let i = 0; i < trials; i++) {
-        const r = await ipLoop(x, all);
+        const r = await ipLoop(x, xWatch, all);
         loops.push(r1(r.loopMs));
+        loopWalls.push(r1(r.loopWallMs));
         batches.push(r1(r.batchMs));
+        batchWalls.push(r1(r.batchWallMs));
       }
-      log(`${size} addresses: shell loop of ip addr add ${r1(median(loops))} ms, ip -batch ${r1(median(batches))} ms (medians)`);
+      log(`${size} addresses: shell loop of ip addr add ${r1(median(loops))} ms first→last (${r1(median(loopWalls))} ms wall), ip -batch ${r1(median(batches))} ms (medians)`);
+      // With 1 address the set is 2 addresses that vigil adds in one netlink
+      // message (first→last ≈ 0): a ratio to that says nothing.
+      const comparable = size > 1 && median(add) > 0;
+      const ci = comparable ? bootstrapMedianRatioCi(loops, add) : undefined;
+      const ci95: [number, number] | null = ci ? [Math.round(ci[0] * 10) / 10, Math.round(ci[1] * 10) / 10] : null;
+      const p95 = (xs: number[]) => { const v = reportedPercentile(xs, 95); return v === null ? null : r1(v); };
       runs.push({
         addresses: size, n: take.length,
-        takeover_median_ms: r1(median(take)), takeover_p95_ms: r1(percentile(take, 95)),
-        add_median_ms: r1(median(add)), add_p95_ms: r1(percentile(add, 95)),
-        ip_loop_median_ms: r1(median(loops)), ip_batch_median_ms: r1(median(batches)),
-        loop_vs_netlink_ratio: Math.round((median(loops) / Math.max(median(add), 0.1)) * 10) / 10,
+        takeover_median_ms: r1(median(take)), takeover_p95_ms: p95(take), takeover_max_ms: r1(Math.max(...take)),
+        add_median_ms: r1(median(add)), add_p95_ms: p95(add), add_max_ms: r1(Math.max(...add)),
+        ip_loop_median_ms: r1(median(loops)), ip_loop_wall_median_ms: r1(median(loopWalls)),
+        ip_batch_median_ms: r1(median(batches)), ip_batch_wall_median_ms: r1(median(batchWalls)),
+        loop_vs_netlink_ratio: comparable ? Math.round((median(loops) / median(add)) * 10) / 10 : null,
+        loop_vs_netlink_ratio_ci95: ci95,
+        ci95_excludes_1: excludesOne(ci95),
         failures, takeover_samples_ms: take, add_samples_ms: add, ip_loop_samples_ms: loops,
+        ip_loop_wall_samples_ms: loopWalls, ip_batch_samples_ms: batches,
       });
     }
   } finally {
@@ -176,20 +233,26 @@ export async function runIpset(opts: { full: boolean; trials?: number; sizes?: n
     definitions: {
       takeover_ms: "link cut of the master (the kernel's notification that its bridge port went down) to the last of the N + 1 addresses (HA IP + IP file) reported by netlink on the new master",
       add_ms: 'first of those addresses reported → last reported: vigil adding the set in netlink batches',
-      ip_loop_ms: "N + 1 'ip addr add' processes in a shell loop inside a lab host, timed inside the namespace",
-      ip_batch_ms: "one 'ip -batch' process adding the N + 1 addresses",
+      ip_loop_ms: "N + 1 'ip addr add' processes in a shell loop inside a lab host: first of the addresses reported by a netlink watcher in that host → last reported, the same interval as add_ms",
+      ip_loop_wall_ms: 'the same loop timed by `date +%s%N` before and after it inside the namespace: also the first ip fork and the date forks',
+      ip_batch_ms: "one 'ip -batch' process adding the N + 1 addresses, first reported → last reported (its wall time in ip_batch_wall_median_ms)",
+      loop_vs_netlink_ratio: 'median ip_loop_ms / median add_ms; null for 1 address (2 addresses, added by vigil in one netlink message: nothing to compare); loop_vs_netlink_ratio_ci95 its percentile-bootstrap 95 % interval (10000 resamples, seeded PRNG)',
+      p95_ms: percentileRule(95),
     },
   };
-  const file = writeResult('ipset', doc);
+  // A full run gets a file of its own: it must not overwrite the quick figures.
+  const file = writeResult(opts.full ? 'ipset-full' : 'ipset', doc);
   log(`wrote ${file}`);
   return doc;
 }
 
 /** Print the headline table. */
 export function printIpset(doc: { runs: IpsetRun[] }): void {
-  const out = ['', 'ipset (ms, medians)', 'addresses   n  takeover  vigil add  ip addr add loop  ip -batch  loop/vigil'];
+  const out = ['', 'ipset (ms, medians; adds timed first address present → last present; loop wall time in parentheses)',
+    'addresses   n  takeover  vigil add  ip addr add loop (wall)  ip -batch  loop/vigil [95 % interval]'];
   for (const r of doc.runs) {
-    out.push(`${String(r.addresses).padStart(9)} ${String(r.n).padStart(3)} ${String(r.takeover_median_ms).padStart(9)} ${String(r.add_median_ms).padStart(10)} ${String(r.ip_loop_median_ms).padStart(17)} ${String(r.ip_batch_median_ms).padStart(10)} ${String(r.loop_vs_netlink_ratio).padStart(11)}`);
+    const ratio = r.loop_vs_netlink_ratio === null ? '–' : `${r.loop_vs_netlink_ratio}${r.loop_vs_netlink_ratio_ci95 ? ` [${r.loop_vs_netlink_ratio_ci95[0]}, ${r.loop_vs_netlink_ratio_ci95[1]}]` : ''}`;
+    out.push(`${String(r.addresses).padStart(9)} ${String(r.n).padStart(3)} ${String(r.takeover_median_ms).padStart(9)} ${String(r.add_median_ms).padStart(10)} ${`${r.ip_loop_median_ms} (${r.ip_loop_wall_median_ms})`.padStart(24)} ${String(r.ip_batch_median_ms).padStart(10)}  ${ratio}`);
   }
   process.stdout.write(out.join('\n') + '\n');
 }
@@ -197,7 +260,8 @@ export function printIpset(doc: { runs: IpsetRun[] }): void {
 async function main(): Promise<number> {
   const args = parseBenchArgs(process.argv.slice(2), { trials: { type: 'string' }, sizes: { type: 'string' } });
   if (args.help) {
-    process.stdout.write('usage: node dist/bench/ipset.js [--full] [--trials N] [--sizes 1,100,1000]\n');
+    process.stdout.write('usage: node dist/bench/ipset.js [--full] [--trials N] [--sizes 1,100,1000]\n'
+      + 'quick (default): 5 takeovers per size -> ipset.json; --full: 20 -> ipset-full.json\n');
     return 0;
   }
   if (!requireRoot('bench/ipset')) return 2;
