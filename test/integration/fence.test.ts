@@ -30,7 +30,7 @@ interface Setup {
  * A lab with the compute host `cmp` (vigil + its supervised Consul doubles)
  * and `peer` (a neighbour that is also the Consul server address).
  */
-async function setup(t: Tap.Test, opts: { agents?: number; double?: AgentConfigFile['double']; server?: boolean; dryRun?: boolean } = {}): Promise<Setup> {
+async function setup(t: Tap.Test, opts: { agents?: number; double?: AgentConfigFile['double']; server?: boolean; dryRun?: boolean; confirmCycles?: number; agentStartDelayS?: number } = {}): Promise<Setup> {
   const lab = await createLab({ hosts: ['cmp', 'peer'] });
   const dir = scratchDir('fence');
   const cmp = lab.host('cmp');
@@ -48,11 +48,15 @@ async function setup(t: Tap.Test, opts: { agents?: number; double?: AgentConfigF
     });
     agents.push({ name: `net${i}`, port, url: `http://127.0.0.1:${port}`, dir: adir });
   }
+  // An agent that is slow to start (a delay, then the double): its process runs while its port refuses.
+  const command = (adir: string) => (opts.agentStartDelayS
+    ? ['/bin/sh', '-c', `sleep ${opts.agentStartDelayS}; exec "$0" "$@"`, ...consulDoubleCommand(adir)]
+    : consulDoubleCommand(adir));
   const config = writeConfig(dir, 'vigil', {
     node: 'cmp-01', pidfile, state_dir: path.join(dir, 'state'), log: { level: 'debug' },
     fence: {
-      agents: agents.map((a) => ({ name: a.name, url: a.url, command: consulDoubleCommand(a.dir) })),
-      interfaces: [cmp.ifname], check_interval: `${CHECK_MS}ms`, confirm_cycles: 2, request_timeout: '150ms',
+      agents: agents.map((a) => ({ name: a.name, url: a.url, command: command(a.dir) })),
+      interfaces: [cmp.ifname], check_interval: `${CHECK_MS}ms`, confirm_cycles: opts.confirmCycles ?? 2, request_timeout: '150ms',
       neighbour_probe_timeout: '100ms', actions: [['/bin/sh', '-c', `date +%s%N >> ${marker}`]], dry_run: opts.dryRun ?? false,
     },
   });
@@ -76,6 +80,8 @@ async function setup(t: Tap.Test, opts: { agents?: number; double?: AgentConfigF
 
 const fenceStatus = async (s: Setup) => (await daemonStatus(s.pidfile))?.roles?.fence as Record<string, any>;
 const fenced = (s: Setup) => fs.existsSync(s.marker);
+/** The daemon's JSON log lines. */
+const jsonLines = (text: string) => text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>);
 const setState = (s: Setup, a: Agent, state: string) => nsHttp(s.cmp, 'PUT', `${a.url}/_double/state`, JSON.stringify({ state }));
 /** Let `cycles` check cycles pass. */
 const cycles = (n: number) => sleep(n * CHECK_MS + 200);
@@ -110,7 +116,8 @@ t.test('20 dead stale neighbours do not crowd out the live server: not isolated'
   await setState(s, s.agents[0]!, 'servers-lost');
   await cycles(6);
   t.notOk(fenced(s), 'no fence');
-  const st = await fenceStatus(s);
+  // The status may be read while a cycle is between its agent and network checks.
+  const st = await waitFor(async () => { const x = await fenceStatus(s); return /not isolated/.test(String(x?.verdict)) ? x : undefined; }, 5000, 'a finished cycle').catch(() => undefined) ?? await fenceStatus(s);
   t.match(st.verdict, /not isolated/);
   const obs = (st.lastNetwork as { iface: string; probed: string[]; answeredBy?: { ip: string } }[]).find((o) => o.iface === s.cmp.ifname)!;
   t.equal(obs.answeredBy?.ip, s.peer.ip, 'the live server answered ARP');
@@ -145,18 +152,54 @@ t.test('never had servers: no fence', async (t) => {
   t.equal((await fenceStatus(s))?.seenServers, false);
 });
 
-t.test('agent killed: restarted, no fence', async (t) => {
-  const s = await setup(t);
-  const before = (await fenceStatus(s)).agents[0].process;
-  t.ok(before.pid, 'vigil started the agent');
-  process.kill(before.pid, 'SIGKILL');
-  await waitFor(async () => {
-    const p = (await fenceStatus(s)).agents[0];
-    return p.process.restarts >= 1 && p.process.running && p.state.kind === 'client';
-  }, 10_000, 'agent restarted and answering');
-  t.pass('restarted');
-  t.notOk(fenced(s));
-  t.match(s.daemon.logs(), /does not count toward fencing/, 'the unknown cycle did not count');
+t.test('agent gone while the host is isolated: restarted; its unknown cycles never count and reset the count', async (t) => {
+  // The agent comes back slowly (3 s: ~10 cycles of 300 ms, far more than
+  // confirm_cycles), so the host is isolated for many cycles in which the
+  // agent's state is unknown. Were those counted, the host would be fenced
+  // while the agent is gone; were they merely skipped, the count from before
+  // would carry on once it is back.
+  const CONFIRM = 4;
+  const s = await setup(t, { confirmCycles: CONFIRM, agentStartDelayS: 3, double: { healOnJoin: false } });
+  const a = s.agents[0]!;
+  await waitFor(async () => (await fenceStatus(s))?.seenServers, 5000, 'servers seen');
+  // The restarted agent comes up with its servers lost, as the first one has them now.
+  fs.writeFileSync(path.join(a.dir, 'zz-servers-lost.json'), JSON.stringify({ double: { state: 'servers-lost' } }));
+  await setState(s, a, 'servers-lost');
+  await s.cmp.cutLink();
+  // Isolated cycles start counting; kill the agent before confirm_cycles of them.
+  await waitFor(async () => ((await fenceStatus(s))?.fenceCount ?? 0) >= 1, 10_000, 'a first isolated cycle counted');
+  const pid = (await fenceStatus(s)).agents[0].process.pid as number;
+  const countAtKill = (await fenceStatus(s)).fenceCount as number;
+  const logMark = s.daemon.logs().length;
+  process.kill(pid, 'SIGKILL');
+  const killedAt = Date.now();
+  t.ok(countAtKill >= 1 && countAtKill < CONFIRM, `killed at isolation count ${countAtKill}/${CONFIRM}`);
+  t.notOk(fenced(s), 'not fenced before the agent went away');
+
+  // While it is gone: unknown cycles, and no fence.
+  await waitFor(async () => (await fenceStatus(s)).agents[0].process.restarts >= 1, 10_000, 'the agent restarted');
+  // (A fence stops the loop, so the status would never show the agent back: stop waiting then too.)
+  const back = (await waitFor(async () => {
+    const st = await fenceStatus(s);
+    return st.agents[0].state.kind === 'client' || fenced(s) ? st : undefined;
+  }, 15_000, 'the agent answering again'))!;
+  const goneMs = Date.now() - killedAt;
+  t.notOk(fenced(s), 'no fence while the agent was gone');
+  if (fenced(s)) return;
+  t.ok(back.agents[0].process.pid !== pid && back.agents[0].process.running, `restarted by vigil (pid ${pid} -> ${back.agents[0].process.pid})`);
+  const unknownLines = jsonLines(s.daemon.logs().slice(logMark)).filter((l) => /^agent state unknown: this cycle does not count toward fencing/.test(l.msg));
+  t.ok(unknownLines.length >= CONFIRM, `${unknownLines.length} unknown cycles while the agent was gone (${goneMs} ms), at least confirm_cycles (${CONFIRM})`);
+  t.equal(back.agents[0].state.knownServers, 0, 'it came back without servers: the host is still isolated');
+  t.ok(unknownLines[0]?.count >= 1, `the first unknown cycle found the count from before the kill (${unknownLines[0]?.count})...`);
+  t.same(unknownLines.slice(1).map((l) => l.count), unknownLines.slice(1).map(() => 0), '...and reset it: every later unknown cycle found 0');
+
+  // Back, still isolated: a fresh run of confirm_cycles isolated cycles, then the fence.
+  await waitFor(() => fenced(s), 15_000, 'the fence once the agent is back and the host still isolated');
+  const fencing = jsonLines(s.daemon.logs()).find((l) => /^FENCING/.test(l.msg))!;
+  t.equal(fencing.evidence.count, CONFIRM, `fenced at count ${CONFIRM}`);
+  const lastUnknown = s.daemon.logs().lastIndexOf('agent state unknown');
+  const counted = jsonLines(s.daemon.logs().slice(lastUnknown)).filter((l) => /^isolated:/.test(l.msg)).map((l) => l.evidence.count as number);
+  t.same(counted, Array.from({ length: CONFIRM - 1 }, (_, i) => i + 1), `after the agent came back the count started again at 1: ${counted.join(', ')}, then the fence`);
 });
 
 t.test('agent hung, servers lost, link cut: no fence', async (t) => {

@@ -2,7 +2,8 @@
 // to a notify socket the test binds (test/support/notify-listen.py, since
 // Node cannot bind unix datagram sockets): READY once the sockets are open,
 // WATCHDOG at half WATCHDOG_USEC, RELOADING then READY around a reload,
-// STOPPING on TERM, in that order; for a path socket and an abstract one.
+// STOPPING on TERM, in that order; for a path socket and an abstract one;
+// no WATCHDOG while a role loop is stuck.
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -42,11 +43,13 @@ async function listen(host: LabHost, name: string) {
 }
 
 function startDaemon(host: LabHost, config: string, env: Record<string, string>) {
-  const proc = host.spawn([process.execPath, BIN, 'run', '-c', config], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = host.spawn([process.execPath, BIN, 'run', '-c', config], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
+  let stdout = '';
   proc.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
+  proc.stdout!.on('data', (c: Buffer) => { stdout += c.toString(); });
   const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
-  return { proc, exited, stderr: () => stderr };
+  return { proc, exited, stderr: () => stderr, logs: () => stdout };
 }
 
 const index = (msgs: Msg[], pred: (m: Msg) => boolean, from = 0) => { for (let i = from; i < msgs.length; i++) if (pred(msgs[i]!)) return i; return -1; };
@@ -179,4 +182,94 @@ t.test('commands do not inherit NOTIFY_SOCKET or WATCHDOG_USEC', async (t) => {
   t.pass('while the daemon itself still pings');
   d.proc.kill('SIGTERM');
   t.equal(await d.exited, 0);
+});
+
+// The watchdog's point: no ping while a role loop is stuck. A realistic stall:
+// in container mode the slave's first step removes a leftover address with
+// `vzctl set --ipdel`, and a removal that fails asks `vzlist -o status`
+// whether the container still runs. With both tools hung (a container stuck
+// on the vz lock), each run lasts command_timeout plus the kill grace (the
+// tools here ignore TERM, so they go at KILL, 2 s later): one step waits on
+// two of them, ~2 x (8 + 2) s, longer than the HA IP role's health bound
+// (3 x max(check_interval, master_check_interval) + 2 x probe_timeout +
+// command_timeout + 5 s = 14.4 s). The ping must stop meanwhile, the reason be
+// logged, and the pings come back once the step ends. (A hung vzlist while
+// waiting for the container, or one hung on_slave, stays within the bound:
+// each run is killed at command_timeout, and the bound counts one.)
+t.test('a role loop stuck on hung tools: WATCHDOG pings withheld with the reason logged, then resumed', async (t) => {
+  const lab = await createLab({ hosts: ['a'] });
+  const dir = scratchDir('notify');
+  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const a = lab.host('a');
+  const ct = '4502';
+  const vzDir = path.join(dir, 'vz');
+  const ctDir = path.join(vzDir, 'ct', ct);
+  fs.mkdirSync(ctDir, { recursive: true });
+  fs.writeFileSync(path.join(ctDir, 'status'), 'running\n');
+  const leftover = lab.freeIp(1);
+  fs.writeFileSync(path.join(ctDir, 'ips'), `${leftover}\n`);
+  const ipFile = path.join(dir, 'ips');
+  fs.writeFileSync(ipFile, `${leftover}/24\n`, { mode: 0o600 });
+  // Wrappers around the fake tools: TERM ignored (inherited by their sleep);
+  // vzctl hangs on the fake's own `hang` file; vzlist hangs on `-o status`
+  // once an --ipdel was tried, while the file `hang-vzlist` exists.
+  const vzctl = path.join(dir, 'vzctl');
+  const vzlist = path.join(dir, 'vzlist');
+  fs.writeFileSync(vzctl, `#!/bin/sh\ntrap '' TERM\nexec ${path.join(FAKE, 'vzctl')} "$@"\n`, { mode: 0o755 });
+  fs.writeFileSync(vzlist, [
+    '#!/bin/sh',
+    "trap '' TERM",
+    `if [ -f "$FAKE_VZ_DIR/hang-vzlist" ] && [ "$3" = status ] && grep -q -- --ipdel "$FAKE_VZ_DIR/calls"; then echo "vzlist $* (hung)" >>"$FAKE_VZ_DIR/calls"; sleep 60; fi`,
+    `exec ${path.join(FAKE, 'vzlist')} "$@"`,
+    '',
+  ].join('\n'), { mode: 0o755 });
+  fs.writeFileSync(path.join(ctDir, 'hang'), '');
+  fs.writeFileSync(path.join(vzDir, 'hang-vzlist'), '');
+  const calls = () => (fs.existsSync(path.join(vzDir, 'calls')) ? fs.readFileSync(path.join(vzDir, 'calls'), 'utf8') : '');
+
+  const sock = path.join(dir, 'notify.sock');
+  const listener = await listen(a, sock);
+  t.teardown(listener.stop);
+  const pidfile = path.join(dir, 'vigil.pid');
+  const config = writeConfig(dir, 'vigil', {
+    node: 'notify-stall', pidfile, state_dir: path.join(dir, 'state'), log: { level: 'info' },
+    vip: {
+      interface: a.ifname, address: `${lab.freeIp(0)}/24`, ip_file: ipFile, backend: 'vzctl', container: ct, vzctl, vzlist,
+      container_settle: '0s', command_timeout: '8s',
+      check_interval: '200ms', failure_check_interval: '100ms', probe_timeout: '100ms', master_check_interval: '400ms',
+    },
+  });
+  const d = startDaemon(a, config, { NOTIFY_SOCKET: sock, WATCHDOG_USEC: String(WATCHDOG_USEC), FAKE_VZ_DIR: vzDir });
+  const pings = () => listener.msgs.filter((m) => m.fields.WATCHDOG === '1');
+  await waitFor(() => listener.msgs.some((m) => m.fields.READY === '1'), 15_000, 'READY=1');
+  await waitFor(() => /--ipdel/.test(calls()), 15_000, 'the leftover address being removed (vzctl set --ipdel)');
+  t.equal((await daemonStatus(pidfile))?.roles?.vip?.phase, 'initial-remove', 'the slave\'s first step: removing the leftover');
+  await waitFor(() => pings().length >= 5, 5000, 'pings while the step is young');
+  t.pass(`${pings().length} pings while the step is within the bound`);
+
+  const WITHHELD = /a role loop made no progress: withholding the systemd watchdog ping/;
+  await waitFor(() => WITHHELD.test(d.logs()), 30_000, 'the withholding log line');
+  const st = await daemonStatus(pidfile);
+  t.equal(st?.roles?.vip?.phase, 'initial-remove', 'withheld while the loop is still stuck in that step');
+  t.ok(st?.pid, 'the daemon itself answers: only the loop is stuck');
+  t.match(calls(), /vzlist -H -o status \d+ \(hung\)/, 'the step waits on the hung vzlist after the hung vzctl');
+  const line = d.logs().split('\n').find((l) => WITHHELD.test(l))!;
+  t.equal(JSON.parse(line).level, 'warn', 'logged as a warning');
+  // The tools work again; the calls under way still run out their timeouts.
+  fs.rmSync(path.join(ctDir, 'hang'));
+  fs.rmSync(path.join(vzDir, 'hang-vzlist'));
+
+  await waitFor(async () => (await daemonStatus(pidfile))?.roles?.vip?.phase !== 'initial-remove', 30_000, 'the step to end');
+  const resumedFrom = pings().length;
+  await waitFor(() => pings().length >= resumedFrom + 5, 5000, 'pings again');
+  t.pass('pings resume once the loop moves on');
+  const all = pings();
+  const gaps = all.slice(1).map((p, i) => ({ ms: p.t - all[i]!.t }));
+  const longest = Math.max(...gaps.map((g) => g.ms));
+  t.ok(longest >= 3000, `no ping for ${Math.round(longest)} ms (pings are due every 200 ms)`);
+  t.equal(gaps.filter((g) => g.ms >= 3000).length, 1, 'one such silence: the stall (pings flow before and after it)');
+  const stalls = d.logs().split('\n').filter((l) => WITHHELD.test(l)).length;
+  t.ok(stalls >= 3, `the reason logged at each withheld ping (${stalls} lines)`);
+  d.proc.kill('SIGTERM');
+  t.equal(await d.exited, 0, 'TERM: exit 0');
 });

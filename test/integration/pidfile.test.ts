@@ -1,6 +1,7 @@
 // The PID file: re-checked periodically (vzhaipd's consistency check, without
 // signalling stray PIDs). Missing → rewritten; owned by another live vigil →
-// exit without touching the system (the HA IP stays where it is).
+// exit without touching the system (the HA IP stays where it is). Created
+// 0600 whatever the umask; a symlink in its place is refused, not followed.
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -64,4 +65,61 @@ t.test('PID file re-check', async (t) => {
   const addrs = (await host.exec(['ip', '-4', '-o', 'addr', 'show', 'dev', host.ifname])).stdout;
   t.match(addrs, ` ${haIp}/`, 'the HA IP was left in place');
   procB.kill('SIGTERM');
+});
+
+t.test('a normal start: the PID file is 0600 and holds the daemon\'s pid', async (t) => {
+  const lab = await createLab({ hosts: ['a'] });
+  const dir = scratchDir('pid');
+  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const host = lab.host('a');
+  const pidfile = path.join(dir, 'run', 'vigil.pid');
+  fs.mkdirSync(path.dirname(pidfile), { recursive: true, mode: 0o755 });
+  const config = writeConfig(dir, 'vigil', {
+    node: 'pid-mode', pidfile, state_dir: path.join(dir, 'st'), log: { level: 'info' },
+    vip: { interface: host.ifname, address: `${lab.freeIp(0)}/24` },
+  });
+  // A permissive umask must not widen the file: its mode is set, not left to the umask.
+  const proc = host.spawn(['sh', '-c', `umask 000; exec "$0" "$@"`, process.execPath, BIN, 'run', '-c', config]);
+  proc.stdout!.resume(); proc.stderr!.resume();
+  const exited = new Promise<number | null>((r) => proc.on('close', (c) => r(c)));
+  await waitFor(async () => (await daemonStatus(pidfile))?.pid, 15_000, 'the daemon answering');
+  const st = fs.lstatSync(pidfile);
+  t.ok(st.isFile(), 'a regular file');
+  t.equal((st.mode & 0o7777).toString(8), '600', 'mode 0600');
+  t.equal(st.uid, 0, 'owned by root');
+  t.equal(fs.readFileSync(pidfile, 'utf8'), `${(await daemonStatus(pidfile))?.pid}\n`, 'the daemon\'s pid and a newline');
+  proc.kill('SIGTERM');
+  t.equal(await exited, 0, 'TERM: exit 0');
+  t.notOk(fs.existsSync(pidfile), 'removed on a graceful stop');
+});
+
+t.test('a symlinked PID file is refused: exit 2, one line naming it, the target untouched', async (t) => {
+  const lab = await createLab({ hosts: ['a'] });
+  const dir = scratchDir('pid');
+  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const host = lab.host('a');
+  const pidfile = path.join(dir, 'run', 'vigil.pid');
+  fs.mkdirSync(path.dirname(pidfile), { recursive: true, mode: 0o755 });
+  // What an attacker would point it at: a file the daemon must not truncate or chmod.
+  const target = path.join(dir, 'precious');
+  fs.writeFileSync(target, 'do not overwrite\n', { mode: 0o644 });
+  fs.chmodSync(target, 0o644);
+  const before = fs.statSync(target);
+  fs.symlinkSync(target, pidfile);
+  const config = writeConfig(dir, 'vigil', {
+    node: 'pid-link', pidfile, state_dir: path.join(dir, 'st'), log: { level: 'info' },
+    vip: { interface: host.ifname, address: `${lab.freeIp(0)}/24` },
+  });
+  const r = await host.exec([process.execPath, BIN, 'run', '-c', config], { timeoutMs: 20_000 });
+  t.equal(r.code, 2, 'exit 2 (bad input)');
+  const lines = r.stderr.split('\n').filter(Boolean);
+  t.equal(lines.length, 1, `one line on stderr: ${JSON.stringify(r.stderr)}`);
+  t.match(lines[0], `PID file ${pidfile} is a symlink`, 'it names the PID file and what is wrong');
+  t.equal(fs.readFileSync(target, 'utf8'), 'do not overwrite\n', 'the target\'s content is untouched');
+  const after = fs.statSync(target);
+  t.equal((after.mode & 0o7777).toString(8), '644', 'the target\'s mode is untouched');
+  t.equal(after.mtimeMs, before.mtimeMs, 'the target was not written');
+  t.ok(fs.lstatSync(pidfile).isSymbolicLink(), 'the symlink is left as it was');
+  const addrs = (await host.exec(['ip', '-4', '-o', 'addr', 'show', 'dev', host.ifname])).stdout;
+  t.notMatch(addrs, ` ${lab.freeIp(0)}/`, 'nothing was started: the HA IP is not on the interface');
 });

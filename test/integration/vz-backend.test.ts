@@ -61,7 +61,21 @@ t.test('batchArgv', async (t) => {
   t.same(three, [['vzctl', 'set', '101', '--ipdel', '10.0.0.1', '--ipdel', '10.0.0.2'], ['vzctl', 'set', '101', '--ipdel', '10.0.0.3']], 'count limit splits in order');
   const many = Array.from({ length: 10_000 }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
   const calls = batchArgv('vzctl', '101', '--ipadd', many);
-  t.ok(calls.length >= 3, `10000 addresses need ${calls.length} calls`);
+  // As few calls as the limits allow: no split can do with fewer calls than
+  // the count limit or the total argv bytes (execve(2): each string with its
+  // NUL, plus a pointer) force, and every call but the last must be full.
+  const cost = (s: string) => Buffer.byteLength(s) + 1 + 8;
+  const baseBytes = ['vzctl', 'set', '101'].reduce((n, s) => n + cost(s), 0);
+  const totalBytes = many.reduce((n, a) => n + cost('--ipadd') + cost(a), 0);
+  const fewest = Math.max(Math.ceil(many.length / MAX_ADDRESSES_PER_CALL), Math.ceil(totalBytes / (MAX_ARG_BYTES_PER_CALL - baseBytes)));
+  t.equal(fewest, 4, 'the byte limit binds here: 10000 addresses of ~35 argv bytes each need 4 calls');
+  t.equal(calls.length, fewest, `10000 addresses in ${calls.length} calls, the fewest the limits allow`);
+  for (const [i, c] of calls.slice(0, -1).entries()) {
+    const bytes = c.reduce((n, s) => n + cost(s), 0);
+    const next = calls[i + 1]![4]!;
+    t.ok((c.length - 3) / 2 >= MAX_ADDRESSES_PER_CALL || bytes + cost('--ipadd') + cost(next) > MAX_ARG_BYTES_PER_CALL,
+      `call ${i + 1} is full (${bytes} bytes): its next address would not fit`);
+  }
   t.same(calls.flatMap((c) => c.slice(3).filter((_, i) => i % 2 === 1)), many, 'every address once, in order');
   for (const c of calls) {
     const bytes = c.reduce((n, s) => n + Buffer.byteLength(s) + 1 + 8, 0);
