@@ -13,6 +13,7 @@ import { spawn } from 'node:child_process';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../config/load';
 import { checkSecureDir } from '../config/permissions';
+import { DEFAULT_PIDFILE } from '../config/schema';
 import type { VigilConfig } from '../config/types';
 import { ConfigError, errorMessage } from '../errors';
 import { readPid, isVigilProcess, isRunning, findVigilFor } from '../daemon/pidfile';
@@ -33,9 +34,6 @@ function load(verb: string, file: string): VigilConfig | undefined {
 
 /** Where a running daemon for a config is found: the config file and its PID file. */
 interface Target { file: string; pidfile: string }
-
-/** The schema's default `pidfile`, for a config too broken to name its own. */
-const DEFAULT_PIDFILE = '/run/vigil/vigil.pid';
 
 /**
  * Find the daemon of a config for stop, status, reload and leave. These must

@@ -233,11 +233,14 @@ const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
  * (`etc/vigil.example.yml`); `node` (the hostname) and `vip.track.timeout`
  * (the track interval) depend on other values and are filled in by the loader.
  */
+/** Where the PID file lives when the config does not say (also the CLI's guess for a broken config). */
+export const DEFAULT_PIDFILE = '/run/vigil/vigil.pid';
+
 export const CONFIG_SCHEMA: Schema = section(
   'a mapping with the keys node, pidfile, state_dir, log and at least one of vip, fence, fence_handler',
   {
     node: leaf({ kind: 'node' }),
-    pidfile: path('/run/vigil/vigil.pid'),
+    pidfile: path(DEFAULT_PIDFILE),
     state_dir: path('/var/lib/vigil'),
     log: section('a mapping with the keys level and file', {
       level: leaf({ kind: 'logLevel' }, 'info'),

@@ -138,14 +138,19 @@ export function buildRequest(o: { senderMac: MacLike; senderIp: string; targetIp
  * answers with a reply whose sender IP is `targetIp`.
  */
 export function buildProbe(o: { senderMac: MacLike; targetIp: string }): Buffer {
+  return probeFrame(o.senderMac, o.targetIp, ZERO_MAC);
+}
+
+/** An RFC 5227 probe frame with the given target MAC (zero, or the sender's for a release). */
+function probeFrame(senderMac: MacLike, targetIp: string, targetMac: MacLike): Buffer {
   return encodeArp({
     op: OP_REQUEST,
     ethDst: BROADCAST_MAC,
-    ethSrc: o.senderMac,
-    senderMac: o.senderMac,
+    ethSrc: senderMac,
+    senderMac,
     senderIp: ZERO_IP,
-    targetMac: ZERO_MAC,
-    targetIp: o.targetIp,
+    targetMac,
+    targetIp,
   });
 }
 
@@ -160,15 +165,7 @@ export function buildProbe(o: { senderMac: MacLike; targetIp: string }): Buffer 
  * probes. It is a hint, not authority: a slave still confirms with a probe.
  */
 export function buildRelease(o: { senderMac: MacLike; ip: string }): Buffer {
-  return encodeArp({
-    op: OP_REQUEST,
-    ethDst: BROADCAST_MAC,
-    ethSrc: o.senderMac,
-    senderMac: o.senderMac,
-    senderIp: ZERO_IP,
-    targetMac: o.senderMac,
-    targetIp: o.ip,
-  });
+  return probeFrame(o.senderMac, o.ip, o.senderMac);
 }
 
 /**

@@ -11,6 +11,7 @@ import type { FenceConfig, AgentConfig } from '../../config/types';
 import { flushLog, type Logger } from '../../log';
 import { ConfigError, VigilError, errorMessage } from '../../errors';
 import { ConsulClient, type ConsulMember } from '../../consul/client';
+import type { PingResult } from '../../net/icmp/pinger';
 import { readSecureFile } from '../../config/permissions';
 import { runCommand, describeCommand } from '../../actions/commands';
 import { Supervised } from '../../actions/supervisor';
@@ -26,8 +27,8 @@ export interface NeighbourEntry { ip: string; state: string[] }
 /** Outcome of one ARP probe. Tri-state: a probe that could not be made is not silence. */
 export type ProbeOutcome = { status: 'answered'; mac: string; rttMs: number } | { status: 'silent' } | { status: 'error'; error: string };
 
-/** Outcome of one ICMP echo, tri-state like {@link ProbeOutcome}. */
-export type PingOutcome = { status: 'answered'; rttMs: number } | { status: 'silent' } | { status: 'error'; error: string };
+/** Outcome of one ICMP echo: the pinger's own tri-state result. */
+export type PingOutcome = PingResult;
 
 /**
  * Network facts the runner needs; netlink and ARP in production, injectable
