@@ -231,6 +231,11 @@ async function stopPid(verb: string, t: Target, timeoutMs: number): Promise<numb
     const code = (e as { code?: string }).code;
     return usageError(verb, code === 'EPERM' ? `cannot signal pid ${pid} (EPERM): run as root` : errorMessage(e));
   }
+  return waitGone(verb, pid, deadline, timeoutMs);
+}
+
+/** Wait for a daemon that was told to stop to be gone. */
+async function waitGone(verb: string, pid: number, deadline: number, timeoutMs: number): Promise<number> {
   while (Date.now() < deadline) {
     if (!isRunning(pid)) {
       process.stdout.write(`vigil stopped (pid ${pid})\n`);
@@ -238,7 +243,7 @@ async function stopPid(verb: string, t: Target, timeoutMs: number): Promise<numb
     }
     await sleep(25);
   }
-  process.stderr.write(`vigil stop: pid ${pid} still running after ${timeoutMs} ms\n`);
+  process.stderr.write(`vigil ${verb}: pid ${pid} still running after ${timeoutMs} ms\n`);
   return EXIT.FAIL;
 }
 
@@ -359,11 +364,15 @@ export async function leave(args: string[]): Promise<number> {
   if (f.values.help) { process.stdout.write(LEAVE_HELP); return EXIT.OK; }
   const t = locate('leave', String(f.values.config));
   if (!t) return EXIT.USAGE;
+  let pid: number;
   try {
-    const r = (await askControl(controlPath(t.pidfile), { cmd: 'leave' }, 60_000)) as { ok: boolean; results?: unknown[] };
+    const r = (await askControl(controlPath(t.pidfile), { cmd: 'leave' }, 60_000)) as { ok: boolean; pid: number; results?: unknown[] };
     process.stdout.write(`${JSON.stringify(r.results ?? [])}\n`);
+    pid = r.pid;
   } catch (e) {
     return noAnswer('leave', t, e);
   }
-  return stopPid('leave', t, 90_000);
+  // The daemon stops by itself once its agents have left: wait, do not signal
+  // (a second stop request only races the first).
+  return waitGone('leave', pid, Date.now() + 90_000, 90_000);
 }

@@ -60,17 +60,27 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
   // action and leave the PID file and half-started roles behind.
   const onSignal = (sig: NodeJS.Signals) => {
     if (sig === 'SIGHUP') {
-      if (running) reload();
+      if (stopping) log.warn('reload (SIGHUP) ignored: stopping');
+      else if (running) reload();
       else log.warn('reload (SIGHUP) ignored: still starting');
       return;
     }
     if (sig === 'SIGUSR1') { log.info({ state: statusOf() }, 'state dump (SIGUSR1)'); return; }
+    if (stopping) {
+      // systemd's TERM, then an operator's, or `vigil leave` (which stops the
+      // daemon itself) racing `vigil stop`: one stop is under way; say so once.
+      if (!repeatLogged) log.info({ signal: sig }, 'signal received while already stopping: ignored');
+      repeatLogged = true;
+      return;
+    }
     log.info({ signal: sig }, 'signal received');
     stop();
   };
-  const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1'];
-  for (const s of signals) process.on(s, onSignal);
-  const unhookSignals = () => { for (const s of signals) process.off(s, onSignal); };
+  let repeatLogged = false;
+  // Never unhooked: until process.exit, a TERM must find this handler. Without
+  // it the default action kills the process between the last cleanup and the
+  // exit (seen as "killed by SIGTERM" instead of exit 0 after a clean stop).
+  for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1'] as const) process.on(s, onSignal);
 
   let lock: PidLock;
   try {
@@ -79,7 +89,6 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
     process.stderr.write(`vigil: ${errorMessage(e)}\n`);
     log.error({ err: errorMessage(e) }, 'refusing to start');
     flushLog();
-    unhookSignals();
     return (e as { code?: string }).code === 'EALREADYRUNNING' ? 1 : 2;
   }
   const notifier = opts.notifier ?? systemdNotifier();
@@ -104,7 +113,6 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
     process.stderr.write(`vigil: ${errorMessage(e)}\n`);
     flushLog();
     cleanup();
-    unhookSignals();
     // Bad input (no such interface, no privilege, refused file) is exit 2, like a bad config.
     const code = (e as { code?: string }).code;
     return code !== undefined && BAD_INPUT.has(code) ? 2 : 1;
@@ -125,7 +133,7 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
     if (req.cmd === 'leave') {
       const results = await Promise.all(roles.map((r) => r.leave?.() ?? Promise.resolve(undefined)));
       setImmediate(stop);
-      return { ok: true, results: results.filter((x) => x !== undefined) };
+      return { ok: true, pid: process.pid, results: results.filter((x) => x !== undefined) };
     }
     return { ok: false, error: `unknown request` };
   }
@@ -205,7 +213,6 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
   }
 
   const codes = await Promise.all(roles.map((r) => r.done));
-  unhookSignals();
   const code = codes.find((c) => c !== 0) ?? 0;
   log.info({ code }, 'vigil stopped');
   flushLog();

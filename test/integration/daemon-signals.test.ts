@@ -6,6 +6,7 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { spawn } from 'node:child_process';
 import { createLab, skipUnlessRoot } from '../support/lab';
 import { scratchDir, writeConfig, daemonStatus, waitFor, runCli, vipNode, startDaemon } from '../support/vigil';
 
@@ -129,4 +130,32 @@ t.test('vigil status (the CLI): the role line, and --json with running:true and 
   const after = await runCli(['status', '-c', n.config, '--json'], a);
   t.not(after.code, 0, `not running: exit ${after.code}`);
   t.equal(JSON.parse(after.stdout || '{}').running, false, '--json says running: false');
+});
+
+t.test('TERM after TERM while it stops (systemd, then an operator): still a graceful stop, exit 0', async (t) => {
+  const lab = await createLab({ hosts: ['a'] });
+  const dir = scratchDir('signals');
+  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const a = lab.host('a');
+  const haIp = lab.freeIp(0);
+  const n = vipNode(dir, a, haIp, FAST);
+  const d = startDaemon(a, n.config, n.pidfile);
+  await waitFor(async () => (await n.role()) === 'master', 15_000, 'master');
+  const pid = (await daemonStatus(n.pidfile))!.pid as number;
+  // Keep signalling until the process is gone: every moment of the stop,
+  // down to the last one before exit, has a TERM pending. None may end the
+  // process with the default action (killed by SIGTERM, PID file left). A
+  // shell loop (kill is a builtin) outpaces anything this event loop can do.
+  const spam = spawn('sh', ['-c', `n=0; while kill -TERM ${pid} 2>/dev/null; do n=$((n+1)); done; echo $n`], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  spam.stdout.on('data', (c: Buffer) => { out += c.toString(); });
+  const spamDone = new Promise((r) => spam.on('close', r));
+  t.teardown(() => { spam.kill('SIGKILL'); });
+  const code = await d.exited;
+  await spamDone;
+  const sent = Number(out.trim());
+  t.equal(code, 0, `exit 0 after ${sent} TERMs`);
+  t.ok(sent > 1, 'more than one TERM reached it');
+  t.notOk(fs.existsSync(n.pidfile), 'PID file removed');
+  t.notMatch(await a.exec(['ip', '-4', '-o', 'addr', 'show', 'dev', a.ifname]).then((r) => r.stdout), new RegExp(`inet ${haIp.replace(/\./g, '\\.')}/`), 'HA IP released');
 });

@@ -250,8 +250,9 @@ t.test('vigil leave: every agent leaves (PUT /v1/agent/leave), then vigil stops'
   const r = await s.cmp.exec([process.execPath, BIN, 'leave', '-c', s.config], { timeoutMs: 30_000 });
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /"ok":true/);
+  t.match(r.stdout, /^vigil stopped \(pid \d+\)$/m, 'the CLI waited for the daemon to stop by itself');
   const code = await Promise.race([s.daemon.exited, sleep(10_000).then(() => 'still running')]);
-  t.equal(code, 0, 'vigil stopped with exit 0');
+  t.equal(code, 0, 'vigil stopped with exit 0', { logs: s.daemon.logs().split('\n').slice(-30) });
   for (const a of s.agents) {
     // A graceful leave shuts the agent down: its port no longer answers.
     const res = await nsHttp(s.cmp, 'GET', `${a.url}/v1/agent/self`);

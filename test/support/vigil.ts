@@ -41,7 +41,8 @@ export interface Daemon {
   config: string;
   pidfile: string;
   logs: () => string;
-  exited: Promise<number | null>;
+  /** The exit code, or the name of the signal that ended the process. */
+  exited: Promise<number | NodeJS.Signals | null>;
 }
 
 /** Start `vigil run -c FILE` in `host`, capturing its log lines. */
@@ -50,7 +51,7 @@ export function startDaemon(host: LabHost, config: string, pidfile: string): Dae
   let out = '';
   proc.stdout?.on('data', (c: Buffer) => { out += c.toString(); });
   proc.stderr?.on('data', (c: Buffer) => { out += c.toString(); });
-  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
+  const exited = new Promise<number | NodeJS.Signals | null>((r) => proc.on('exit', (code, signal) => r(code ?? signal)));
   return { proc, config, pidfile, logs: () => out, exited };
 }
 
