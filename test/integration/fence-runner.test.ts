@@ -89,6 +89,7 @@ t.test('a routed server that answers ICMP keeps the host out of isolation', asyn
   await d.setState('servers-lost', { healOnJoin: false });
   await waitFor(() => pinged.includes('192.168.77.7') && /not isolated/.test(String(r.status().verdict)), 10_000, 'a verdict after the ping').catch(() => undefined);
   await new Promise((res) => setTimeout(res, 300)); // a few more cycles: still not fenced
+  await waitFor(() => r.status().phase !== 'checking-network', 5000, 'a finished cycle').catch(() => undefined);
   const st = r.status();
   r.stop();
   await r.done;
