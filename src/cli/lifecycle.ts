@@ -364,15 +364,17 @@ export async function leave(args: string[]): Promise<number> {
   if (f.values.help) { process.stdout.write(LEAVE_HELP); return EXIT.OK; }
   const t = locate('leave', String(f.values.config));
   if (!t) return EXIT.USAGE;
-  let pid: number;
+  let pid: unknown;
   try {
-    const r = (await askControl(controlPath(t.pidfile), { cmd: 'leave' }, 60_000)) as { ok: boolean; pid: number; results?: unknown[] };
+    const r = (await askControl(controlPath(t.pidfile), { cmd: 'leave' }, 60_000)) as { ok: boolean; pid?: unknown; results?: unknown[] };
     process.stdout.write(`${JSON.stringify(r.results ?? [])}\n`);
     pid = r.pid;
   } catch (e) {
     return noAnswer('leave', t, e);
   }
   // The daemon stops by itself once its agents have left: wait, do not signal
-  // (a second stop request only races the first).
+  // (a second stop request only races the first). A daemon from before this
+  // reply carried its pid (a package upgrade under a running vigil) is stopped.
+  if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 1) return stopPid('leave', t, 90_000);
   return waitGone('leave', pid, Date.now() + 90_000, 90_000);
 }

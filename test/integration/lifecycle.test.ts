@@ -186,3 +186,29 @@ t.test('restart validates --timeout', async (t) => {
   t.equal(r.code, 2);
   t.match(r.stderr, /--timeout '5x' is not/);
 });
+
+t.test('leave against a daemon whose reply carries no pid (an older vigil still running after an upgrade): stopped by TERM', async (t) => {
+  const c = config();
+  // The older daemon, reduced to what leave talks to: its PID file, its
+  // control socket (one JSON line each way) and a TERM handler that notes
+  // the signal and exits 0. Named vigil.js and run with -c, as the CLI expects.
+  const old = path.join(dir, c.name, 'old', 'vigil.js');
+  const marker = path.join(dir, c.name, 'old', 'signals');
+  fs.mkdirSync(path.dirname(old), { recursive: true });
+  fs.mkdirSync(path.dirname(c.pidfile), { recursive: true, mode: 0o755 });
+  fs.writeFileSync(old, `
+const fs = require('node:fs'), net = require('node:net');
+const sock = ${JSON.stringify(c.pidfile.replace(/\.pid$/, '.sock'))};
+net.createServer((conn) => conn.once('data', () => conn.end(JSON.stringify({ ok: true, results: [] }) + '\\n'))).listen(sock, () => {
+  fs.writeFileSync(${JSON.stringify(c.pidfile)}, process.pid + '\\n');
+});
+process.on('SIGTERM', () => { fs.appendFileSync(${JSON.stringify(marker)}, 'TERM\\n'); fs.rmSync(sock, { force: true }); process.exit(0); });
+`);
+  const proc = host.spawn([process.execPath, old, 'run', '-c', c.file], { stdio: 'ignore' });
+  t.teardown(() => { proc.kill('SIGKILL'); });
+  await waitFor(() => fs.existsSync(c.pidfile), 10_000, 'the old daemon\'s PID file');
+  const r = await cli(['leave', '-c', c.file]);
+  t.equal(r.code, 0, `exit 0 ${r.stderr.trim()}`);
+  t.match(r.stdout, new RegExp(`^vigil stopped \\(pid ${proc.pid}\\)$`, 'm'), 'it waited for that daemon');
+  t.equal(fs.readFileSync(marker, 'utf8'), 'TERM\n', 'stopped with one TERM');
+});
