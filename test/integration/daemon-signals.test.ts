@@ -3,12 +3,12 @@
 // the file is renamed away, the daemon must write to a fresh one at the
 // configured path), and `vigil status` (the CLI, human and --json) shows the
 // role as the control socket sees it.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
-import { createLab, skipUnlessRoot } from '../support/lab';
-import { scratchDir, writeConfig, daemonStatus, waitFor, runCli, vipNode, startDaemon } from '../support/vigil';
+import { skipUnlessRoot } from '../support/lab';
+import { testLab, writeConfig, daemonStatus, waitFor, runCli, vipNode, startDaemon } from '../support/vigil';
 
 if (skipUnlessRoot(t)) process.exit(0);
 
@@ -17,15 +17,19 @@ const FAST = { check_interval: '200ms', failure_check_interval: '100ms', probe_t
 /** The JSON lines of a log text. */
 const jsonLines = (text: string) => text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>);
 
-t.test('USR1: the full state in one log line', async (t) => {
-  const lab = await createLab({ hosts: ['a'] });
-  const dir = scratchDir('signals');
-  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+/** One node alone in a lab, running until it is master. */
+async function masterAlone(t: Test) {
+  const { lab, dir } = await testLab(t, ['a'], 'signals');
   const a = lab.host('a');
   const haIp = lab.freeIp(0);
   const n = vipNode(dir, a, haIp, FAST);
   const d = startDaemon(a, n.config, n.pidfile);
   await waitFor(async () => (await n.role()) === 'master', 15_000, 'master');
+  return { a, haIp, n, d };
+}
+
+t.test('USR1: the full state in one log line', async (t) => {
+  const { a, haIp, n, d } = await masterAlone(t);
   const live = (await daemonStatus(n.pidfile))!;
   t.notMatch(d.logs(), /state dump \(SIGUSR1\)/, 'no dump before the signal');
   process.kill(live.pid as number, 'SIGUSR1');
@@ -49,9 +53,7 @@ t.test('USR1: the full state in one log line', async (t) => {
 });
 
 t.test('HUP reopens the log file: after a rename, new lines go to a fresh file at the configured path', async (t) => {
-  const lab = await createLab({ hosts: ['a'] });
-  const dir = scratchDir('signals');
-  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const { lab, dir } = await testLab(t, ['a'], 'signals');
   const a = lab.host('a');
   const logFile = path.join(dir, 'log', 'vigil.log');
   const pidfile = path.join(dir, 'run', 'vigil.pid');
@@ -90,14 +92,7 @@ t.test('HUP reopens the log file: after a rename, new lines go to a fresh file a
 });
 
 t.test('vigil status (the CLI): the role line, and --json with running:true and the vip fields', async (t) => {
-  const lab = await createLab({ hosts: ['a'] });
-  const dir = scratchDir('signals');
-  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
-  const a = lab.host('a');
-  const haIp = lab.freeIp(0);
-  const n = vipNode(dir, a, haIp, FAST);
-  const d = startDaemon(a, n.config, n.pidfile);
-  await waitFor(async () => (await n.role()) === 'master', 15_000, 'master');
+  const { a, haIp, n, d } = await masterAlone(t);
   const live = (await daemonStatus(n.pidfile))!;
 
   const human = await runCli(['status', '-c', n.config], a);
@@ -133,14 +128,7 @@ t.test('vigil status (the CLI): the role line, and --json with running:true and 
 });
 
 t.test('TERM after TERM while it stops (systemd, then an operator): still a graceful stop, exit 0', async (t) => {
-  const lab = await createLab({ hosts: ['a'] });
-  const dir = scratchDir('signals');
-  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
-  const a = lab.host('a');
-  const haIp = lab.freeIp(0);
-  const n = vipNode(dir, a, haIp, FAST);
-  const d = startDaemon(a, n.config, n.pidfile);
-  await waitFor(async () => (await n.role()) === 'master', 15_000, 'master');
+  const { a, haIp, n, d } = await masterAlone(t);
   const pid = (await daemonStatus(n.pidfile))!.pid as number;
   // Keep signalling until the process is gone: every moment of the stop,
   // down to the last one before exit, has a TERM pending. None may end the

@@ -1,7 +1,7 @@
 // The self-fencing runner's wiring against a Consul TEST DOUBLE on loopback,
 // with the network and the hardware watchdog injected (a real /dev/watchdog
 // would reset this machine if a test stopped petting it).
-import t from 'tap';
+import t, { type Test } from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -99,7 +99,7 @@ t.test('a routed server that answers ICMP keeps the host out of isolation', asyn
 });
 
 /** Servers seen, then every server lost (joins fail: the network is what failed); returns the runner's state after `cycles` more cycles. */
-async function lostWith(t: Tap.Test, net: FenceNet, cycles = 8): Promise<Record<string, unknown>> {
+async function lostWith(t: Test, net: FenceNet, cycles = 8): Promise<Record<string, unknown>> {
   const port = await freeLoopbackPort();
   const d = await startConsulDouble({ configDir: tempAgentConfig({ ports: { http: port }, double: { servers: ['10.1.0.1'] } }), host: '127.0.0.1', port });
   t.teardown(() => d.stop());

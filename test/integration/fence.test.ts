@@ -1,7 +1,7 @@
 // Self-fencing end to end: the real daemon in a lab host, supervising Consul
 // TEST DOUBLES (not Consul: no Consul binary can be installed here) on the
 // host's loopback, with real link cuts and a marker-file fence action.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createLab, skipUnlessRoot, type Lab, type LabHost } from '../support/lab';
@@ -30,7 +30,7 @@ interface Setup {
  * A lab with the compute host `cmp` (vigil + its supervised Consul doubles)
  * and `peer` (a neighbour that is also the Consul server address).
  */
-async function setup(t: Tap.Test, opts: { agents?: number; double?: AgentConfigFile['double']; server?: boolean; dryRun?: boolean; confirmCycles?: number; agentStartDelayS?: number } = {}): Promise<Setup> {
+async function setup(t: Test, opts: { agents?: number; double?: AgentConfigFile['double']; server?: boolean; dryRun?: boolean; confirmCycles?: number; agentStartDelayS?: number } = {}): Promise<Setup> {
   const lab = await createLab({ hosts: ['cmp', 'peer'] });
   const dir = scratchDir('fence');
   const cmp = lab.host('cmp');

@@ -7,8 +7,8 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import { createLab, skipUnlessRoot, type LabHost } from '../support/lab';
-import { scratchDir, writeConfig, daemonStatus, waitFor, BIN } from '../support/vigil';
+import { skipUnlessRoot, type LabHost } from '../support/lab';
+import { testLab, writeConfig, daemonStatus, waitFor, BIN } from '../support/vigil';
 import { consulDoubleCommand, writeAgentConfig } from '../support/consul-double';
 
 if (skipUnlessRoot(t, ['unshare', 'bash'])) process.exit(0);
@@ -29,9 +29,7 @@ function daemonInPidNs(host: LabHost, config: string, out = '/dev/null'): { samp
 }
 
 t.test('a slave and a master probing at rest allocate no PID', async (t) => {
-  const lab = await createLab({ hosts: ['a', 'b'] });
-  const dir = scratchDir('nospawn');
-  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const { lab, dir } = await testLab(t, ['a', 'b'], 'nospawn');
   const haIp = lab.freeIp(0);
   const watchers: { host: string; sample: () => Promise<number>; pidfile: string }[] = [];
   for (const name of ['a', 'b']) {
@@ -69,9 +67,7 @@ t.test('a slave and a master probing at rest allocate no PID', async (t) => {
 });
 
 t.test('the fence role\'s loop against a Consul double allocates no PID (healthy, then servers lost)', async (t) => {
-  const lab = await createLab({ hosts: ['cmp', 'peer'] });
-  const dir = scratchDir('nospawn');
-  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const { lab, dir } = await testLab(t, ['cmp', 'peer'], 'nospawn');
   const cmp = lab.host('cmp');
   const peer = lab.host('peer');
   // The Consul TEST DOUBLE runs in cmp's network namespace but outside the

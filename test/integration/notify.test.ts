@@ -9,8 +9,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { createLab, skipUnlessRoot, type LabHost } from '../support/lab';
-import { BIN, ROOT, scratchDir, writeConfig, runCli, waitFor, daemonStatus } from '../support/vigil';
+import { skipUnlessRoot, type LabHost } from '../support/lab';
+import { testLab, BIN, ROOT, writeConfig, runCli, waitFor, daemonStatus } from '../support/vigil';
 
 if (skipUnlessRoot(t)) process.exit(0);
 if (spawnSync('python3', ['-c', 'import socket; socket.AF_UNIX'], { stdio: 'ignore' }).status !== 0) {
@@ -57,9 +57,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 for (const variant of ['path', 'abstract'] as const) {
   t.test(`notify over a ${variant} socket: READY, WATCHDOG, RELOADING/READY, STOPPING in order`, async (t) => {
-    const lab = await createLab({ hosts: ['a'] });
-    const dir = scratchDir('notify');
-    t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+    const { lab, dir } = await testLab(t, ['a'], 'notify');
     const a = lab.host('a');
     const sock = variant === 'path' ? path.join(dir, 'notify.sock') : `@${lab.prefix}-notify`;
     const listener = await listen(a, sock);
@@ -105,9 +103,7 @@ for (const variant of ['path', 'abstract'] as const) {
 }
 
 t.test('WATCHDOG_PID for another process: no pings (sd_watchdog_enabled(3))', async (t) => {
-  const lab = await createLab({ hosts: ['a'] });
-  const dir = scratchDir('notify');
-  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const { lab, dir } = await testLab(t, ['a'], 'notify');
   const a = lab.host('a');
   const sock = path.join(dir, 'notify.sock');
   const listener = await listen(a, sock);
@@ -125,9 +121,7 @@ t.test('WATCHDOG_PID for another process: no pings (sd_watchdog_enabled(3))', as
 });
 
 t.test('container mode: READY while waiting for the container, STATUS says so, watchdog fed', async (t) => {
-  const lab = await createLab({ hosts: ['a'] });
-  const dir = scratchDir('notify');
-  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const { lab, dir } = await testLab(t, ['a'], 'notify');
   const a = lab.host('a');
   const vzDir = path.join(dir, 'vz');
   fs.mkdirSync(path.join(vzDir, 'ct', '4501'), { recursive: true });
@@ -163,9 +157,7 @@ t.test('container mode: READY while waiting for the container, STATUS says so, w
 // service (systemctl run as on_master sends "ERRNO=…" when it fails; with
 // NotifyAccess=main systemd ignores it, but nothing else should see it either).
 t.test('commands do not inherit NOTIFY_SOCKET or WATCHDOG_USEC', async (t) => {
-  const lab = await createLab({ hosts: ['a'] });
-  const dir = scratchDir('notify');
-  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const { lab, dir } = await testLab(t, ['a'], 'notify');
   const a = lab.host('a');
   const sock = path.join(dir, 'notify.sock');
   const listener = await listen(a, sock);
@@ -197,9 +189,7 @@ t.test('commands do not inherit NOTIFY_SOCKET or WATCHDOG_USEC', async (t) => {
 // waiting for the container, or one hung on_slave, stays within the bound:
 // each run is killed at command_timeout, and the bound counts one.)
 t.test('a role loop stuck on hung tools: WATCHDOG pings withheld with the reason logged, then resumed', async (t) => {
-  const lab = await createLab({ hosts: ['a'] });
-  const dir = scratchDir('notify');
-  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const { lab, dir } = await testLab(t, ['a'], 'notify');
   const a = lab.host('a');
   const ct = '4502';
   const vzDir = path.join(dir, 'vz');

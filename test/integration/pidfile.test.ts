@@ -5,15 +5,13 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createLab, skipUnlessRoot } from '../support/lab';
-import { scratchDir, writeConfig, daemonStatus, waitFor, BIN } from '../support/vigil';
+import { skipUnlessRoot } from '../support/lab';
+import { testLab, writeConfig, daemonStatus, waitFor, BIN } from '../support/vigil';
 
 if (skipUnlessRoot(t)) process.exit(0);
 
 t.test('PID file re-check', async (t) => {
-  const lab = await createLab({ hosts: ['a'] });
-  const dir = scratchDir('pid');
-  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const { lab, dir } = await testLab(t, ['a'], 'pid');
   const host = lab.host('a');
   const haIp = lab.freeIp(0);
   const mk = (name: string) => {
@@ -68,9 +66,7 @@ t.test('PID file re-check', async (t) => {
 });
 
 t.test('a normal start: the PID file is 0600 and holds the daemon\'s pid', async (t) => {
-  const lab = await createLab({ hosts: ['a'] });
-  const dir = scratchDir('pid');
-  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const { lab, dir } = await testLab(t, ['a'], 'pid');
   const host = lab.host('a');
   const pidfile = path.join(dir, 'run', 'vigil.pid');
   fs.mkdirSync(path.dirname(pidfile), { recursive: true, mode: 0o755 });
@@ -94,9 +90,7 @@ t.test('a normal start: the PID file is 0600 and holds the daemon\'s pid', async
 });
 
 t.test('a symlinked PID file is refused: exit 2, one line naming it, the target untouched', async (t) => {
-  const lab = await createLab({ hosts: ['a'] });
-  const dir = scratchDir('pid');
-  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const { lab, dir } = await testLab(t, ['a'], 'pid');
   const host = lab.host('a');
   const pidfile = path.join(dir, 'run', 'vigil.pid');
   fs.mkdirSync(path.dirname(pidfile), { recursive: true, mode: 0o755 });

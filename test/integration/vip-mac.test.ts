@@ -2,9 +2,8 @@
 // by an operator) must decide a split brain with the MAC the other side sees
 // now, or both sides keep the HA IP for good.
 import t from 'tap';
-import * as fs from 'node:fs';
-import { createLab, skipUnlessRoot, type LabHost } from '../support/lab';
-import { scratchDir, startDaemon, daemonStatus, waitFor, vipNode, type Daemon } from '../support/vigil';
+import { skipUnlessRoot, type LabHost } from '../support/lab';
+import { testLab, startDaemon, daemonStatus, waitFor, vipNode } from '../support/vigil';
 
 if (skipUnlessRoot(t)) process.exit(0);
 
@@ -15,14 +14,7 @@ const TIMING = {
 const macNum = (m: string) => BigInt(`0x${m.replace(/:/g, '')}`);
 
 t.test('split brain after our MAC changed: settled with the new MAC', async (t) => {
-  const lab = await createLab({ hosts: ['a', 'b'] });
-  const dir = scratchDir('vipmac');
-  const daemons: Daemon[] = [];
-  t.teardown(async () => {
-    for (const d of daemons) d.proc.kill('SIGKILL');
-    await lab.destroy();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const { lab, dir, daemons } = await testLab(t, ['a', 'b'], 'vipmac');
   const haIp = lab.freeIp(0);
   const node = (h: LabHost) => vipNode(dir, h, haIp, TIMING);
   const [A, B] = [lab.host('a'), lab.host('b')];

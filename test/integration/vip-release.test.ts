@@ -3,9 +3,8 @@
 // count. With slow timings the two paths are seconds apart, so the test can
 // tell them apart without measuring anything finely.
 import t from 'tap';
-import * as fs from 'node:fs';
-import { createLab, skipUnlessRoot, type LabHost } from '../support/lab';
-import { scratchDir, startDaemon, daemonStatus, waitFor, runCli, logsMatching, vipNode, type Daemon } from '../support/vigil';
+import { skipUnlessRoot, type LabHost } from '../support/lab';
+import { testLab, startDaemon, daemonStatus, waitFor, runCli, logsMatching, vipNode } from '../support/vigil';
 
 if (skipUnlessRoot(t)) process.exit(0);
 
@@ -18,14 +17,7 @@ const TIMING = {
 };
 
 t.test('graceful stop of the master: the slave takes over on the release notice', async (t) => {
-  const lab = await createLab({ hosts: ['a', 'b'] });
-  const dir = scratchDir('viprel');
-  const daemons: Daemon[] = [];
-  t.teardown(async () => {
-    for (const d of daemons) d.proc.kill('SIGKILL');
-    await lab.destroy();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const { lab, dir, daemons } = await testLab(t, ['a', 'b'], 'viprel');
   const haIp = lab.freeIp(0);
   const node = (h: LabHost) => vipNode(dir, h, haIp, TIMING);
   const a = node(lab.host('a'));

@@ -5,8 +5,8 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createLab, skipUnlessRoot, type LabHost } from '../support/lab';
-import { scratchDir, writeConfig, startDaemon, daemonStatus, waitFor } from '../support/vigil';
+import { skipUnlessRoot, type LabHost } from '../support/lab';
+import { testLab, writeConfig, startDaemon, daemonStatus, waitFor } from '../support/vigil';
 
 if (skipUnlessRoot(t)) process.exit(0);
 
@@ -19,9 +19,7 @@ const addrs = async (h: LabHost) => (await h.exec(['ip', '-4', '-o', 'addr', 'sh
 const has = async (h: LabHost, ip: string) => (await addrs(h)).includes(` ${ip}/`);
 
 t.test('addresses dropped from the IP file while the daemon was down are removed on restart', async (t) => {
-  const lab = await createLab({ hosts: ['a'] });
-  const dir = scratchDir('viprestart');
-  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const { lab, dir } = await testLab(t, ['a'], 'viprestart');
   const a = lab.host('a');
   const [haIp, x, y, foreign] = [0, 1, 2, 3].map((i) => lab.freeIp(i)) as [string, string, string, string];
   const pidfile = path.join(dir, 'a', 'vigil.pid');

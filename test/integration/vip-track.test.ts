@@ -3,15 +3,13 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createLab, skipUnlessRoot, type LabHost } from '../support/lab';
-import { scratchDir, writeConfig, startDaemon, daemonStatus, waitFor, runCli, logsMatching } from '../support/vigil';
+import { skipUnlessRoot, type LabHost } from '../support/lab';
+import { testLab, writeConfig, startDaemon, daemonStatus, waitFor, runCli, logsMatching } from '../support/vigil';
 
 if (skipUnlessRoot(t)) process.exit(0);
 
 t.test('track: the failing master steps down, the failing node never takes over', async (t) => {
-  const lab = await createLab({ hosts: ['a', 'b'] });
-  const dir = scratchDir('track');
-  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const { lab, dir } = await testLab(t, ['a', 'b'], 'track');
   const haIp = lab.freeIp(0);
   const nodes = ['a', 'b'].map((name) => {
     const host: LabHost = lab.host(name);

@@ -3,8 +3,8 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createLab, skipUnlessRoot, type Lab, type LabHost } from '../support/lab';
-import { scratchDir, writeConfig, startDaemon, daemonStatus, waitFor, runCli, type Daemon } from '../support/vigil';
+import { skipUnlessRoot, type LabHost } from '../support/lab';
+import { testLab, scratchDir, writeConfig, startDaemon, daemonStatus, waitFor, runCli, type Daemon } from '../support/vigil';
 import { ArpProber } from '../../src/net/arp/prober';
 
 if (skipUnlessRoot(t)) process.exit(0);
@@ -68,9 +68,7 @@ function startClient(host: LabHost, ip: string, everyMs = 50) {
 }
 
 t.test('two nodes and a client', async (t) => {
-  const lab: Lab = await createLab({ hosts: ['a', 'b', 'client'] });
-  const dir = scratchDir('vip');
-  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const { lab, dir } = await testLab(t, ['a', 'b', 'client'], 'vip');
   const haIp = lab.freeIp(0);
   const a = makeNode(dir, lab.host('a'), haIp);
   const b = makeNode(dir, lab.host('b'), haIp);
@@ -220,9 +218,7 @@ t.test('bad config and bad files are refused with exit 2 and one line', async (t
 });
 
 t.test('split brain: both start holding the HA IP; the lower MAC keeps it, the IP never goes silent', async (t) => {
-  const lab: Lab = await createLab({ hosts: ['a', 'b', 'client'] });
-  const dir = scratchDir('vipsb');
-  t.teardown(async () => { await lab.destroy(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const { lab, dir } = await testLab(t, ['a', 'b', 'client'], 'vipsb');
   const haIp = lab.freeIp(0);
   const nodes = [makeNode(dir, lab.host('a'), haIp), makeNode(dir, lab.host('b'), haIp)];
   for (const n of nodes) await n.host.exec(['ip', 'addr', 'add', `${haIp}/24`, 'dev', n.host.ifname]);

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
 import type { ChildProcess } from 'node:child_process';
-import type { LabHost } from './lab';
+import { createLab, type Lab, type LabHost } from './lab';
 import { askControl, controlPath } from '../../src/daemon/control';
 
 /** The package root, from test/support/ or its compiled copy dist/test/support/. */
@@ -45,6 +45,22 @@ export interface Daemon {
   exited: Promise<number | NodeJS.Signals | null>;
 }
 
+/**
+ * A lab with `hosts` and a scratch directory for one test, both removed when
+ * the test ends, failing or not; daemons pushed to `daemons` are killed first.
+ */
+export async function testLab(t: { teardown(fn: () => unknown): void }, hosts: string[], tag: string): Promise<{ lab: Lab; dir: string; daemons: Daemon[] }> {
+  const lab = await createLab({ hosts });
+  const dir = scratchDir(tag);
+  const daemons: Daemon[] = [];
+  t.teardown(async () => {
+    for (const d of daemons) d.proc.kill('SIGKILL');
+    await lab.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return { lab, dir, daemons };
+}
+
 /** Start `vigil run -c FILE` in `host`, capturing its log lines. */
 export function startDaemon(host: LabHost, config: string, pidfile: string): Daemon {
   const proc = host.spawn([process.execPath, BIN, 'run', '-c', config]);
@@ -65,11 +81,11 @@ export async function daemonStatus(pidfile: string): Promise<Record<string, any>
 }
 
 /** Poll `cond` every `everyMs` until it is truthy or `timeoutMs` passes. */
-export async function waitFor<T>(cond: () => Promise<T> | T, timeoutMs: number, what: string, everyMs = 50): Promise<T> {
+export async function waitFor<T>(cond: () => Promise<T> | T, timeoutMs: number, what: string, everyMs = 50): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await cond();
-    if (v) return v;
+    if (v) return v as NonNullable<T>; // truthy, so neither null nor undefined
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
