@@ -171,7 +171,11 @@ t.test('mount → wait → hold through vzctl --ipadd → umount → --ipdel', a
   // `vigil start` polls for the PID file, so its line may come a moment after the daemon answers.
   await waitFor(() => /vigil started for .* \(pid \d+\)/.test(fs.readFileSync(ct.hookLog, 'utf8')), 5000, 'vigil start\'s line in the hook log');
   t.pass('vigil start\'s output is in the hook log');
-  t.match(await vipStatus(ct), { role: 'inactive', held: [], container: { container: '4201', phase: 'waiting', status: 'mounted' } }, 'status shows the wait');
+  // The wait's first vzlist answer comes after the phase shows (its first poll is a spawn):
+  // bounded by one command_timeout (5s) and the container poll (2s), plus slack.
+  const waiting = await waitFor(async () => { const st = await vipStatus(ct); return st?.container?.status ? st : undefined; }, 5000 + 2000 + 3000,
+    () => `the container wait's first vzlist answer in the status within 10 s; log tail:\n${ct.daemonLog().split('\n').slice(-8).join('\n')}`);
+  t.match(waiting, { role: 'inactive', held: [], container: { container: '4201', phase: 'waiting', status: 'mounted' } }, 'status shows the wait');
   t.same(ct.vzctlCalls(), [], 'no vzctl call while the container is not running');
 
   // The container starts: vigil settles, starts as slave, nobody answers, it takes over.
