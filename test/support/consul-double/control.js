@@ -15,7 +15,7 @@ function install(D) {
 
   D.controlState = () => ({ double: 'consul', state: S.state, knownServers: D.knownServersNow(), knownServersOverride: S.knownServers,
     servers: S.servers, clients: S.clients, healOnJoin: S.healOnJoin, node: D.nodeName, server: D.isServer, leader: S.leader,
-    version: D.version, events: S.events.length, hung: S.hungResponses.size, index: D.index, url: D.url(), heartbeatPort: D.heartbeatPort,
+    version: D.version, listening: D.listening(), events: S.events.length, hung: S.hungResponses.size, index: D.index, url: D.url(), heartbeatPort: D.heartbeatPort,
     faults: D.faults.map((f) => Object.assign({}, f, { path: f.path.source })) });
 
   /** The first fault rule matching this request (consuming one of its `times`). */

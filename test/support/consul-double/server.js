@@ -39,7 +39,7 @@ function die(msg) {
 
 /** Parse consul-style flags (`-config-dir DIR`, `-config-dir=DIR`) plus the double's own. */
 function parseCli(argv) {
-  const out = { configDirs: [], configFiles: [], host: undefined, port: undefined, state: undefined };
+  const out = { configDirs: [], configFiles: [], host: undefined, port: undefined, state: undefined, unix: undefined };
   const args = argv.slice();
   if (args[0] === 'agent') args.shift();
   while (args.length > 0) {
@@ -59,6 +59,7 @@ function parseCli(argv) {
       case 'host': case 'http-addr': case 'client': out.host = val(); break;
       case 'port': case 'http-port': out.port = Number(val()); break;
       case 'state': out.state = val(); break;
+      case 'unix': out.unix = val(); break;
       default: die(`unknown flag ${a}`);
     }
   }
@@ -308,7 +309,7 @@ function dispatch(req, res, p, q, body) {
 // Server
 
 const sockets = new Set();
-const server = http.createServer((req, res) => {
+function onRequest(req, res) {
   const chunks = [];
   let size = 0;
   req.on('data', (c) => {
@@ -320,11 +321,23 @@ const server = http.createServer((req, res) => {
     if (res.writableEnded) return;
     try { route(req, res, Buffer.concat(chunks)); } catch (e) { if (!res.headersSent) text(res, 500, `double: ${e.message}`); }
   });
-});
+}
+const server = http.createServer(onRequest);
 server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+// `-unix PATH`: the same API and control channel on a unix socket, which (unlike the TCP port inside a
+// lab namespace) the test process in the machine's own namespace can reach. Not affected by restart.
+let unixServer;
+const unixReady = new Promise((resolve) => {
+  if (!cli.unix) { resolve(); return; }
+  try { fs.unlinkSync(cli.unix); } catch { /* not there */ }
+  unixServer = http.createServer(onRequest);
+  unixServer.on('error', (e) => die(`listen ${cli.unix}: ${e.code || e.message}`));
+  unixServer.listen(cli.unix, resolve);
+});
 server.keepAliveTimeout = 5000;
 
 let boundPort = port;
+D.listening = () => server.listening;
 function serverPort() { const a = server.address(); return a && typeof a === 'object' ? a.port : boundPort; }
 
 /**
@@ -350,6 +363,7 @@ function shutdown(code) {
   if (shuttingDown) return;
   shuttingDown = true;
   D.stopHeartbeats();
+  if (unixServer) { unixServer.close(); try { fs.unlinkSync(cli.unix); } catch { /* gone */ } }
   server.close(() => process.exit(code));
   for (const s of sockets) s.destroy();
   setTimeout(() => process.exit(code), 1000).unref();
@@ -364,7 +378,7 @@ process.on('SIGUSR2', () => D.setState('healthy'));
 server.on('error', (e) => die(`listen ${host}:${port}: ${e.code || e.message}`));
 server.listen(port, host, () => {
   if (S.state === 'dead') { process.stdout.write(`${JSON.stringify({ double: 'consul', dead: true })}\n`); process.exit(3); }
-  D.startHeartbeats().then((hbPort) => {
+  Promise.all([D.startHeartbeats(), unixReady]).then(([hbPort]) => {
     D.heartbeatPort = hbPort;
     process.stdout.write(`${JSON.stringify({ double: 'consul', url: D.url(), pid: process.pid, node: D.nodeName, state: S.state, heartbeatPort: hbPort })}\n`);
   }, (e) => die(`heartbeat listen: ${e.code || e.message}`));
