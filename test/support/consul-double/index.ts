@@ -301,3 +301,14 @@ export function startConsulDouble(opts: StartOptions): Promise<ConsulDouble> {
     });
   });
 }
+
+/**
+ * A double on a free loopback port for one tap test, with a temporary config
+ * dir; both are gone when the test ends, failing or not.
+ */
+export async function startDoubleForTest(t: { teardown(fn: () => unknown): void }, config: AgentConfigFile): Promise<ConsulDouble> {
+  const dir = tempAgentConfig(config);
+  const d = await startConsulDouble({ configDir: dir, host: '127.0.0.1', port: await freeLoopbackPort() });
+  t.teardown(async () => { await d.stop(); fs.rmSync(dir, { recursive: true, force: true }); });
+  return d;
+}
