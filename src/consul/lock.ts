@@ -67,24 +67,32 @@ export class ConsulLock {
   get renewEveryMs(): number { return Math.floor(this.ttlMs / 2); }
 
   /**
-   * One acquire attempt: a session (created on first use, or again after a
-   * loss), then `?acquire`. Returns the hold, or undefined when another
+   * One acquire attempt: a session (created on first use, renewed while
+   * waiting, created again after a loss), then `?acquire`. Returns the hold, or undefined when another
    * session holds the key or it is in lock-delay.
    */
   async acquire(): Promise<LockHold | undefined> {
     if (this.hold && this.held()) return this.hold;
-    if (this.sessionId === undefined || this.lostReason !== undefined) {
+    // A waiting session must stay alive too: renew it, and start over with a new one if it is gone.
+    let alive = false;
+    if (this.sessionId !== undefined && this.lostReason === undefined) {
+      const sent = this.now();
+      alive = await this.client.sessionRenew(this.sessionId);
+      if (alive) this.deadline = sent + this.ttlMs;
+    }
+    if (!alive) {
       const sent = this.now();
       this.sessionId = await this.client.sessionCreate(this.opts.session);
       this.deadline = sent + this.ttlMs;
       this.lostReason = undefined;
       this.hold = undefined;
     }
-    const ok = await this.client.kvPut(this.opts.key, this.opts.value ?? '', { acquire: this.sessionId });
+    const session = this.sessionId as string; // set by the renew or create above
+    const ok = await this.client.kvPut(this.opts.key, this.opts.value ?? '', { acquire: session });
     if (!ok) return undefined;
     const e = await this.client.kvGet(this.opts.key);
-    if (!e || e.session !== this.sessionId) { this.lose('lock-taken'); return undefined; }
-    this.hold = { key: this.opts.key, session: this.sessionId, lockIndex: e.lockIndex };
+    if (!e || e.session !== session) { this.lose('lock-taken'); return undefined; }
+    this.hold = { key: this.opts.key, session, lockIndex: e.lockIndex };
     return this.hold;
   }
 

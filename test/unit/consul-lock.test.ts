@@ -92,5 +92,6 @@ t.test('contention: undefined while another session holds it; release hands over
   t.equal(a.lost(), 'released');
   t.same(f.calls.slice(-2), ['put k {"release":"s1"}', 'destroy s1'], 'release before destroy: no lock-delay for the next holder');
   t.match(await b.acquire(), { session: 's2', lockIndex: 2 });
+  t.ok(f.calls.includes('renew s2'), 'a waiting session is renewed by each attempt, not replaced');
   t.throws(() => new ConsulLock(f.client, { key: 'k', session: { ttl: 'soon' } }), { code: 'EVIGILCONFIG' });
 });
