@@ -190,8 +190,8 @@ export function consulDoubleCommand(configDir: string): string[] {
   return [process.execPath, CONSUL_DOUBLE_SERVER, 'agent', '-config-dir', configDir];
 }
 
-/** An environment for children without tap's coverage hooks. */
-function childEnv(): NodeJS.ProcessEnv {
+/** An environment for the double and heartbeat children, without tap's loader and coverage hooks. */
+export function childEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
   return env;
