@@ -12,8 +12,12 @@
  *
  * Plain CommonJS with no dependencies beyond node itself, so it can be spawned
  * with `node server.js agent -config-dir DIR` anywhere (also as the `command`
- * of a supervised agent in a vigil config). See README.md for the control
- * channel (`/_double/*`, SIGUSR1/SIGUSR2) and the options.
+ * of a supervised agent in a vigil config). This file is the command line,
+ * the shared state `D`, the router and the listener; each endpoint family is
+ * one file that adds its part to `D`: util, blocking (index/wait, headers),
+ * kv, sessions, health (catalog and checks), members (and the heartbeat
+ * listener), txn, events, agent, control (`/_double/*`, fault rules).
+ * See README.md for the control channel and the options.
  */
 'use strict';
 
