@@ -40,6 +40,14 @@ export interface LockOptions {
 /** A held lock: the fencing token for downstream writes. */
 export interface LockHold { key: string; session: string; lockIndex: number }
 
+/** Timer functions, injectable so the renew loop runs on a fake clock in tests. */
+export interface LockTimers { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(handle: unknown): void }
+
+const REAL_TIMERS: LockTimers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
 /** Why a lock was lost. */
 export type LockLostReason = 'session-invalidated' | 'lock-taken' | 'renew-deadline' | 'released';
 
@@ -126,6 +134,45 @@ export class ConsulLock {
     // Never move the deadline back, and only from a renewal sent while still held.
     if (sent < this.deadline) this.deadline = Math.max(this.deadline, sent + this.ttlMs);
     return this.held();
+  }
+
+  /**
+   * Keep a held lock: renew every TTL/2 (a failed renewal is retried every
+   * `retryMs`, default 1 s), and call `onLost` once when it is lost — at the
+   * latest at the local deadline, even while a renewal is still in flight.
+   * Returns a stop function (stopping does not release).
+   */
+  keep(onLost: (reason: LockLostReason) => void, opts: { timers?: LockTimers; retryMs?: number } = {}): () => void {
+    const timers = opts.timers ?? REAL_TIMERS;
+    let stopped = false;
+    let tick: unknown;
+    let watchdog: unknown;
+    const stop = () => { stopped = true; timers.clearTimeout(tick); timers.clearTimeout(watchdog); };
+    const report = () => {
+      if (stopped) return;
+      stop();
+      onLost(this.lost() ?? 'renew-deadline');
+    };
+    const armWatchdog = () => {
+      timers.clearTimeout(watchdog);
+      watchdog = timers.setTimeout(() => (this.held() ? armWatchdog() : report()), Math.max(1, this.remainingMs()));
+    };
+    const loop = async () => {
+      if (stopped) return;
+      let next = this.renewEveryMs;
+      try {
+        if (!(await this.renew())) { report(); return; }
+      } catch {
+        next = Math.min(opts.retryMs ?? 1000, next); // unknown, not lost: the deadline decides
+      }
+      if (!this.held()) { report(); return; }
+      armWatchdog();
+      if (!stopped) tick = timers.setTimeout(() => { void loop(); }, next);
+    };
+    if (!this.held()) { report(); return stop; }
+    armWatchdog();
+    tick = timers.setTimeout(() => { void loop(); }, this.renewEveryMs);
+    return stop;
   }
 
   /** Hand over cleanly: release first (no lock-delay), then destroy the session. */

@@ -95,3 +95,72 @@ t.test('contention: undefined while another session holds it; release hands over
   t.ok(f.calls.includes('renew s2'), 'a waiting session is renewed by each attempt, not replaced');
   t.throws(() => new ConsulLock(f.client, { key: 'k', session: { ttl: 'soon' } }), { code: 'EVIGILCONFIG' });
 });
+
+/** Fake timers on the fake clock: advance() runs what is due, letting promises settle between. */
+function fakeTimers(clock: { now: number }) {
+  let seq = 0;
+  const due = new Map<number, { at: number; fn: () => void }>();
+  return {
+    timers: {
+      setTimeout: (fn: () => void, ms: number) => { const id = ++seq; due.set(id, { at: clock.now + ms, fn }); return id; },
+      clearTimeout: (h: unknown) => { due.delete(h as number); },
+    },
+    async advance(ms: number) {
+      const end = clock.now + ms;
+      for (;;) {
+        await new Promise((r) => setImmediate(r));
+        const next = [...due.entries()].sort((a, b) => a[1].at - b[1].at)[0];
+        if (!next || next[1].at > end) break;
+        due.delete(next[0]);
+        clock.now = next[1].at;
+        next[1].fn();
+      }
+      clock.now = end;
+      await new Promise((r) => setImmediate(r));
+    },
+  };
+}
+
+t.test('keep: renews every TTL/2, retries errors sooner, reports a loss once (404, or the deadline while renew hangs)', async (t) => {
+  const f = fake();
+  const lock = new ConsulLock(f.client, { key: 'k', session: { ttl: '10s' }, now: () => f.st.now });
+  const clock = { get now() { return f.st.now; }, set now(v: number) { f.st.now = v; } };
+  const ft = fakeTimers(clock);
+  await lock.acquire();
+  const lost: string[] = [];
+  lock.keep((r) => lost.push(r), { timers: ft.timers, retryMs: 1000 });
+  await ft.advance(20_000);
+  t.equal(f.calls.filter((c) => c === 'renew s1').length, 4, 'renewed at 5, 10, 15, 20 s');
+  t.same(lost, []);
+  f.st.renewAnswer = new Error('ECONSULTIMEOUT');
+  await ft.advance(7_000);
+  t.equal(f.calls.filter((c) => c === 'renew s1').length, 7, 'the failing renewal at 25 s is retried every retryMs (26, 27 s)');
+  t.same(lost, [], 'not lost while the deadline holds');
+  await ft.advance(10_000);
+  t.same(lost, ['renew-deadline'], 'lost at the deadline (last good renew at 20 s + TTL)');
+  await ft.advance(20_000);
+  t.same(lost, ['renew-deadline'], 'reported once');
+
+  const g = fake();
+  const l2 = new ConsulLock(g.client, { key: 'k', session: { ttl: '10s' }, now: () => g.st.now });
+  const ft2 = fakeTimers({ get now() { return g.st.now; }, set now(v: number) { g.st.now = v; } });
+  await l2.acquire();
+  const lost2: string[] = [];
+  const stop = l2.keep((r) => lost2.push(r), { timers: ft2.timers });
+  g.st.renewAnswer = false;
+  await ft2.advance(5_000);
+  t.same(lost2, ['session-invalidated']);
+  stop();
+
+  // A renewal that never answers: the watchdog still reports at the deadline.
+  const h = fake();
+  const l3 = new ConsulLock({ ...h.client, sessionRenew: () => new Promise<boolean>(() => {}) }, { key: 'k', session: { ttl: '10s' }, now: () => h.st.now });
+  const ft3 = fakeTimers({ get now() { return h.st.now; }, set now(v: number) { h.st.now = v; } });
+  await l3.acquire();
+  const lost3: string[] = [];
+  l3.keep((r) => lost3.push(r), { timers: ft3.timers });
+  await ft3.advance(9_999);
+  t.same(lost3, []);
+  await ft3.advance(2);
+  t.same(lost3, ['renew-deadline'], 'a hung renewal does not postpone the loss');
+});
