@@ -77,3 +77,15 @@ t.test('txn details: delete-cas, delete-tree, get-or-empty, Node ops refused; in
   t.ok(Number(empty.headers.get('x-consul-index')) >= 1, 'X-Consul-Index is never 0');
   t.equal((await call(fresh.url, 'GET', '/v1/agent/members')).headers.get('x-consul-index'), null, 'members: agent-local, no index');
 });
+
+t.test('catalog/nodes: a failed node is still listed; leave removes it; blocking on the catalog index', async (t) => {
+  const d = await startDoubleForTest(t, { ...CFG, double: { clients: [{ name: 'cmp-02', addr: '10.0.0.12' }] } });
+  const first = await call(d.url, 'GET', '/v1/catalog/nodes');
+  t.same(first.json().map((n: any) => [n.Node, n.Address]), [['cmp-01', '127.0.0.1'], ['cmp-02', '10.0.0.12'], ['server-1', '10.0.0.5']]);
+  await d.setMembers({ Name: 'cmp-02', Status: 4 });
+  t.equal((await call(d.url, 'GET', '/v1/catalog/nodes')).json().length, 3, 'failed: still listed');
+  const waiting = call(d.url, 'GET', `/v1/catalog/nodes?index=${first.headers.get('x-consul-index')}&wait=5s`);
+  setTimeout(() => { void d.setMembers({ Name: 'cmp-02', Status: 3 }); }, 100);
+  t.same((await waiting).json().map((n: any) => n.Node), ['cmp-01', 'server-1'], 'left: deregistered');
+  t.match((await d.members()).find((m) => m.Name === 'cmp-02'), { Status: 3 }, 'still a member, Status 3 (left)');
+});

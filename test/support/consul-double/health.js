@@ -18,6 +18,7 @@ function install(D) {
   D.catalog = new Map(); // node → {Node, Address, CreateIndex, ModifyIndex}
   D.checks = new Map(); // `${node}\0${checkId}` → HealthCheck
   D.checksIndex = 0;
+  D.catalogIndex = 0;
 
   const ck = (node, id) => `${node}\0${id}`;
   D.getCheck = (node, id) => D.checks.get(ck(node, id));
@@ -32,6 +33,7 @@ function install(D) {
     }
     const idx = D.nextIndex();
     D.catalog.set(node, { Node: node, Address: address || '', CreateIndex: idx, ModifyIndex: idx });
+    D.catalogIndex = idx;
     D.setCheck({ Node: node, CheckID: SERF.CheckID, Name: SERF.Name, Status: 'passing', Output: 'Agent alive and reachable' }, idx);
   };
 
@@ -42,6 +44,7 @@ function install(D) {
     for (const s of Array.from(D.sessions.values())) if (s.Node === node) D.invalidateSession(s.ID, `node ${node} deregistered (${why})`, idx);
     for (const k of Array.from(D.checks.keys())) if (k.startsWith(`${node}\0`)) D.checks.delete(k);
     D.catalog.delete(node);
+    D.catalogIndex = idx;
     D.checksIndex = idx;
     D.changed();
   };
@@ -105,10 +108,28 @@ function install(D) {
   };
 }
 
+/**
+ * `GET /v1/catalog/nodes` (blocking): every registered node. A failed node is
+ * still listed — only its serfHealth is critical; it goes on leave or reap.
+ */
+function installCatalog(D) {
+  D.handleCatalogNodes = (req, res, query) => {
+    if (req.method !== 'GET') return methodNotAllowed(res, req.method, ['GET']);
+    const q = D.queryOptions(res, query);
+    if (!q || !D.gateRead(res, q)) return undefined;
+    return D.blockingRead(req, res, q, () => {
+      const list = Array.from(D.catalog.values()).sort((a, b) => (a.Node < b.Node ? -1 : 1)).map((n) => ({
+        ID: '', Node: n.Node, Address: n.Address, Datacenter: D.datacenter, TaggedAddresses: { lan: n.Address, wan: n.Address },
+        Meta: {}, CreateIndex: n.CreateIndex, ModifyIndex: n.ModifyIndex }));
+      return { index: D.catalogIndex, send: (h) => json(res, list, h) };
+    });
+  };
+}
+
 function stripUndefined(o) {
   const out = {};
   for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
   return out;
 }
 
-module.exports = { install, STATUSES };
+module.exports = { install: (D) => { install(D); installCatalog(D); }, STATUSES };

@@ -249,6 +249,7 @@ function dropData() {
   D.catalog.clear();
   D.checks.clear();
   D.checksIndex = 0;
+  D.catalogIndex = 0;
   D.dynamicMembers.clear();
   D.staticStatus.clear();
   D.index = 10; // lower than before: clients must reset their blocking index (§3j rule 1)
@@ -306,6 +307,7 @@ function dispatch(req, res, p, q, body) {
   if (p === '/v1/txn') return D.handleTxn(req, res, q, body);
   if ((m = /^\/v1\/session\/(create|destroy|info|renew|list|node)(?:\/(.*))?$/.exec(p))) return D.handleSession(req, res, m[1], m[2], q, body);
   if ((m = /^\/v1\/health\/(node|state)(?:\/(.*))?$/.exec(p))) return D.handleHealth(req, res, m[1], m[2], q);
+  if (p === '/v1/catalog/nodes') return D.handleCatalogNodes(req, res, q);
   return text(res, 404, 'Invalid URL path: not a recognized HTTP API endpoint');
 }
 
