@@ -24,6 +24,7 @@ export interface HealthCheck {
 
 const STATUSES: readonly string[] = ['passing', 'warning', 'critical'];
 
+/** Decode one HealthCheck; a status outside passing/warning/critical is a bad response. */
 export function parseHealthCheck(v: unknown): HealthCheck {
   if (!isObject(v) || typeof v.Node !== 'string' || typeof v.CheckID !== 'string' || typeof v.Status !== 'string' || !STATUSES.includes(v.Status)) {
     throw bad(`health check ${JSON.stringify(v).slice(0, 200)}`);

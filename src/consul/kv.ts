@@ -23,6 +23,7 @@ export interface KvEntry {
 /** Options of a KV write: at most one of `cas`, `acquire`, `release`. */
 export interface KvPutOptions { cas?: number; acquire?: string; release?: string; flags?: number }
 
+/** Decode one DirEntry (`Value` base64 → bytes; `Session` "" → absent). */
 export function parseKvEntry(v: unknown): KvEntry {
   if (!isObject(v) || typeof v.Key !== 'string') throw bad('KV entry');
   const int = (k: string) => (typeof v[k] === 'number' ? (v[k] as number) : 0);

@@ -36,6 +36,7 @@ export interface SessionSpec {
   serviceChecks?: string[];
 }
 
+/** Decode one session of info/list/renew, 0.9 (`Checks`) or 1.7+ (`NodeChecks`/`ServiceChecks`). */
 export function parseSession(v: unknown): ConsulSession {
   if (!isObject(v) || typeof v.ID !== 'string') throw bad('session');
   const strings = (x: unknown): string[] => (Array.isArray(x) ? x.filter((c): c is string => typeof c === 'string') : []);

@@ -53,14 +53,17 @@ export interface Read<T> { value: T; meta: QueryMeta }
 /** Largest wait a server honours (max_query_time). */
 export const MAX_WAIT_MS = 600_000;
 
+/** An `ECONSULBADRESPONSE`: a 2xx answer that is not the documented shape. */
 export function bad(what: string): VigilError {
   return new VigilError('ECONSULBADRESPONSE', `consul: unexpected response: ${what}`);
 }
 
+/** A plain JSON object (not null, not an array). */
 export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Parse a JSON body, or throw `ECONSULBADRESPONSE` quoting its start. */
 export function parseJson(what: string, body: Buffer): unknown {
   try {
     return JSON.parse(body.toString('utf8'));
@@ -69,6 +72,7 @@ export function parseJson(what: string, body: Buffer): unknown {
   }
 }
 
+/** The agent's literal `true`/`false` answer. */
 export function parseBool(what: string, body: Buffer): boolean {
   const v = parseJson(what, body);
   if (typeof v !== 'boolean') throw bad(`${what}: expected true or false`);
