@@ -13,11 +13,34 @@
  *   failure (`detail.errno` says which);
  * - `ECONSULHTTP`: a 4xx/5xx answer, with `status` and the text body
  *   (Consul errors are text/plain, e.g. `No known Consul servers`);
- * - `ECONSULBADRESPONSE`: a 2xx answer that is not the documented shape.
+ * - `ECONSULBADRESPONSE`: a 2xx answer that is not the documented shape;
+ * - `ECONSULTXNCONFLICT`: a /v1/txn rolled back (409), see txn.ts.
+ *
+ * The endpoint families live beside it, each on the {@link Transport}
+ * contract this class implements: kv.ts, session.ts, txn.ts, health.ts;
+ * blocking.ts has the index rules of blocking reads and lock.ts a lock
+ * helper on top. This class is the one facade callers hold.
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { VigilError, ConfigError } from '../errors';
+import { bad, parseJson, type RawResponse, type Read, type ReadOptions, type RequestOptions, type Transport } from './wire';
+import { kvDelete, kvKeys, kvPut, kvRead, kvReadTree, type KvEntry, type KvPutOptions } from './kv';
+import { sessionCreate, sessionDestroy, sessionInfo, sessionRenew, sessionsRead, type ConsulSession, type SessionSpec } from './session';
+import { txn, type TxnKvOp, type TxnResult } from './txn';
+import { healthNode, healthState, type CheckStatus, type HealthCheck } from './health';
+import type { Consistency } from './wire';
+import { parseAgentSelf, parseConsulEvent, parseMember, type AgentSelfInfo, type ConsulEvent, type ConsulMember, type FireFilters } from './agent';
+
+export { parseAgentSelf, parseConsulEvent } from './agent';
+export type { AgentSelfInfo, ConsulEvent, ConsulMember, FireFilters } from './agent';
+
+export type { KvEntry, KvPutOptions } from './kv';
+export type { ConsulSession, SessionSpec } from './session';
+export type { TxnKvOp, TxnResult, TxnOpError } from './txn';
+export { ConsulTxnConflict } from './txn';
+export type { HealthCheck, CheckStatus } from './health';
+export type { QueryMeta, Read, ReadOptions, Consistency } from './wire';
 
 /** Options for {@link ConsulClient}. */
 export interface ConsulClientOptions {
@@ -49,219 +72,15 @@ export class ConsulHttpError extends VigilError {
   }
 }
 
-/** What vigil reads from `GET /v1/agent/self`. */
-export interface AgentSelfInfo {
-  /** True for a server agent (which never fences its host). */
-  server: boolean;
-  /** `Stats.consul.known_servers` of a client; undefined on a server. */
-  knownServers: number | undefined;
-  nodeName: string;
-  datacenter?: string;
-  version?: string;
-  /** `Stats.serf_lan.members` / `failed` / `health_score` when present (evidence only). */
-  serfMembers?: number;
-  serfFailed?: number;
-  serfHealthScore?: number;
-  /** `Stats.consul.leader_addr` of a server (`""` when it knows no leader). */
-  leaderAddr?: string;
-}
-
-/** One entry of `GET /v1/agent/members`. */
-export interface ConsulMember {
-  name: string;
-  addr: string;
-  port: number;
-  /** serf MemberStatus: 0 none, 1 alive, 2 leaving, 3 left, 4 failed. */
-  status: number;
-  /** `Tags.role`: `consul` for servers, `node` for clients. */
-  role: string | undefined;
-  tags: Record<string, string>;
-}
-
-/** A user event as the agent returns it, with the payload decoded. */
-export interface ConsulEvent {
-  id: string;
-  name: string;
-  payload: Buffer | null;
-  nodeFilter: string;
-  serviceFilter: string;
-  tagFilter: string;
-  version: number;
-  ltime: number;
-}
-
-/** Filters for {@link ConsulClient.fireEvent} (regular expressions, as Consul applies them). */
-export interface FireFilters { node?: string; service?: string; tag?: string }
-
-/** One KV entry, value decoded. */
-export interface KvEntry {
-  key: string;
-  value: Buffer | null;
-  flags: number;
-  session?: string;
-  createIndex: number;
-  modifyIndex: number;
-  lockIndex: number;
-}
-
-/** A session as `GET /v1/session/info/:id` returns it (0.9 and 1.x shapes). */
-export interface ConsulSession {
-  id: string;
-  name: string;
-  node: string;
-  behavior: string;
-  ttl: string;
-  lockDelayNs: number;
-  checks: string[];
-}
-
-/** Options of a new session. */
-export interface SessionSpec { name?: string; node?: string; ttl?: string; lockDelay?: string; behavior?: 'release' | 'delete'; checks?: string[] }
-
-interface RawResponse { status: number; headers: http.IncomingHttpHeaders; body: Buffer }
-
-interface RequestOptions {
-  query?: Record<string, string | undefined>;
-  body?: Buffer | string;
-  /** Statuses returned as a value rather than thrown (2xx always are). */
-  accept?: number[];
-}
-
-const DECIMAL_RE = /^(0|[1-9][0-9]{0,9})$/;
-
-function bad(what: string): VigilError {
-  return new VigilError('ECONSULBADRESPONSE', `consul: unexpected response: ${what}`);
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function decimalStat(v: unknown): number | undefined {
-  return typeof v === 'string' && DECIMAL_RE.test(v) ? Number(v) : undefined;
-}
-
-/**
- * Read what matters from an `agent/self` answer, tolerant of the 0.9 and 1.x
- * shapes and strict about types: Stats values are strings, and a client's
- * `known_servers` must be a decimal string (a number, `"3 "` or `"-1"` is
- * refused). Only `Stats.consul.server` / `known_servers` / `leader_addr`
- * and `Config.Server` / `Config.NodeName` decide anything.
- * @throws VigilError `ECONSULBADRESPONSE`
- */
-export function parseAgentSelf(json: unknown): AgentSelfInfo {
-  if (!isObject(json)) throw bad('agent/self is not an object');
-  const stats = json.Stats;
-  if (!isObject(stats)) throw bad('agent/self has no Stats');
-  const consul = stats.consul;
-  if (!isObject(consul)) throw bad('agent/self has no Stats.consul');
-  const config = isObject(json.Config) ? json.Config : undefined;
-
-  let statServer: boolean | undefined;
-  if (consul.server !== undefined) {
-    if (consul.server !== 'true' && consul.server !== 'false') throw bad(`Stats.consul.server is ${JSON.stringify(consul.server)}`);
-    statServer = consul.server === 'true';
-  }
-  let configServer: boolean | undefined;
-  if (config && config.Server !== undefined) {
-    if (typeof config.Server !== 'boolean') throw bad(`Config.Server is ${JSON.stringify(config.Server)}`);
-    configServer = config.Server;
-  }
-  if (statServer === undefined && configServer === undefined) throw bad('neither Stats.consul.server nor Config.Server is present');
-  if (statServer !== undefined && configServer !== undefined && statServer !== configServer) {
-    throw bad('Stats.consul.server and Config.Server disagree');
-  }
-  const server = (statServer ?? configServer) as boolean;
-
-  let knownServers: number | undefined;
-  if (!server) {
-    knownServers = decimalStat(consul.known_servers);
-    if (knownServers === undefined) throw bad(`Stats.consul.known_servers is ${JSON.stringify(consul.known_servers)}, expected a decimal string`);
-  }
-  const member = isObject(json.Member) ? json.Member : undefined;
-  const nodeName = typeof config?.NodeName === 'string' ? config.NodeName : typeof member?.Name === 'string' ? member.Name : undefined;
-  if (nodeName === undefined) throw bad('agent/self has no Config.NodeName');
-
-  const info: AgentSelfInfo = { server, knownServers, nodeName };
-  if (typeof config?.Datacenter === 'string') info.datacenter = config.Datacenter;
-  const build = isObject(stats.build) ? stats.build : undefined;
-  if (typeof config?.Version === 'string') info.version = config.Version;
-  else if (typeof build?.version === 'string') info.version = build.version;
-  const serf = isObject(stats.serf_lan) ? stats.serf_lan : undefined;
-  if (serf) {
-    const members = decimalStat(serf.members);
-    const failed = decimalStat(serf.failed);
-    const health = decimalStat(serf.health_score);
-    if (members !== undefined) info.serfMembers = members;
-    if (failed !== undefined) info.serfFailed = failed;
-    if (health !== undefined) info.serfHealthScore = health;
-  }
-  if (server && typeof consul.leader_addr === 'string') info.leaderAddr = consul.leader_addr;
-  return info;
-}
-
-/** Decode one event object of `/v1/event/fire` or `/v1/event/list`. */
-export function parseConsulEvent(v: unknown): ConsulEvent {
-  if (!isObject(v)) throw bad('event is not an object');
-  const str = (k: string): string => {
-    const s = v[k];
-    if (typeof s !== 'string') throw bad(`event ${k} is ${JSON.stringify(s)}`);
-    return s;
-  };
-  const num = (k: string): number => {
-    const n = v[k];
-    if (typeof n !== 'number' || !Number.isInteger(n)) throw bad(`event ${k} is ${JSON.stringify(n)}`);
-    return n;
-  };
-  let payload: Buffer | null = null;
-  if (v.Payload !== null && v.Payload !== undefined) {
-    if (typeof v.Payload !== 'string') throw bad('event Payload is not base64 text');
-    payload = Buffer.from(v.Payload, 'base64');
-  }
-  return { id: str('ID'), name: str('Name'), payload, nodeFilter: str('NodeFilter'), serviceFilter: str('ServiceFilter'),
-    tagFilter: str('TagFilter'), version: num('Version'), ltime: num('LTime') };
-}
-
-function parseMember(v: unknown): ConsulMember {
-  if (!isObject(v)) throw bad('member is not an object');
-  if (typeof v.Name !== 'string' || typeof v.Addr !== 'string' || typeof v.Port !== 'number' || typeof v.Status !== 'number') {
-    throw bad(`member ${JSON.stringify(v).slice(0, 200)}`);
-  }
-  const tags: Record<string, string> = {};
-  if (isObject(v.Tags)) for (const [k, t] of Object.entries(v.Tags)) if (typeof t === 'string') tags[k] = t;
-  return { name: v.Name, addr: v.Addr, port: v.Port, status: v.Status, role: tags.role, tags };
-}
-
-function parseKvEntry(v: unknown): KvEntry {
-  if (!isObject(v) || typeof v.Key !== 'string') throw bad('KV entry');
-  const int = (k: string) => (typeof v[k] === 'number' ? (v[k] as number) : 0);
-  const e: KvEntry = {
-    key: v.Key,
-    value: typeof v.Value === 'string' ? Buffer.from(v.Value, 'base64') : null,
-    flags: int('Flags'), createIndex: int('CreateIndex'), modifyIndex: int('ModifyIndex'), lockIndex: int('LockIndex'),
-  };
-  // `Session` is omitempty in 1.x and "" in older answers: both mean unlocked.
-  if (typeof v.Session === 'string' && v.Session !== '') e.session = v.Session;
-  return e;
-}
-
-function parseSession(v: unknown): ConsulSession {
-  if (!isObject(v) || typeof v.ID !== 'string') throw bad('session');
-  const checks = Array.isArray(v.NodeChecks) ? v.NodeChecks : Array.isArray(v.Checks) ? v.Checks : [];
-  return { id: v.ID, name: typeof v.Name === 'string' ? v.Name : '', node: typeof v.Node === 'string' ? v.Node : '',
-    behavior: typeof v.Behavior === 'string' ? v.Behavior : 'release', ttl: typeof v.TTL === 'string' ? v.TTL : '',
-    lockDelayNs: typeof v.LockDelay === 'number' ? v.LockDelay : 0, checks: checks.filter((c): c is string => typeof c === 'string') };
-}
-
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN',
   'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ECONNABORTED', 'EADDRNOTAVAIL']);
 
 /** HTTP client for one Consul agent. */
-export class ConsulClient {
+export class ConsulClient implements Transport {
   readonly url: string;
   private readonly base: URL;
   private readonly token?: string;
-  private readonly timeoutMs: number;
+  readonly timeoutMs: number;
   private readonly maxBody: number;
   private readonly ca?: string | Buffer;
 
@@ -319,9 +138,10 @@ export class ConsulClient {
       const req = url.protocol === 'https:'
         ? https.request(url, { method, headers, agent: false, ...(this.ca !== undefined ? { ca: this.ca } : {}) }, onResponse)
         : http.request(url, { method, headers, agent: false }, onResponse);
-      const timer = setTimeout(() => finish(new VigilError('ECONSULTIMEOUT', `consul ${desc}: no answer from ${this.url} within ${this.timeoutMs} ms`, {
-        retryable: true, detail: { url: this.url, timeoutMs: this.timeoutMs },
-      })), this.timeoutMs);
+      const deadlineMs = opts.timeoutMs ?? this.timeoutMs;
+      const timer = setTimeout(() => finish(new VigilError('ECONSULTIMEOUT', `consul ${desc}: no answer from ${this.url} within ${deadlineMs} ms`, {
+        retryable: true, detail: { url: this.url, timeoutMs: deadlineMs },
+      })), deadlineMs);
       req.on('error', (e) => finish(this.transportError(desc, e)));
       req.end(body);
     });
@@ -405,90 +225,85 @@ export class ConsulClient {
   }
 
   /** `GET /v1/kv/<key>`: the entry, or undefined when the key is missing (404). */
-  async kvGet(key: string): Promise<KvEntry | undefined> {
-    const r = await this.request('GET', `/v1/kv/${kvPath(key)}`, { accept: [404] });
-    if (r.status === 404) return undefined;
-    const v = parseJson('GET /v1/kv', r.body);
-    if (!Array.isArray(v) || v.length !== 1) throw bad('KV answer is not a one-entry list');
-    return parseKvEntry(v[0]);
+  async kvGet(key: string, opts: ReadOptions = {}): Promise<KvEntry | undefined> {
+    return (await kvRead(this, key, opts)).value;
+  }
+
+  /** `GET /v1/kv/<key>` with its index, blocking when `opts.index` > 0. */
+  kvRead(key: string, opts: ReadOptions = {}): Promise<Read<KvEntry | undefined>> {
+    return kvRead(this, key, opts);
   }
 
   /** `GET /v1/kv/<prefix>?recurse`: every entry under the prefix ([] when none). */
-  async kvList(prefix: string): Promise<KvEntry[]> {
-    const r = await this.request('GET', `/v1/kv/${kvPath(prefix)}`, { query: { recurse: '' }, accept: [404] });
-    if (r.status === 404) return [];
-    const v = parseJson('GET /v1/kv', r.body);
-    if (!Array.isArray(v)) throw bad('KV answer is not a list');
-    return v.map(parseKvEntry);
+  async kvList(prefix: string, opts: ReadOptions = {}): Promise<KvEntry[]> {
+    return (await kvReadTree(this, prefix, opts)).value;
+  }
+
+  /** `GET /v1/kv/<prefix>?recurse` with its index, blocking when `opts.index` > 0. */
+  kvReadTree(prefix: string, opts: ReadOptions = {}): Promise<Read<KvEntry[]>> {
+    return kvReadTree(this, prefix, opts);
+  }
+
+  /** `GET /v1/kv/<prefix>?keys[&separator=]`. */
+  kvKeys(prefix: string, opts: ReadOptions & { separator?: string } = {}): Promise<Read<string[]>> {
+    return kvKeys(this, prefix, opts);
   }
 
   /**
    * `PUT /v1/kv/<key>` with `?cas=`, `?acquire=` or `?release=`; the agent's
    * literal `true`/`false`. A plain PUT ignores locks, as Consul does.
    */
-  async kvPut(key: string, value: Buffer | string, opts: { cas?: number; acquire?: string; release?: string; flags?: number } = {}): Promise<boolean> {
-    const r = await this.request('PUT', `/v1/kv/${kvPath(key)}`, {
-      body: value,
-      query: { cas: opts.cas?.toString(), acquire: opts.acquire, release: opts.release, flags: opts.flags?.toString() },
-    });
-    return parseBool('PUT /v1/kv', r.body);
+  kvPut(key: string, value: Buffer | string, opts: KvPutOptions = {}): Promise<boolean> {
+    return kvPut(this, key, value, opts);
   }
 
   /** `DELETE /v1/kv/<key>` (optionally `?cas=` or `?recurse`). */
-  async kvDelete(key: string, opts: { cas?: number; recurse?: boolean } = {}): Promise<boolean> {
-    const r = await this.request('DELETE', `/v1/kv/${kvPath(key)}`, { query: { cas: opts.cas?.toString(), recurse: opts.recurse ? '' : undefined } });
-    return parseBool('DELETE /v1/kv', r.body);
+  kvDelete(key: string, opts: { cas?: number; recurse?: boolean } = {}): Promise<boolean> {
+    return kvDelete(this, key, opts);
   }
 
   /** `PUT /v1/session/create`; returns the session ID. */
-  async sessionCreate(spec: SessionSpec = {}): Promise<string> {
-    const body: Record<string, unknown> = {};
-    if (spec.name !== undefined) body.Name = spec.name;
-    if (spec.node !== undefined) body.Node = spec.node;
-    if (spec.ttl !== undefined) body.TTL = spec.ttl;
-    if (spec.lockDelay !== undefined) body.LockDelay = spec.lockDelay;
-    if (spec.behavior !== undefined) body.Behavior = spec.behavior;
-    if (spec.checks !== undefined) body.Checks = spec.checks;
-    const v = parseJson('PUT /v1/session/create', (await this.request('PUT', '/v1/session/create', { body: JSON.stringify(body) })).body);
-    if (!isObject(v) || typeof v.ID !== 'string') throw bad('session/create has no ID');
-    return v.ID;
+  sessionCreate(spec: SessionSpec = {}): Promise<string> {
+    return sessionCreate(this, spec);
   }
 
-  /** `PUT /v1/session/destroy/<id>`. */
-  async sessionDestroy(id: string): Promise<boolean> {
-    return parseBool('PUT /v1/session/destroy', (await this.request('PUT', `/v1/session/destroy/${encodeURIComponent(id)}`)).body);
+  /** `PUT /v1/session/destroy/<id>` (true also for an unknown id). */
+  sessionDestroy(id: string): Promise<boolean> {
+    return sessionDestroy(this, id);
   }
 
   /** `PUT /v1/session/renew/<id>`; false when the session is gone (404). */
   async sessionRenew(id: string): Promise<boolean> {
-    const r = await this.request('PUT', `/v1/session/renew/${encodeURIComponent(id)}`, { accept: [404] });
-    return r.status !== 404;
+    return (await sessionRenew(this, id)) !== undefined;
+  }
+
+  /** `PUT /v1/session/renew/<id>`: the renewed session (re-read its TTL), undefined when gone. */
+  sessionRenewInfo(id: string): Promise<ConsulSession | undefined> {
+    return sessionRenew(this, id);
   }
 
   /** `GET /v1/session/info/<id>`; undefined when there is no such session. */
-  async sessionInfo(id: string): Promise<ConsulSession | undefined> {
-    const v = await this.getJson(`/v1/session/info/${encodeURIComponent(id)}`);
-    if (v === null) return undefined;
-    if (!Array.isArray(v)) throw bad('session/info is not a list');
-    return v.length === 0 ? undefined : parseSession(v[0]);
+  async sessionInfo(id: string, opts: ReadOptions = {}): Promise<ConsulSession | undefined> {
+    return (await sessionInfo(this, id, opts)).value;
   }
-}
 
-function kvPath(key: string): string {
-  if (key.startsWith('/')) throw new ConfigError(`KV key ${JSON.stringify(key)} must not start with /`);
-  return key.split('/').map(encodeURIComponent).join('/');
-}
-
-function parseJson(what: string, body: Buffer): unknown {
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch {
-    throw bad(`${what}: not JSON: ${body.toString('utf8').slice(0, 100)}`);
+  /** `GET /v1/session/list`, or `/v1/session/node/<node>`, blocking when `opts.index` > 0. */
+  sessionList(opts: ReadOptions & { node?: string } = {}): Promise<Read<ConsulSession[]>> {
+    return sessionsRead(this, opts.node, opts);
   }
-}
 
-function parseBool(what: string, body: Buffer): boolean {
-  const v = parseJson(what, body);
-  if (typeof v !== 'boolean') throw bad(`${what}: expected true or false`);
-  return v;
+  /** `PUT /v1/txn`. @throws ConsulTxnConflict on 409 (rolled back). */
+  txn(ops: TxnKvOp[], opts: { consistency?: Consistency; maxOps?: number } = {}): Promise<TxnResult> {
+    return txn(this, ops, opts);
+  }
+
+  /** `GET /v1/health/node/<node>` ([] for an unknown node). */
+  healthNode(node: string, opts: ReadOptions = {}): Promise<Read<HealthCheck[]>> {
+    return healthNode(this, node, opts);
+  }
+
+  /** `GET /v1/health/state/<state>`. */
+  healthState(state: CheckStatus | 'any', opts: ReadOptions = {}): Promise<Read<HealthCheck[]>> {
+    return healthState(this, state, opts);
+  }
 }
