@@ -68,7 +68,7 @@ export function normalizeFingerprint(fp: string): string | undefined {
 export function httpsRequester(ip: string, port: number, trust: { ca?: string; fingerprint?: string }): RequestFn {
   return (req) => new Promise((resolve, reject) => {
     let finished = false;
-    const fail = (e: Error) => { if (!finished) { finished = true; clearTimeout(timer); reject(e); } };
+    const fail = (e: Error) => { if (!finished) { finished = true; clearTimeout(timer); agent.destroy(); reject(e); } };
     const timer = setTimeout(() => { r.destroy(new Error(`no response within ${req.timeoutMs} ms`)); }, req.timeoutMs);
     const createConnection = (_o: unknown, cb: (err: Error | null, s?: tls.TLSSocket) => void) => {
       const s = tls.connect({
@@ -87,15 +87,19 @@ export function httpsRequester(ip: string, port: number, trust: { ca?: string; f
       s.once('error', (e) => cb(e));
       return undefined;
     };
+    // `agent: false` would make Node build a stock Agent that ignores a
+    // request-level createConnection; an Agent of our own uses it (Node's
+    // Agent waits for the callback when createConnection returns nothing).
+    const agent = new https.Agent({ keepAlive: false, maxCachedSessions: 0 });
+    (agent as unknown as { createConnection: typeof createConnection }).createConnection = createConnection;
     const r = https.request({
-      host: ip, port, method: req.method, path: req.path, agent: false,
+      host: ip, port, method: req.method, path: req.path, agent,
       headers: { ...req.headers, ...(req.body !== undefined ? { 'Content-Length': String(Buffer.byteLength(req.body)) } : {}) },
-      createConnection: createConnection as never,
     }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => { if (body.length < 1 << 20) body += c; });
-      res.on('end', () => { if (!finished) { finished = true; clearTimeout(timer); resolve({ status: res.statusCode ?? 0, headers: res.headers, body }); } });
+      res.on('end', () => { if (!finished) { finished = true; clearTimeout(timer); agent.destroy(); resolve({ status: res.statusCode ?? 0, headers: res.headers, body }); } });
       res.on('error', fail);
     });
     r.on('error', fail);
