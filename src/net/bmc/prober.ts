@@ -48,8 +48,10 @@ export interface BmcProbeOptions {
   tryTimeoutMs?: number;
   /** Number of tries; default 3. The whole probe ends by `tries × tryTimeoutMs`. */
   tries?: number;
-  /** Also send the ASF Presence Ping; default true. */
+  /** Send the ASF Presence Ping; default true. */
   ping?: boolean;
+  /** Send Get Channel Authentication Capabilities; default true. */
+  authCap?: boolean;
 }
 
 /**
@@ -79,6 +81,9 @@ export function probeBmc(ip: string, opts: BmcProbeOptions = {}): Promise<BmcPro
   const tryMs = opts.tryTimeoutMs ?? 1000;
   const tries = Math.max(1, opts.tries ?? 3);
   const sendPing = opts.ping ?? true;
+  const sendCap = opts.authCap ?? true;
+  const what = [sendCap ? 'Auth-Cap' : '', sendPing ? 'Presence Ping' : ''].filter(Boolean).join('/');
+  if (!sendPing && !sendCap) return Promise.resolve({ status: 'unknown', detail: 'nothing to send: ping and authCap both off', code: 'EINVAL' });
   if (!isIPv4(ip)) return Promise.resolve({ status: 'unknown', detail: `not an IPv4 address: ${ip}`, code: 'EINVAL' });
   return new Promise((resolve) => {
     let settled = false;
@@ -106,7 +111,7 @@ export function probeBmc(ip: string, opts: BmcProbeOptions = {}): Promise<BmcPro
     const sendTry = () => {
       if (settled) return;
       if (tryNo >= tries) {
-        finish({ status: 'down', detail: `no answer to ${tries} ${sendPing ? 'Auth-Cap/Presence Ping' : 'Auth-Cap'} tries of ${tryMs} ms` });
+        finish({ status: 'down', detail: `no answer to ${tries} ${what} tries of ${tryMs} ms` });
         return;
       }
       const seq = (base + tryNo) & 0x3f;
@@ -114,7 +119,7 @@ export function probeBmc(ip: string, opts: BmcProbeOptions = {}): Promise<BmcPro
       tryNo++;
       if (sentAt === 0) sentAt = performance.now();
       const cb = (err: Error | null) => { if (err) onError(err as NodeJS.ErrnoException); };
-      sock!.send(encodeAuthCapRequest({ seq }), cb);
+      if (sendCap) sock!.send(encodeAuthCapRequest({ seq }), cb);
       if (sendPing) sock!.send(encodePresencePing(seq), cb);
       timer = setTimeout(sendTry, tryMs);
     };
