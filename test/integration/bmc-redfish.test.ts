@@ -123,6 +123,21 @@ t.test('a hung BMC is unconfirmed within the bound the timeouts give', async (t)
   t.match(r.evidence[0]!.detail, /no response within 300 ms/);
 });
 
+t.test('a BMC that accepts TCP but never speaks TLS is unknown within request_timeout', async (t) => {
+  const silent = net.createServer(() => { /* accept, never answer */ });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => { silent.closeAllConnections?.(); silent.close(); });
+  const port = (silent.address() as net.AddressInfo).port;
+  const requestTimeoutMs = 300;
+  const c = new RedfishClient({ ip: '127.0.0.1', port, user: USER, passwordFile: pwFile, fingerprint: 'AB'.repeat(32), requestTimeoutMs }, { log: pino({ level: 'silent' }) });
+  const t0 = Date.now();
+  const r = await c.powerStatus();
+  const took = Date.now() - t0;
+  t.equal(r.state, 'unknown');
+  t.match(r.detail, /within 300 ms/);
+  t.ok(took <= requestTimeoutMs + 300, `expected unknown by ${requestTimeoutMs + 300} ms, took ${took} ms`);
+});
+
 t.test('config is checked', async (t) => {
   t.throws(() => new RedfishClient({ ip: '127.0.0.1', user: USER, passwordFile: pwFile }), /exactly one of ca_file and fingerprint/);
   t.throws(() => new RedfishClient({ ip: '127.0.0.1', user: USER, passwordFile: pwFile, fingerprint: 'abc' }), /not a SHA-256 fingerprint/);

@@ -63,6 +63,13 @@ for (const c of cases) {
   });
 }
 
+t.test('a host check that throws is unknown, so unconfirmed', async (t) => {
+  const clock = fakeClock();
+  const r = await powerOffConfirmed(fakeDriver(clock, {}, ['off']), {}, { clock, log: quiet, hostCheck: async () => { throw new Error('EPERM on the ARP socket'); } });
+  t.equal(r.outcome, 'unconfirmed');
+  t.match(r.evidence.at(-1), { step: 'host-check', state: 'unknown', detail: /EPERM/ });
+});
+
 t.test('timing is checked', async (t) => {
   t.same(fenceTiming(), { powerTimeoutMs: 20_000, powerWaitMs: 2000 }, "fence_ipmilan's defaults");
   t.throws(() => fenceTiming({ powerWaitMs: 0 }), ConfigError);

@@ -194,7 +194,8 @@ export async function powerOffConfirmed(method: FenceMethod | PowerDriver, opts:
     note({ step: 'status', ok: r.state !== 'unknown', state: r.state, detail: r.detail });
     if (r.state === 'off') {
       if (!deps.hostCheck) return done('off');
-      const h = await deps.hostCheck();
+      // A check that fails is no evidence that the host is down: unknown.
+      const h = await deps.hostCheck().catch((e: unknown) => ({ state: 'unknown' as const, detail: `host check failed: ${e instanceof Error ? e.message : String(e)}` }));
       note({ step: 'host-check', ok: h.state === 'silent', state: h.state, detail: h.detail });
       return done(h.state === 'silent' ? 'off' : 'unconfirmed');
     }

@@ -75,7 +75,11 @@ export function httpsRequester(ip: string, port: number, trust: { ca?: string; f
         host: ip, port, servername: undefined,
         ...(trust.ca ? { ca: trust.ca, rejectUnauthorized: true, checkServerIdentity: (_h: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(ip, cert) } : { rejectUnauthorized: false }),
       });
+      // A BMC that takes TCP but never finishes TLS: this socket is not the
+      // request's yet, so the request's timer cannot reach it.
+      s.setTimeout(req.timeoutMs, () => s.destroy(new Error(`no TLS handshake within ${req.timeoutMs} ms`)));
       s.once('secureConnect', () => {
+        s.setTimeout(0);
         if (trust.fingerprint && s.getPeerCertificate().fingerprint256 !== trust.fingerprint) {
           const got = s.getPeerCertificate().fingerprint256 ?? 'none';
           s.destroy();
