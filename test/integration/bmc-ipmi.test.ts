@@ -92,7 +92,7 @@ t.test('ipmi_sim in the lab: presence, confirmed power-off, unreachable BMC', as
   sim.setPower(true);
   const refused = await powerOffConfirmed({ ...method, passwordFile: badPw }, { powerTimeoutMs: 1000, powerWaitMs: 500 }, { log });
   t.equal(refused.outcome, 'unconfirmed');
-  t.match(refused.evidence[0]!.detail, /Unable to establish IPMI v2 \/ RMCP\+ session/);
+  t.match(refused.evidence[0], { code: 'EBMCSESSION', detail: /Unable to establish IPMI v2 \/ RMCP\+ session/ });
   t.equal(sim.power(), '1', 'still on');
 
   // No simulator: the address answers with ICMP port unreachable → down at once.
@@ -120,6 +120,7 @@ t.test('ipmi_sim in the lab: presence, confirmed power-off, unreachable BMC', as
   const tookFence = Date.now() - t2;
   t.equal(unconfirmed.outcome, 'unconfirmed', 'a BMC that does not answer is never fenced');
   t.ok(unconfirmed.evidence.every((e) => e.state !== 'off'));
+  t.ok(unconfirmed.evidence.filter((e) => e.step !== 'timeout').every((e) => e.code === 'EBMCSESSION' || e.code === 'EBMCTIMEOUT'), `every step says why: ${unconfirmed.evidence.map((e) => e.code).join(', ')}`);
   t.ok(tookFence <= fenceBoundMs, `expected fence-unconfirmed by ${fenceBoundMs} ms (command_timeout ${method.commandTimeoutMs} ms, power_timeout ${fenceTiming.powerTimeoutMs} ms), took ${tookFence} ms`);
   t.notOk(lines.join('').includes(secret), 'still no password in the log');
 });

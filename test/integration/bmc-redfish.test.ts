@@ -79,15 +79,25 @@ t.test('a wrong fingerprint or another CA is refused before any request is sent'
   const wrongFp = new RedfishClient(method(d, { caFile: undefined, fingerprint: 'AB'.repeat(32) }), { log: pino({ level: 'silent' }) });
   const r1 = await wrongFp.powerStatus();
   t.equal(r1.state, 'unknown');
-  t.match(r1.detail, /does not match the pinned AB:AB/);
+  t.match(r1, { code: 'EBMCTLS', detail: /does not match the pinned AB:AB/ });
   const otherCa = new RedfishClient(method(d, { caFile: certs.otherCaCert }), { log: pino({ level: 'silent' }) });
   const r2 = await otherCa.powerStatus();
   t.equal(r2.state, 'unknown');
-  t.match(r2.detail, /certificate/i);
+  t.match(r2, { code: 'EBMCTLS', detail: /certificate/i });
   t.equal(d.requests.length, 0, 'the double never saw a request, so never a credential');
   const f = await powerOffConfirmed(wrongFp, { powerTimeoutMs: 400, powerWaitMs: 200 }, { log: pino({ level: 'silent' }) });
   t.equal(f.outcome, 'unconfirmed');
   t.equal(d.hostRunning(), true);
+});
+
+t.test('wrong credentials are EBMCAUTH, with session or Basic', async (t) => {
+  const d = await double(t);
+  const wrong = path.join(dir, 'wrong.pw');
+  fs.writeFileSync(wrong, 'not-the-password\n', { mode: 0o600 });
+  for (const auth of ['session', 'basic'] as const) {
+    const r = await new RedfishClient(method(d, { passwordFile: wrong, auth }), { log: pino({ level: 'silent' }) }).powerStatus();
+    t.match(r, { state: 'unknown', code: 'EBMCAUTH', detail: /HTTP 401/ }, auth);
+  }
 });
 
 t.test('a lying BMC (Off while the host runs) is unconfirmed by the host check', async (t) => {
@@ -103,6 +113,7 @@ t.test('a reset accepted and ignored, or refused, is unconfirmed at power_timeou
     const r = await powerOffConfirmed(method(d), { powerTimeoutMs: 1000, powerWaitMs: 250 }, { log: pino({ level: 'silent' }) });
     t.equal(r.outcome, 'unconfirmed', JSON.stringify(knobs));
     t.equal(r.evidence[0]!.ok, !knobs.failReset, `action evidence: ${r.evidence[0]!.detail}`);
+    if (knobs.failReset) t.equal(r.evidence[0]!.code, 'EBMCREFUSED');
     t.match(r.evidence.at(-1), { step: 'timeout' });
     t.equal(d.openSessions(), 0);
   }
@@ -120,7 +131,7 @@ t.test('a hung BMC is unconfirmed within the bound the timeouts give', async (t)
   const took = Date.now() - started;
   t.equal(r.outcome, 'unconfirmed');
   t.ok(took <= boundMs, `expected fence-unconfirmed by ${boundMs} ms (request_timeout ${requestTimeoutMs} + power_timeout ${timing.powerTimeoutMs} + one more request); took ${took} ms`);
-  t.match(r.evidence[0]!.detail, /no response within 300 ms/);
+  t.match(r.evidence[0], { code: 'EBMCTIMEOUT', detail: /no response within 300 ms/ });
 });
 
 t.test('a BMC that accepts TCP but never speaks TLS is unknown within request_timeout', async (t) => {
@@ -134,7 +145,7 @@ t.test('a BMC that accepts TCP but never speaks TLS is unknown within request_ti
   const r = await c.powerStatus();
   const took = Date.now() - t0;
   t.equal(r.state, 'unknown');
-  t.match(r.detail, /within 300 ms/);
+  t.match(r, { code: 'EBMCTIMEOUT', detail: /no TLS handshake within 300 ms/ });
   t.ok(took <= requestTimeoutMs + 300, `expected unknown by ${requestTimeoutMs + 300} ms, took ${took} ms`);
 });
 

@@ -74,19 +74,21 @@ t.test('password_via file: -f with the checked file, no password in the env', as
 t.test('anything but "Chassis Power is on|off" with exit 0 is unknown', async (t) => {
   const dir = scratch(t);
   const f = pwFile(dir, SECRET);
-  const table: [Partial<CommandResult>, string | RegExp][] = [
-    [{ code: 1, stderr: 'Error: Unable to establish IPMI v2 / RMCP+ session\n' }, /exit 1: Error: Unable to establish/],
-    [{ code: 0, stdout: 'Chassis Power is offline\n' }, /exit 0: Chassis Power is offline/],
-    [{ code: 1, stdout: 'Chassis Power is off\n' }, /exit 1/],
-    [{ code: null, timedOut: true }, 'ipmitool killed after 10000 ms'],
-    [{ code: null, spawnError: 'ENOENT' }, 'ipmitool could not start: ENOENT'],
-    [{ code: 1, stderr: `echo of ${SECRET} by a broken wrapper` }, /\[redacted\]/],
+  const table: [Partial<CommandResult>, string | RegExp, string][] = [
+    [{ code: 1, stderr: 'Error: Unable to establish IPMI v2 / RMCP+ session\n' }, /exit 1: Error: Unable to establish/, 'EBMCSESSION'],
+    [{ code: 1, stderr: 'Could not open socket!\nError: Unable to establish IPMI v2 / RMCP+ session\n' }, /Could not open socket/, 'EBMCUNREACHABLE'],
+    [{ code: 0, stdout: 'Chassis Power is offline\n' }, /exit 0: Chassis Power is offline/, 'EBMCOUTPUT'],
+    [{ code: 1, stdout: 'Chassis Power is off\n' }, /exit 1/, 'EBMCREFUSED'],
+    [{ code: null, timedOut: true }, 'ipmitool killed after 10000 ms', 'EBMCTIMEOUT'],
+    [{ code: null, spawnError: 'ENOENT' }, 'ipmitool could not start: ENOENT', 'EBMCSPAWN'],
+    [{ code: 1, stderr: `echo of ${SECRET} by a broken wrapper` }, /\[redacted\]/, 'EBMCREFUSED'],
   ];
-  for (const [reply, detail] of table) {
+  for (const [reply, detail, code] of table) {
     const { run } = recorder(reply);
     const r = await new IpmiTool({ ip: '10.0.0.9', user: 'fence', passwordFile: f }, { run, log: pino({ level: 'silent' }) }).powerStatus();
     t.equal(r.state, 'unknown', JSON.stringify(reply));
     t.match(r.detail, detail);
+    t.equal(r.code, code);
     t.notOk(r.detail.includes(SECRET));
   }
   const { run } = recorder({ code: 1, stderr: 'Set Chassis Power Control to Cycle failed: Invalid data field in request' });

@@ -87,6 +87,8 @@ export interface FenceEvidence {
   ok: boolean;
   detail: string;
   state?: string;
+  /** Why there was no answer (see BmcFailureCode). */
+  code?: string;
 }
 
 /** What {@link powerOffConfirmed} decided, with everything it saw. */
@@ -135,20 +137,23 @@ export class CommandPower implements PowerDriver {
     if (action !== 'off') return { ok: false, detail: `the command method only powers off (asked: ${action})`, durationMs: 0 };
     const timeoutMs = this.#opts.commandTimeoutMs ?? 10_000;
     const r = await this.#run(this.#opts.argv, { timeoutMs });
-    const detail = r.ok ? 'command exit 0' : r.timedOut ? `command killed after ${timeoutMs} ms` : r.spawnError ? `command could not start: ${r.spawnError}` : `command exit ${r.code ?? r.signal}`;
-    return { ok: r.ok, detail, durationMs: r.durationMs };
+    if (r.ok) return { ok: true, detail: 'command exit 0', durationMs: r.durationMs };
+    if (r.timedOut) return { ok: false, detail: `command killed after ${timeoutMs} ms`, durationMs: r.durationMs, code: 'EBMCTIMEOUT' };
+    if (r.spawnError) return { ok: false, detail: `command could not start: ${r.spawnError}`, durationMs: r.durationMs, code: 'EBMCSPAWN' };
+    return { ok: false, detail: `command exit ${r.code ?? r.signal}`, durationMs: r.durationMs, code: 'EBMCREFUSED' };
   }
 
   /** Ask the status argv or the confirming BMC; without either, always unknown. */
   async powerStatus(): Promise<PowerReading> {
     if (this.#confirm) return this.#confirm.powerStatus();
-    if (!this.#opts.statusArgv) return { state: 'unknown', detail: 'no status_argv or confirm configured: a command fence cannot be confirmed', durationMs: 0 };
+    if (!this.#opts.statusArgv) return { state: 'unknown', detail: 'no status_argv or confirm configured: a command fence cannot be confirmed', durationMs: 0, code: 'EBMCNOCONFIRM' };
     const timeoutMs = this.#opts.commandTimeoutMs ?? 10_000;
     const r = await this.#run(this.#opts.statusArgv, { timeoutMs });
     const last = r.stdout.trim().split('\n').pop() ?? '';
     const m = r.ok ? LAST_WORD_RE.exec(last) : null;
     if (m) return { state: m[1]!.toLowerCase() as 'on' | 'off', detail: `status: ${last.trim().slice(0, 200)}`, durationMs: r.durationMs };
-    return { state: 'unknown', detail: r.ok ? `status printed no on/off: ${JSON.stringify(last.slice(0, 200))}` : `status ${r.timedOut ? 'timed out' : `exit ${r.code ?? r.signal}`}`, durationMs: r.durationMs };
+    if (r.ok) return { state: 'unknown', detail: `status printed no on/off: ${JSON.stringify(last.slice(0, 200))}`, durationMs: r.durationMs, code: 'EBMCOUTPUT' };
+    return { state: 'unknown', detail: `status ${r.timedOut ? 'timed out' : r.spawnError ? `could not start: ${r.spawnError}` : `exit ${r.code ?? r.signal}`}`, durationMs: r.durationMs, code: r.timedOut ? 'EBMCTIMEOUT' : r.spawnError ? 'EBMCSPAWN' : 'EBMCREFUSED' };
   }
 }
 
@@ -184,14 +189,14 @@ export async function powerOffConfirmed(method: FenceMethod | PowerDriver, opts:
 
   log.warn({ powerTimeoutMs, powerWaitMs }, 'fence: power off');
   const act = await driver.power('off');
-  note({ step: 'action', ok: act.ok, detail: act.detail });
+  note({ step: 'action', ok: act.ok, detail: act.detail, ...(act.code ? { code: act.code } : {}) });
   // Even when the action failed, read the state: a host that is already off
   // (or whose BMC applied the command and lost the reply) is confirmed only
   // by the BMC saying so; a BMC that does not answer stays unconfirmed.
   const deadline = clock.now() + powerTimeoutMs;
   for (;;) {
     const r = await driver.powerStatus();
-    note({ step: 'status', ok: r.state !== 'unknown', state: r.state, detail: r.detail });
+    note({ step: 'status', ok: r.state !== 'unknown', state: r.state, detail: r.detail, ...(r.code ? { code: r.code } : {}) });
     if (r.state === 'off') {
       if (!deps.hostCheck) return done('off');
       // A check that fails is no evidence that the host is down: unknown.

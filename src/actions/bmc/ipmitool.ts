@@ -16,7 +16,7 @@ import { ConfigError } from '../../errors';
 import { moduleLog, type Logger } from '../../log';
 import { isIPv4 } from '../../util/ip';
 import { loadBmcCredentials, redact, type BmcCredentials } from './credentials';
-import type { ActionOutcome, PowerAction, PowerDriver, PowerReading } from './types';
+import type { ActionOutcome, BmcFailureCode, PowerAction, PowerDriver, PowerReading } from './types';
 
 /** Options of the `ipmi` method (config keys in snake_case in brackets). */
 export interface IpmiOptions {
@@ -130,7 +130,7 @@ export class IpmiTool implements PowerDriver {
     const r = await this.exec('status');
     const m = r.ok ? STATUS_RE.exec(r.stdout) : null;
     if (m) return { state: m[1] as 'on' | 'off', detail: `Chassis Power is ${m[1]}`, durationMs: r.durationMs };
-    return { state: 'unknown', detail: failure(r, this.#opts.commandTimeoutMs), durationMs: r.durationMs };
+    return { state: 'unknown', ...failure(r, this.#opts.commandTimeoutMs), durationMs: r.durationMs };
   }
 
   /** `chassis power off|on|cycle`; ok when ipmitool exits 0 and prints `Chassis Power Control: …`. */
@@ -138,13 +138,19 @@ export class IpmiTool implements PowerDriver {
     const r = await this.exec(action);
     const m = r.ok ? CONTROL_RE.exec(r.stdout) : null;
     if (m) return { ok: true, detail: `Chassis Power Control: ${m[1]!.trim()}`, durationMs: r.durationMs };
-    return { ok: false, detail: failure(r, this.#opts.commandTimeoutMs), durationMs: r.durationMs };
+    return { ok: false, ...failure(r, this.#opts.commandTimeoutMs), durationMs: r.durationMs };
   }
 }
 
-function failure(r: CommandResult, timeoutMs: number): string {
-  if (r.spawnError) return `ipmitool could not start: ${r.spawnError}`;
-  if (r.timedOut) return `ipmitool killed after ${timeoutMs} ms`;
+/** ipmitool's failure as evidence, sorted by its stderr (bmc-and-nova.md §1b). */
+function failure(r: CommandResult, timeoutMs: number): { detail: string; code: BmcFailureCode } {
+  if (r.spawnError) return { detail: `ipmitool could not start: ${r.spawnError}`, code: 'EBMCSPAWN' };
+  if (r.timedOut) return { detail: `ipmitool killed after ${timeoutMs} ms`, code: 'EBMCTIMEOUT' };
   const why = tail(r.stderr) || tail(r.stdout) || 'no output';
-  return `ipmitool ${r.signal ? `killed by ${r.signal}` : `exit ${r.code}`}: ${why}`;
+  const detail = `ipmitool ${r.signal ? `killed by ${r.signal}` : `exit ${r.code}`}: ${why}`;
+  let code: BmcFailureCode = 'EBMCREFUSED';
+  if (r.code === 0) code = 'EBMCOUTPUT';
+  else if (/Could not open socket/.test(r.stderr)) code = 'EBMCUNREACHABLE';
+  else if (/Unable to establish IPMI v2 \/ RMCP\+ session/.test(r.stderr)) code = 'EBMCSESSION';
+  return { detail, code };
 }

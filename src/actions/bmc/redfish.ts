@@ -17,11 +17,11 @@ import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
-import { ConfigError, errorMessage } from '../../errors';
+import { ConfigError, VigilError, errorMessage } from '../../errors';
 import { moduleLog, type Logger } from '../../log';
 import { isIPv4 } from '../../util/ip';
 import { loadBmcCredentials, redact, type BmcCredentials } from './credentials';
-import type { ActionOutcome, PowerAction, PowerDriver, PowerReading } from './types';
+import type { ActionOutcome, BmcFailureCode, PowerAction, PowerDriver, PowerReading } from './types';
 
 /** Options of the `redfish` method (config keys in brackets). */
 export interface RedfishOptions {
@@ -123,6 +123,27 @@ function errorText(body: string): string {
   } catch { return body.slice(0, 200); }
 }
 
+/** A transport error sorted for the evidence: timeout, unreachable, TLS/pin, else refused. */
+function transportCode(e: unknown): BmcFailureCode {
+  const code = (e as NodeJS.ErrnoException).code ?? '';
+  const msg = errorMessage(e);
+  if (/^no (response|TLS handshake) within/.test(msg)) return 'EBMCTIMEOUT';
+  if (['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN'].includes(code)) return 'EBMCUNREACHABLE';
+  if (code === 'EVIGILPIN' || /CERT|SIGNATURE|ISSUER|ERR_TLS|ERR_SSL/.test(code)) return 'EBMCTLS';
+  return 'EBMCREFUSED';
+}
+
+/** An HTTP answer that is not the expected one: 401/403 are auth, the rest refusals. */
+function httpError(what: string, res: HttpResponse): VigilError {
+  const code: BmcFailureCode = res.status === 401 || res.status === 403 ? 'EBMCAUTH' : 'EBMCREFUSED';
+  return new VigilError(code, `${what}: HTTP ${res.status} ${errorText(res.body)}`.trim());
+}
+
+/** The code of whatever a call threw (a JSON body that does not parse is EBMCOUTPUT). */
+function failureCode(e: unknown): BmcFailureCode {
+  return e instanceof VigilError ? e.code as BmcFailureCode : 'EBMCOUTPUT';
+}
+
 /** One BMC driven over Redfish. The constructor checks options and reads the credentials. */
 export class RedfishClient implements PowerDriver {
   readonly method = 'redfish';
@@ -167,7 +188,7 @@ export class RedfishClient implements PowerDriver {
       this.#log.debug({ method: method, path, status: res.status }, 'redfish request');
       return res;
     } catch (e) {
-      throw new Error(`${method} ${path}: ${redact(errorMessage(e), this.#creds.password)}`);
+      throw new VigilError(transportCode(e), `${method} ${path}: ${redact(errorMessage(e), this.#creds.password)}`, { retryable: true });
     }
   }
 
@@ -180,7 +201,8 @@ export class RedfishClient implements PowerDriver {
     const res = await this.call('POST', '/redfish/v1/SessionService/Sessions', {}, { UserName: this.#creds.user, Password: this.#creds.password });
     if (res.status === 404 || res.status === 405) return fn({ Authorization: this.basic() });
     const token = typeof res.headers['x-auth-token'] === 'string' ? res.headers['x-auth-token'] : undefined;
-    if (res.status < 200 || res.status > 299 || !token) throw new Error(`session refused: HTTP ${res.status} ${errorText(res.body)}`);
+    if (res.status < 200 || res.status > 299) throw httpError('session refused', res);
+    if (!token) throw new VigilError('EBMCOUTPUT', `session answer HTTP ${res.status} without X-Auth-Token`);
     let location = typeof res.headers.location === 'string' ? res.headers.location : undefined;
     if (!location) { try { location = (JSON.parse(res.body) as { '@odata.id'?: string })['@odata.id']; } catch { /* no body */ } }
     try {
@@ -196,16 +218,16 @@ export class RedfishClient implements PowerDriver {
     if (this.#systemPath) return this.#systemPath;
     if (this.#opts.systemId) return (this.#systemPath = `/redfish/v1/Systems/${this.#opts.systemId}`);
     const res = await this.call('GET', '/redfish/v1/Systems', auth);
-    if (res.status !== 200) throw new Error(`GET /redfish/v1/Systems: HTTP ${res.status} ${errorText(res.body)}`);
+    if (res.status !== 200) throw httpError('GET /redfish/v1/Systems', res);
     const members = ((JSON.parse(res.body) as { Members?: { '@odata.id'?: string }[] }).Members ?? []).map((m) => m['@odata.id']).filter((x): x is string => typeof x === 'string');
-    if (members.length !== 1) throw new Error(`${members.length} systems on this BMC; set system_id`);
+    if (members.length !== 1) throw new VigilError('EBMCOUTPUT', `${members.length} systems on this BMC; set system_id`);
     return (this.#systemPath = members[0]!);
   }
 
   private async getSystem(auth: Record<string, string>): Promise<{ path: string; sys: Record<string, any> }> {
     const path = await this.systemPath(auth);
     const res = await this.call('GET', path, auth);
-    if (res.status !== 200) throw new Error(`GET ${path}: HTTP ${res.status} ${errorText(res.body)}`);
+    if (res.status !== 200) throw httpError(`GET ${path}`, res);
     return { path, sys: JSON.parse(res.body) as Record<string, any> };
   }
 
@@ -215,9 +237,11 @@ export class RedfishClient implements PowerDriver {
     try {
       const ps = await this.withAuth(async (auth) => (await this.getSystem(auth)).sys.PowerState as unknown);
       const state = typeof ps === 'string' ? STATE[ps] : undefined;
-      return { state: state ?? 'unknown', detail: `PowerState ${JSON.stringify(ps ?? null)}`, durationMs: performance.now() - t0 };
+      const detail = `PowerState ${JSON.stringify(ps ?? null)}`;
+      if (!state) return { state: 'unknown', detail, durationMs: performance.now() - t0, code: 'EBMCOUTPUT' };
+      return { state, detail, durationMs: performance.now() - t0 };
     } catch (e) {
-      return { state: 'unknown', detail: errorMessage(e), durationMs: performance.now() - t0 };
+      return { state: 'unknown', detail: errorMessage(e), durationMs: performance.now() - t0, code: failureCode(e) };
     }
   }
 
@@ -231,16 +255,18 @@ export class RedfishClient implements PowerDriver {
         const reset = sys.Actions?.['#ComputerSystem.Reset'] as { target?: string; 'ResetType@Redfish.AllowableValues'?: string[] } | undefined;
         const allowed = reset?.['ResetType@Redfish.AllowableValues'];
         if (Array.isArray(allowed) && !allowed.includes(resetType)) {
-          return { ok: false, detail: `ResetType ${resetType} not among the allowed ${allowed.join(', ')}`, durationMs: performance.now() - t0 };
+          return { ok: false, detail: `ResetType ${resetType} not among the allowed ${allowed.join(', ')}`, durationMs: performance.now() - t0, code: 'EBMCREFUSED' };
         }
         // POST to the advertised target (spec §2); the standard path only when none is advertised.
         const target = reset?.target ? new URL(reset.target, 'https://bmc').pathname : `${path}/Actions/ComputerSystem.Reset`;
         const res = await this.call('POST', target, auth, { ResetType: resetType });
-        const ok = res.status >= 200 && res.status <= 299;
-        return { ok, detail: `POST ${target} ${resetType}: HTTP ${res.status}${ok ? '' : ` ${errorText(res.body)}`}`, durationMs: performance.now() - t0 };
+        const what = `POST ${target} ${resetType}`;
+        if (res.status >= 200 && res.status <= 299) return { ok: true, detail: `${what}: HTTP ${res.status}`, durationMs: performance.now() - t0 };
+        const err = httpError(what, res);
+        return { ok: false, detail: err.message, durationMs: performance.now() - t0, code: err.code as BmcFailureCode };
       });
     } catch (e) {
-      return { ok: false, detail: errorMessage(e), durationMs: performance.now() - t0 };
+      return { ok: false, detail: errorMessage(e), durationMs: performance.now() - t0, code: failureCode(e) };
     }
   }
 }

@@ -10,12 +10,26 @@ export type PowerState = 'on' | 'off' | 'unknown';
 /** The power actions the fence and the roles' operator verbs use. */
 export type PowerAction = 'off' | 'on' | 'cycle';
 
+/**
+ * Why a read or an action gave no answer, for alarms and evidence:
+ * EBMCTIMEOUT (no answer within the bound), EBMCUNREACHABLE (no route, port
+ * closed), EBMCSESSION (ipmitool could not open an RMCP+ session: wrong
+ * credentials, wrong cipher suite, or a BMC that stays silent), EBMCAUTH
+ * (HTTP 401/403), EBMCTLS (certificate not the pinned one), EBMCREFUSED (the
+ * BMC answered with an error), EBMCSPAWN (the program could not start),
+ * EBMCOUTPUT (an answer that does not parse), EBMCNOCONFIRM (nothing
+ * configured that can read the power state).
+ */
+export type BmcFailureCode = 'EBMCTIMEOUT' | 'EBMCUNREACHABLE' | 'EBMCSESSION' | 'EBMCAUTH' | 'EBMCTLS' | 'EBMCREFUSED' | 'EBMCSPAWN' | 'EBMCOUTPUT' | 'EBMCNOCONFIRM';
+
 /** One power-state read. */
 export interface PowerReading {
   state: PowerState;
   /** What the BMC said, for the evidence (never a secret). */
   detail: string;
   durationMs: number;
+  /** Set when state is unknown. */
+  code?: BmcFailureCode;
 }
 
 /** One power action. `ok` means the BMC accepted it, not that the host is off. */
@@ -23,6 +37,8 @@ export interface ActionOutcome {
   ok: boolean;
   detail: string;
   durationMs: number;
+  /** Set when not ok. */
+  code?: BmcFailureCode;
 }
 
 /** A BMC as the fence sees it. */
