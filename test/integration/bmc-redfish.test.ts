@@ -60,11 +60,24 @@ t.test('pinned CA, session auth: ForceOff confirmed, session deleted, no secret 
   t.ok(r.evidence.some((e) => e.step === 'status' && /PoweringOff/.test(e.detail)) || r.evidence.length >= 3, 'PoweringOff seen on the way, or read after');
   t.equal(d.hostRunning(), false);
   t.equal(d.openSessions(), 0, 'every session was deleted');
+  t.equal(d.requests.filter((q) => q.method === 'POST' && q.path.endsWith('/Sessions')).length, 1, 'one session for the whole fence');
   const reset = d.requests.find((q) => q.path.endsWith('ComputerSystem.Reset'))!;
   t.same(JSON.parse(reset.body), { ResetType: 'ForceOff' });
   t.equal(reset.auth, 'token');
   t.notOk(lines.join('').includes(SECRET), 'password not in the log');
   t.notOk(lines.join('').includes(Buffer.from(`${USER}:${SECRET}`).toString('base64')), 'nor its Basic form');
+});
+
+t.test('a session the BMC expired is replaced once; close() logs out', async (t) => {
+  const d = await double(t);
+  const c = new RedfishClient(method(d), { log: pino({ level: 'silent' }) });
+  t.equal((await c.powerStatus()).state, 'on');
+  d.expireSessions();
+  t.equal((await c.powerStatus()).state, 'on', 'a 401 on the old token opens a new session');
+  t.equal(d.requests.filter((q) => q.method === 'POST' && q.path.endsWith('/Sessions')).length, 2);
+  t.equal(d.openSessions(), 1);
+  await c.close();
+  t.equal(d.openSessions(), 0);
 });
 
 t.test('pinned fingerprint, no SessionService: falls back to Basic', async (t) => {

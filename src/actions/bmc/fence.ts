@@ -143,6 +143,11 @@ export class CommandPower implements PowerDriver {
     return { ok: false, detail: `command exit ${r.code ?? r.signal}`, durationMs: r.durationMs, code: 'EBMCREFUSED' };
   }
 
+  /** Close the confirming BMC's driver, if any. */
+  async close(): Promise<void> {
+    await this.#confirm?.close?.();
+  }
+
   /** Ask the status argv or the confirming BMC; without either, always unknown. */
   async powerStatus(): Promise<PowerReading> {
     if (this.#confirm) return this.#confirm.powerStatus();
@@ -188,25 +193,30 @@ export async function powerOffConfirmed(method: FenceMethod | PowerDriver, opts:
   };
 
   log.warn({ powerTimeoutMs, powerWaitMs }, 'fence: power off');
-  const act = await driver.power('off');
-  note({ step: 'action', ok: act.ok, detail: act.detail, ...(act.code ? { code: act.code } : {}) });
-  // Even when the action failed, read the state: a host that is already off
-  // (or whose BMC applied the command and lost the reply) is confirmed only
-  // by the BMC saying so; a BMC that does not answer stays unconfirmed.
-  const deadline = clock.now() + powerTimeoutMs;
-  for (;;) {
-    const r = await driver.powerStatus();
-    note({ step: 'status', ok: r.state !== 'unknown', state: r.state, detail: r.detail, ...(r.code ? { code: r.code } : {}) });
-    if (r.state === 'off') {
-      if (!deps.hostCheck) return done('off');
-      // A check that fails is no evidence that the host is down: unknown.
-      const h = await deps.hostCheck().catch((e: unknown) => ({ state: 'unknown' as const, detail: `host check failed: ${e instanceof Error ? e.message : String(e)}` }));
-      note({ step: 'host-check', ok: h.state === 'silent', state: h.state, detail: h.detail });
-      return done(h.state === 'silent' ? 'off' : 'unconfirmed');
+  try {
+    const act = await driver.power('off');
+    note({ step: 'action', ok: act.ok, detail: act.detail, ...(act.code ? { code: act.code } : {}) });
+    // Even when the action failed, read the state: a host that is already off
+    // (or whose BMC applied the command and lost the reply) is confirmed only
+    // by the BMC saying so; a BMC that does not answer stays unconfirmed.
+    const deadline = clock.now() + powerTimeoutMs;
+    for (;;) {
+      const r = await driver.powerStatus();
+      note({ step: 'status', ok: r.state !== 'unknown', state: r.state, detail: r.detail, ...(r.code ? { code: r.code } : {}) });
+      if (r.state === 'off') {
+        if (!deps.hostCheck) return done('off');
+        // A check that fails is no evidence that the host is down: unknown.
+        const h = await deps.hostCheck().catch((e: unknown) => ({ state: 'unknown' as const, detail: `host check failed: ${e instanceof Error ? e.message : String(e)}` }));
+        note({ step: 'host-check', ok: h.state === 'silent', state: h.state, detail: h.detail });
+        return done(h.state === 'silent' ? 'off' : 'unconfirmed');
+      }
+      if (clock.now() + powerWaitMs > deadline) break;
+      await clock.sleep(powerWaitMs);
     }
-    if (clock.now() + powerWaitMs > deadline) break;
-    await clock.sleep(powerWaitMs);
+    note({ step: 'timeout', ok: false, detail: `power not confirmed off within power_timeout ${powerTimeoutMs} ms` });
+    return done('unconfirmed');
+  } finally {
+    // Log out of the BMC (a Redfish session) whatever the outcome.
+    await driver.close?.();
   }
-  note({ step: 'timeout', ok: false, detail: `power not confirmed off within power_timeout ${powerTimeoutMs} ms` });
-  return done('unconfirmed');
 }

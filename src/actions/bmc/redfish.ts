@@ -7,10 +7,10 @@
  * Trust is pinned, never the system store: either a CA certificate (PEM,
  * `ca_file`; the chain and the BMC's address in the certificate are checked)
  * or the SHA-256 fingerprint of the BMC's own certificate (`fingerprint`;
- * BMCs mostly ship self-signed certificates). Auth: a Redfish session
- * (X-Auth-Token, deleted afterwards: leaked sessions count against a
- * per-BMC limit), falling back to Basic when the service has no
- * SessionService (404/405), as sushy does; or Basic only.
+ * BMCs mostly ship self-signed certificates). Auth: one Redfish session
+ * (X-Auth-Token) for all calls until close(), which deletes it (leaked
+ * sessions count against a per-BMC limit), falling back to Basic when the
+ * service has no SessionService (404/405), as sushy does; or Basic only.
  * Every request has a hard timeout; nothing here throws to the fence.
  */
 import * as fs from 'node:fs';
@@ -153,6 +153,8 @@ export class RedfishClient implements PowerDriver {
   readonly #opts: RedfishOptions & { requestTimeoutMs: number; auth: 'session' | 'basic' };
   readonly #log: Logger;
   #systemPath?: string;
+  #session?: { token: string; location?: string };
+  #basicOnly = false;
 
   constructor(opts: RedfishOptions, deps: { request?: RequestFn; log?: Logger } = {}) {
     if (!isIPv4(opts.ip)) throw new ConfigError(`ip ${JSON.stringify(opts.ip)} is not an IPv4 address; expected the BMC's address`, { key: 'ip' });
@@ -192,25 +194,46 @@ export class RedfishClient implements PowerDriver {
     }
   }
 
-  /**
-   * Run `fn` with an auth header: a session (deleted afterwards) or Basic.
-   * The session's token lives only for this call.
-   */
-  private async withAuth<T>(fn: (auth: Record<string, string>) => Promise<T>): Promise<T> {
-    if (this.#opts.auth === 'basic') return fn({ Authorization: this.basic() });
+  /** The auth header to send: Basic, or the current session's token (opening one if needed). */
+  private async authHeader(): Promise<Record<string, string>> {
+    if (this.#opts.auth === 'basic' || this.#basicOnly) return { Authorization: this.basic() };
+    if (this.#session) return { 'X-Auth-Token': this.#session.token };
     const res = await this.call('POST', '/redfish/v1/SessionService/Sessions', {}, { UserName: this.#creds.user, Password: this.#creds.password });
-    if (res.status === 404 || res.status === 405) return fn({ Authorization: this.basic() });
-    const token = typeof res.headers['x-auth-token'] === 'string' ? res.headers['x-auth-token'] : undefined;
+    if (res.status === 404 || res.status === 405) {
+      // No SessionService (sushy-tools): Basic on every request, as sushy does.
+      this.#basicOnly = true;
+      return { Authorization: this.basic() };
+    }
     if (res.status < 200 || res.status > 299) throw httpError('session refused', res);
+    const token = typeof res.headers['x-auth-token'] === 'string' ? res.headers['x-auth-token'] : undefined;
     if (!token) throw new VigilError('EBMCOUTPUT', `session answer HTTP ${res.status} without X-Auth-Token`);
     let location = typeof res.headers.location === 'string' ? res.headers.location : undefined;
     if (!location) { try { location = (JSON.parse(res.body) as { '@odata.id'?: string })['@odata.id']; } catch { /* no body */ } }
+    this.#session = { token, ...(location ? { location: new URL(location, 'https://bmc').pathname } : {}) };
+    return { 'X-Auth-Token': token };
+  }
+
+  /**
+   * Run `fn` with an auth header. One session serves every call until
+   * {@link close}; a session the BMC has expired (401 on a token) is
+   * replaced once.
+   */
+  private async withAuth<T>(fn: (auth: Record<string, string>) => Promise<T>): Promise<T> {
+    const auth = await this.authHeader();
     try {
-      return await fn({ 'X-Auth-Token': token });
-    } finally {
-      // Best effort, bounded by the request timeout; a leaked session expires on the BMC.
-      if (location) await this.call('DELETE', new URL(location, 'https://bmc').pathname, { 'X-Auth-Token': token }).catch(() => undefined);
+      return await fn(auth);
+    } catch (e) {
+      if (!(e instanceof VigilError && e.code === 'EBMCAUTH' && auth['X-Auth-Token'])) throw e;
+      this.#session = undefined;
+      return fn(await this.authHeader());
     }
+  }
+
+  /** Log out (DELETE the session): leaked sessions count against a per-BMC limit. Never throws. */
+  async close(): Promise<void> {
+    const s = this.#session;
+    this.#session = undefined;
+    if (s?.location) await this.call('DELETE', s.location, { 'X-Auth-Token': s.token }).catch(() => undefined);
   }
 
   /** The system's path: configured, or the only member of the Systems collection. */

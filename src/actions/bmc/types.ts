@@ -49,4 +49,6 @@ export interface PowerDriver {
   readonly target: string;
   power(action: PowerAction): Promise<ActionOutcome>;
   powerStatus(): Promise<PowerReading>;
+  /** Release what the driver holds between calls (a Redfish session). Never throws. */
+  close?(): Promise<void>;
 }

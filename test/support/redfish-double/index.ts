@@ -70,6 +70,8 @@ export interface RedfishDouble {
   requests: SeenRequest[];
   /** Sessions created and not deleted. */
   openSessions(): number;
+  /** Forget every session, as a BMC does after SessionTimeout: their tokens now get 401. */
+  expireSessions(): void;
   set(k: Partial<RedfishDoubleKnobs>): void;
   /** Whether the simulated host is running (what PowerState should say). */
   hostRunning(): boolean;
@@ -177,6 +179,7 @@ export async function startRedfishDouble(o: { certs: DoubleCerts; user: string; 
     hostPort,
     requests,
     openSessions: () => sessions.size,
+    expireSessions: () => sessions.clear(),
     set: (k) => {
       Object.assign(knobs, k);
       if (k.power) { reported = k.power; void setRunning(k.power === 'On'); }
