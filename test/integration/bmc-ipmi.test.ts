@@ -4,17 +4,16 @@
 // vigil's own UDP 623 prober. ipmi_sim and ipmitool are required: a missing
 // one fails this file (`.ci/run` installs openipmi and ipmitool).
 import t from 'tap';
-import pino from 'pino';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Writable } from 'node:stream';
 import { skipUnlessRoot } from '../support/lab';
 import { testLab, waitFor } from '../support/vigil';
 import { missingIpmiTools, recordingIpmitool, startIpmiSim } from '../support/ipmi-sim';
 import { probeBmc } from '../../src/net/bmc/prober';
 import { powerOffConfirmed, type IpmiMethod } from '../../src/actions/bmc/fence';
 import { IpmiTool } from '../../src/actions/bmc/ipmitool';
+import { logLines } from '../support/log-lines';
 
 if (skipUnlessRoot(t)) process.exit(0);
 const missing = missingIpmiTools();
@@ -24,11 +23,6 @@ if (missing.length) {
 }
 
 const USER = 'vigilfence';
-
-function capture() {
-  const lines: string[] = [];
-  return { lines, log: pino({ level: 'trace' }, new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } })) };
-}
 
 t.test('ipmi_sim in the lab: presence, confirmed power-off, unreachable BMC', async (t) => {
   const { lab, dir } = await testLab(t, ['bmc', 'ctl'], 'bmc');
@@ -56,7 +50,7 @@ t.test('ipmi_sim in the lab: presence, confirmed power-off, unreachable BMC', as
   const capOnly = await ctl.inNetns(() => probeBmc(sim.ip, { ...probe, ping: false }));
   t.match(capOnly, { status: 'up', detail: 'Auth-Cap answered', ipmi20: true }, 'and Auth-Cap alone');
 
-  const { lines, log } = capture();
+  const { lines, log } = logLines();
   const timing = { powerTimeoutMs: 6000, powerWaitMs: 500 };
   const method: IpmiMethod = { method: 'ipmi', ip: sim.ip, user: USER, passwordFile: pwFile, program: wrapper.program, cipherSuite: 3, retries: 1, commandTimeoutMs: 4000 };
   const status = new IpmiTool(method, { log });

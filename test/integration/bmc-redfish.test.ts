@@ -9,10 +9,10 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Writable } from 'node:stream';
 import { powerOffConfirmed, type HostCheck, type RedfishMethod } from '../../src/actions/bmc/fence';
 import { RedfishClient } from '../../src/actions/bmc/redfish';
 import { makeCerts, startRedfishDouble, type RedfishDouble } from '../support/redfish-double';
+import { logLines } from '../support/log-lines';
 
 const USER = 'vigil-fence';
 const SECRET = 'rf-S3cret-for-this-run';
@@ -23,11 +23,6 @@ t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
 const certs = makeCerts(dir); // openssl is required: a missing one fails here, it does not skip
 const pwFile = path.join(dir, 'bmc.pw');
 fs.writeFileSync(pwFile, `${SECRET}\n`, { mode: 0o600 });
-
-function capture() {
-  const lines: string[] = [];
-  return { lines, log: pino({ level: 'trace' }, new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } })) };
-}
 
 async function double(t: Test, knobs: Parameters<typeof startRedfishDouble>[0]['knobs'] = {}): Promise<RedfishDouble> {
   const d = await startRedfishDouble({ certs, user: USER, password: SECRET, knobs });
@@ -53,7 +48,7 @@ const TIMING = { powerTimeoutMs: 3000, powerWaitMs: 200 };
 
 t.test('pinned CA, session auth: ForceOff confirmed, session deleted, no secret logged', async (t) => {
   const d = await double(t);
-  const { lines, log } = capture();
+  const { lines, log } = logLines();
   const r = await powerOffConfirmed(method(d), TIMING, { log, hostCheck: hostCheck(d) });
   t.equal(r.outcome, 'off', JSON.stringify(r.evidence));
   t.match(r.evidence[0]!.detail, /POST \/redfish\/v1\/Systems\/437XR1138R2\/Actions\/ComputerSystem.Reset ForceOff: HTTP 204/);
@@ -148,9 +143,10 @@ t.test('a hung BMC is unconfirmed within the bound the timeouts give', async (t)
 });
 
 t.test('a BMC that accepts TCP but never speaks TLS is unknown within request_timeout', async (t) => {
-  const silent = net.createServer(() => { /* accept, never answer */ });
+  const held = new Set<net.Socket>();
+  const silent = net.createServer((s) => { held.add(s); }); // accept, never answer
   await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
-  t.teardown(() => { silent.closeAllConnections?.(); silent.close(); });
+  t.teardown(() => { for (const s of held) s.destroy(); silent.close(); });
   const port = (silent.address() as net.AddressInfo).port;
   const requestTimeoutMs = 300;
   const c = new RedfishClient({ ip: '127.0.0.1', port, user: USER, passwordFile: pwFile, fingerprint: 'AB'.repeat(32), requestTimeoutMs }, { log: pino({ level: 'silent' }) });

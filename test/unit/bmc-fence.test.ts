@@ -4,11 +4,11 @@
 // timeout — is `unconfirmed`, with its evidence.
 import t from 'tap';
 import pino from 'pino';
-import { Writable } from 'node:stream';
 import { CommandPower, fenceTiming, powerOffConfirmed, type Clock, type HostCheck } from '../../src/actions/bmc/fence';
 import type { CommandResult } from '../../src/actions/commands';
 import type { ActionOutcome, PowerDriver, PowerReading, PowerState } from '../../src/actions/bmc/types';
 import { ConfigError } from '../../src/errors';
+import { logLines } from '../support/log-lines';
 
 function fakeClock(): Clock & { sleeps: number[] } {
   let now = 0;
@@ -77,8 +77,7 @@ t.test('timing is checked', async (t) => {
 });
 
 t.test('the decision is logged with its evidence', async (t) => {
-  const lines: string[] = [];
-  const log = pino({ level: 'info' }, new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } }));
+  const { lines, log } = logLines();
   const clock = fakeClock();
   await powerOffConfirmed(fakeDriver(clock, {}, ['unknown']), { powerTimeoutMs: 4000, powerWaitMs: 2000 }, { clock, log });
   const last = JSON.parse(lines.at(-1)!) as { msg: string; outcome: string; evidence: unknown[]; method: string };

@@ -7,10 +7,10 @@ import pino from 'pino';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Writable } from 'node:stream';
 import { IpmiTool } from '../../src/actions/bmc/ipmitool';
 import type { CommandResult, RunOptions } from '../../src/actions/commands';
 import { ConfigError } from '../../src/errors';
+import { logLines } from '../support/log-lines';
 
 const SECRET = 'Vigil-ipmi-5ecret';
 
@@ -38,16 +38,10 @@ function recorder(reply: Partial<CommandResult>) {
   return { calls, run };
 }
 
-function capture() {
-  const lines: string[] = [];
-  const log = pino({ level: 'trace' }, new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } }));
-  return { lines, log };
-}
-
 t.test('argv: -E, explicit cipher suite and retries, no password; the password only in the env', async (t) => {
   const dir = scratch(t);
   const { calls, run } = recorder({ stdout: 'Chassis Power is on\n' });
-  const { lines, log } = capture();
+  const { lines, log } = logLines();
   const ipmi = new IpmiTool({ ip: '10.0.0.9', user: 'fence', passwordFile: pwFile(dir, `${SECRET}\nsecond line ignored\n`), program: '/opt/ipmitool' }, { run, log });
   t.same(await ipmi.powerStatus(), { state: 'on', detail: 'Chassis Power is on', durationMs: 5 });
   const { argv, opts } = calls[0]!;
