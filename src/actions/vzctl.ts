@@ -2,8 +2,8 @@
  * Layer: executor. The container backend of the HA IP role: addresses go
  * into an OpenVZ / Virtuozzo container with `vzctl set CTID --ipadd A
  * --ipadd B …` and come out with `--ipdel`; the container's addresses are
- * read with `vzlist -H -o ip CTID` (vzhaipd V-31, without its `| sh`: the
- * argv is built here and run directly, never re-parsed by a shell, V-32).
+ * read with `vzlist -H -o status,ip CTID` (vzhaipd V-31, without its `| sh`:
+ * the argv is built here and run directly, never re-parsed by a shell, V-32).
  *
  * Decisions, each with its reason:
  * - Runtime only, never `--save`: saved addresses would come back on the
@@ -27,6 +27,11 @@
  * - A removal that fails because the container is not running counts as
  *   done: a stopped container holds no runtime addresses (this is the
  *   umount-hook case: the container has stopped before vigil is stopped).
+ * - A listing of a container that is not running is an error, not an empty
+ *   list: the status comes with the addresses in the same vzlist call, so a
+ *   master's reconcile that runs after `vzctl stop` and before the umount
+ *   hook keeps its books (what it holds) instead of emptying them, and the
+ *   stop that follows removes the same addresses, whichever ran first.
  * - vzlist formats each line in a 4 KiB buffer (vzctl src/vzlist.c), so a
  *   listing of more than about 250 addresses may be cut short. A cut list
  *   would make present addresses look missing, and re-adding them fails a
@@ -153,17 +158,27 @@ export class VzctlAddresses implements AddressBackend {
     this.run = opts.run ?? runCommand;
   }
 
-  /** The container's addresses, with the prefixes vigil knows for them. */
+  /**
+   * The container's addresses, with the prefixes vigil knows for them.
+   * Throws `ECTNOTRUNNING` (retryable) when the container is not running:
+   * its runtime addresses are gone with it, and an empty list would read as
+   * "every address missing" to a reconcile.
+   */
   async list(): Promise<Cidr[]> {
     const t = this.opts.tools();
-    const argv = [t.vzlist, '-H', '-o', 'ip', this.opts.container];
+    const argv = [t.vzlist, '-H', '-o', 'status,ip', this.opts.container];
     const r = await this.run(argv, { timeoutMs: t.timeoutMs });
     if (!r.ok) throw new VigilError('EVZLIST', `${describeCommand(argv)}: ${failureText(r, t.timeoutMs)}`, { retryable: true });
     const longest = Math.max(0, ...r.stdout.split('\n').map((l) => l.trimEnd().length));
     if (longest >= VZLIST_LINE_LIMIT) {
       throw new VigilError('EVZLISTLONG', `${describeCommand(argv)}: a ${longest}-byte line, at vzlist's 4 KiB line limit: the list may be cut, so it is not used (keep a container below about 250 addresses)`);
     }
-    const { addresses, skipped } = parseVzlistIps(r.stdout);
+    const [status = '', ...ips] = r.stdout.trim().split(/\s+/);
+    if (status !== 'running') {
+      throw new VigilError('ECTNOTRUNNING', `container ${this.opts.container} is ${status || 'of unknown status'}: its runtime addresses cannot be read or changed`,
+        { retryable: true, detail: { container: this.opts.container, status } });
+    }
+    const { addresses, skipped } = parseVzlistIps(ips.join(' '));
     if (skipped.length > 0) this.opts.log?.debug({ container: this.opts.container, skipped }, 'vzlist: tokens that are not IPv4 addresses skipped');
     const hints = this.opts.prefixes?.() ?? new Map<string, number>();
     return addresses.map((a) => ({ address: a.address, prefix: hints.get(a.address) ?? this.added.get(a.address) ?? a.prefix ?? 32 }));

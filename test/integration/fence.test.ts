@@ -12,6 +12,20 @@ if (skipUnlessRoot(t)) process.exit(0);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const CHECK_MS = 300;
+const REQUEST_TIMEOUT_MS = 150;
+const NEIGHBOUR_PROBE_TIMEOUT_MS = 100;
+/** Scheduling slack on a loaded 2-core machine (generous: latency is measured in bench/, not here). */
+const SLACK_MS = 4000;
+/**
+ * The longest one check cycle can take: every agent's request timeout, then
+ * the network check (the server address and at most 16 neighbours, each up
+ * to the probe timeout).
+ */
+const CYCLE_MAX_MS = CHECK_MS + REQUEST_TIMEOUT_MS + 17 * NEIGHBOUR_PROBE_TIMEOUT_MS;
+/** By when a fence must have run once `confirm` isolated cycles can count: one cycle to notice, `confirm` to count. */
+const fenceBoundMs = (confirm: number) => (confirm + 1) * CYCLE_MAX_MS + SLACK_MS;
+/** By when a healthy agent's servers show in the status: two cycles. */
+const SEEN_MS = 2 * CYCLE_MAX_MS + SLACK_MS;
 
 /** An HTTP request made from inside a lab host (the doubles listen on its loopback). */
 async function nsHttp(host: LabHost, method: string, url: string, body?: string): Promise<{ status: number; body: string }> {
@@ -56,8 +70,8 @@ async function setup(t: Test, opts: { agents?: number; double?: AgentConfigFile[
     node: 'cmp-01', pidfile, state_dir: path.join(dir, 'state'), log: { level: 'debug' },
     fence: {
       agents: agents.map((a) => ({ name: a.name, url: a.url, command: command(a.dir) })),
-      interfaces: [cmp.ifname], check_interval: `${CHECK_MS}ms`, confirm_cycles: opts.confirmCycles ?? 2, request_timeout: '150ms',
-      neighbour_probe_timeout: '100ms', actions: [['/bin/sh', '-c', `date +%s%N >> ${marker}`]], dry_run: opts.dryRun ?? false,
+      interfaces: [cmp.ifname], check_interval: `${CHECK_MS}ms`, confirm_cycles: opts.confirmCycles ?? 2, request_timeout: `${REQUEST_TIMEOUT_MS}ms`,
+      neighbour_probe_timeout: `${NEIGHBOUR_PROBE_TIMEOUT_MS}ms`, actions: [['/bin/sh', '-c', `date +%s%N >> ${marker}`]], dry_run: opts.dryRun ?? false,
     },
   });
   const daemon = startDaemon(cmp, config, pidfile);
@@ -78,6 +92,8 @@ async function setup(t: Test, opts: { agents?: number; double?: AgentConfigFile[
   return { lab, cmp, peer, dir, marker, pidfile, config, daemon, agents };
 }
 
+/** What a wait expected by when, and the daemon's last log lines (read at the failure). */
+const expected = (s: Setup, what: string, ms: number) => () => `${what} within ${ms} ms; the daemon's last lines:\n${s.daemon.logs().split('\n').slice(-12).join('\n')}`;
 const fenceStatus = async (s: Setup) => (await daemonStatus(s.pidfile))?.roles?.fence as Record<string, any>;
 const fenced = (s: Setup) => fs.existsSync(s.marker);
 /** The daemon's JSON log lines. */
@@ -88,7 +104,7 @@ const cycles = (n: number) => sleep(n * CHECK_MS + 200);
 
 t.test('servers lost while a neighbour answers: no fence, a join attempted', async (t) => {
   const s = await setup(t, { double: { healOnJoin: false } });
-  await waitFor(async () => (await fenceStatus(s))?.seenServers, 5000, 'servers seen');
+  await waitFor(async () => (await fenceStatus(s))?.seenServers, SEEN_MS, expected(s, 'servers seen (two check cycles)', SEEN_MS));
   await setState(s, s.agents[0]!, 'servers-lost');
   await cycles(6);
   t.notOk(fenced(s), 'no fence');
@@ -101,7 +117,7 @@ t.test('servers lost while a neighbour answers: no fence, a join attempted', asy
 
 t.test('20 dead stale neighbours do not crowd out the live server: not isolated', async (t) => {
   const s = await setup(t, { double: { healOnJoin: false } });
-  await waitFor(async () => (await fenceStatus(s))?.seenServers, 5000, 'servers seen');
+  await waitFor(async () => (await fenceStatus(s))?.seenServers, SEEN_MS, expected(s, 'servers seen (two check cycles)', SEEN_MS));
   // More dead entries than the per-interface neighbour bound, at lab addresses nobody holds.
   const dead = Array.from({ length: 20 }, (_, i) => s.lab.freeIp(i));
   for (const [i, ip] of dead.entries()) {
@@ -117,7 +133,7 @@ t.test('20 dead stale neighbours do not crowd out the live server: not isolated'
   await cycles(6);
   t.notOk(fenced(s), 'no fence');
   // The status may be read while a cycle is between its agent and network checks.
-  const st = await waitFor(async () => { const x = await fenceStatus(s); return /not isolated/.test(String(x?.verdict)) ? x : undefined; }, 5000, 'a finished cycle').catch(() => undefined) ?? await fenceStatus(s);
+  const st = await waitFor(async () => { const x = await fenceStatus(s); return /not isolated/.test(String(x?.verdict)) ? x : undefined; }, CYCLE_MAX_MS + SLACK_MS, 'a finished cycle').catch(() => undefined) ?? await fenceStatus(s);
   t.match(st.verdict, /not isolated/);
   const obs = (st.lastNetwork as { iface: string; probed: string[]; answeredBy?: { ip: string } }[]).find((o) => o.iface === s.cmp.ifname)!;
   t.equal(obs.answeredBy?.ip, s.peer.ip, 'the live server answered ARP');
@@ -127,13 +143,18 @@ t.test('20 dead stale neighbours do not crowd out the live server: not isolated'
 
 t.test('servers lost and the link cut: fence after confirm_cycles', async (t) => {
   const s = await setup(t);
-  await waitFor(async () => (await fenceStatus(s))?.seenServers, 5000, 'servers seen');
-  await setState(s, s.agents[0]!, 'servers-lost');
-  const cutAt = Date.now();
+  await waitFor(async () => (await fenceStatus(s))?.seenServers, SEEN_MS, expected(s, 'servers seen (two check cycles)', SEEN_MS));
+  // The link goes first, as in a real isolation (the agent loses its servers
+  // only after Serf's timeouts). The other order is a race the test must not
+  // run: a cycle between the two would find the network working and rejoin,
+  // which heals the double's agent, so no fence would ever come.
   await s.cmp.cutLink();
-  await waitFor(() => fenced(s), 10_000, 'the fence marker');
-  const tookMs = Date.now() - cutAt;
-  t.ok(tookMs >= CHECK_MS, `fenced ${tookMs} ms after the cut (>= one cycle: confirm_cycles is 2)`);
+  const lostAt = Date.now();
+  await setState(s, s.agents[0]!, 'servers-lost');
+  const bound = fenceBoundMs(2);
+  await waitFor(() => fenced(s), bound, expected(s, 'the fence marker (confirm_cycles 2)', bound));
+  const tookMs = Date.now() - lostAt;
+  t.ok(tookMs >= CHECK_MS, `fenced ${tookMs} ms after the servers were lost (>= one cycle: confirm_cycles is 2)`);
   await cycles(4);
   t.equal(fs.readFileSync(s.marker, 'utf8').trim().split('\n').length, 1, 'fenced exactly once, then the loop stopped');
   t.equal((await fenceStatus(s))?.phase, 'fenced');
@@ -161,13 +182,13 @@ t.test('agent gone while the host is isolated: restarted; its unknown cycles nev
   const CONFIRM = 4;
   const s = await setup(t, { confirmCycles: CONFIRM, agentStartDelayS: 3, double: { healOnJoin: false } });
   const a = s.agents[0]!;
-  await waitFor(async () => (await fenceStatus(s))?.seenServers, 5000, 'servers seen');
+  await waitFor(async () => (await fenceStatus(s))?.seenServers, SEEN_MS, expected(s, 'servers seen (two check cycles)', SEEN_MS));
   // The restarted agent comes up with its servers lost, as the first one has them now.
   fs.writeFileSync(path.join(a.dir, 'zz-servers-lost.json'), JSON.stringify({ double: { state: 'servers-lost' } }));
   await setState(s, a, 'servers-lost');
   await s.cmp.cutLink();
   // Isolated cycles start counting; kill the agent before confirm_cycles of them.
-  await waitFor(async () => ((await fenceStatus(s))?.fenceCount ?? 0) >= 1, 10_000, 'a first isolated cycle counted');
+  await waitFor(async () => ((await fenceStatus(s))?.fenceCount ?? 0) >= 1, fenceBoundMs(1), expected(s, 'a first isolated cycle counted', fenceBoundMs(1)));
   const pid = (await fenceStatus(s)).agents[0].process.pid as number;
   const countAtKill = (await fenceStatus(s)).fenceCount as number;
   const logMark = s.daemon.logs().length;
@@ -194,7 +215,7 @@ t.test('agent gone while the host is isolated: restarted; its unknown cycles nev
   t.same(unknownLines.slice(1).map((l) => l.count), unknownLines.slice(1).map(() => 0), '...and reset it: every later unknown cycle found 0');
 
   // Back, still isolated: a fresh run of confirm_cycles isolated cycles, then the fence.
-  await waitFor(() => fenced(s), 15_000, 'the fence once the agent is back and the host still isolated');
+  await waitFor(() => fenced(s), fenceBoundMs(CONFIRM), expected(s, `the fence once the agent is back and the host still isolated (confirm_cycles ${CONFIRM})`, fenceBoundMs(CONFIRM)));
   const fencing = jsonLines(s.daemon.logs()).find((l) => /^FENCING/.test(l.msg))!;
   t.equal(fencing.evidence.count, CONFIRM, `fenced at count ${CONFIRM}`);
   const lastUnknown = s.daemon.logs().lastIndexOf('agent state unknown');
@@ -204,7 +225,7 @@ t.test('agent gone while the host is isolated: restarted; its unknown cycles nev
 
 t.test('agent hung, servers lost, link cut: no fence', async (t) => {
   const s = await setup(t);
-  await waitFor(async () => (await fenceStatus(s))?.seenServers, 5000, 'servers seen');
+  await waitFor(async () => (await fenceStatus(s))?.seenServers, SEEN_MS, expected(s, 'servers seen (two check cycles)', SEEN_MS));
   await setState(s, s.agents[0]!, 'hung');
   await s.cmp.cutLink();
   await cycles(6);
@@ -222,7 +243,7 @@ t.test('a server agent never fences its host', async (t) => {
 
 t.test('one of three agents still has servers: no fence', async (t) => {
   const s = await setup(t, { agents: 3 });
-  await waitFor(async () => (await fenceStatus(s))?.seenServers, 5000, 'servers seen');
+  await waitFor(async () => (await fenceStatus(s))?.seenServers, SEEN_MS, expected(s, 'servers seen (two check cycles)', SEEN_MS));
   await setState(s, s.agents[0]!, 'servers-lost');
   await setState(s, s.agents[2]!, 'servers-lost');
   await s.cmp.cutLink();
@@ -230,20 +251,22 @@ t.test('one of three agents still has servers: no fence', async (t) => {
   t.notOk(fenced(s));
   // ...and once the third one loses its servers too, the host is fenced.
   await setState(s, s.agents[1]!, 'servers-lost');
-  await waitFor(() => fenced(s), 10_000, 'fence once all three lost their servers');
+  const bound = fenceBoundMs(2);
+  await waitFor(() => fenced(s), bound, expected(s, 'the fence once all three lost their servers (confirm_cycles 2)', bound));
   t.pass('fenced once all agents lost every server');
 });
 
 t.test('dry run: "would fence", no action', async (t) => {
   const s = await setup(t, { dryRun: true });
-  await waitFor(async () => (await fenceStatus(s))?.seenServers, 5000, 'servers seen');
+  await waitFor(async () => (await fenceStatus(s))?.seenServers, SEEN_MS, expected(s, 'servers seen (two check cycles)', SEEN_MS));
+  await s.cmp.cutLink(); // first: see 'servers lost and the link cut'
   await setState(s, s.agents[0]!, 'servers-lost');
-  await s.cmp.cutLink();
-  await waitFor(() => /would fence/.test(s.daemon.logs()), 10_000, '"would fence" in the log');
+  const bound = fenceBoundMs(2);
+  await waitFor(() => /would fence/.test(s.daemon.logs()), bound, expected(s, '"would fence" in the log (confirm_cycles 2)', bound));
   await cycles(3);
   t.notOk(fenced(s), 'no action ran');
   // Between its agent and network checks a cycle shows 'checking-network': wait for a finished one.
-  const st = await waitFor(async () => { const x = await fenceStatus(s); return x?.phase !== 'checking-network' ? x : undefined; }, 5000, 'a finished cycle');
+  const st = await waitFor(async () => { const x = await fenceStatus(s); return x?.phase !== 'checking-network' ? x : undefined; }, CYCLE_MAX_MS + SLACK_MS, expected(s, 'a finished cycle (one cycle)', CYCLE_MAX_MS + SLACK_MS));
   t.equal(st.phase, 'running', 'the loop goes on');
 });
 

@@ -148,8 +148,12 @@ t.test('VzctlAddresses: a stopped container holds nothing', async (t) => {
   await be.add([cidr('10.9.2.1/32')]);
   vz.setStatus('stopped');
   vz.setIps([]); // the kernel drops a container's runtime addresses when it stops
+  const callsBefore = vz.vzctlCalls().length;
+  await t.rejects(be.list(), { code: 'ECTNOTRUNNING', retryable: true, message: /container 103 is stopped/ },
+    'list of a stopped container is an error, not an empty list (a reconcile must not read it as "everything missing")');
   const add = await be.add([cidr('10.9.2.2/32')]);
-  t.match(add.failed, [{ error: /exit 31: Unable to apply network parameters: container is not running/ }], 'add fails: not running');
+  t.match(add.failed, [{ error: /cannot read the container's addresses first \(container 103 is stopped/ }], 'add fails: not running');
+  t.equal(vz.vzctlCalls().length, callsBefore, 'and no --ipadd was tried');
   const rm = await be.remove([cidr('10.9.2.1/32')]);
   t.same(rm, { done: [cidr('10.9.2.1/32')], failed: [] }, 'remove counts as done: the --ipdel failed only because the container stopped');
   t.ok(vz.vzctlCalls().includes('vzctl set 103 --ipdel 10.9.2.1'), '--ipdel was still tried');

@@ -48,7 +48,8 @@ interface Ct {
 }
 
 /** One container on `host`: fake-vz state, a vigil config with backend vzctl, the hook environment. */
-function makeCt(t: { teardown(fn: () => void | Promise<void>): void }, host: LabHost, id: string, haIp: string, extra: string[], settle = '500ms'): Ct {
+function makeCt(t: { teardown(fn: () => void | Promise<void>): void }, host: LabHost, id: string, haIp: string, extra: string[], settle = '500ms',
+  timing: Partial<typeof TIMING> = {}): Ct {
   const dir = scratchDir(`vzhook-${id}`);
   const vzDir = path.join(dir, 'vz');
   const ctDir = path.join(vzDir, 'ct', id);
@@ -62,7 +63,7 @@ function makeCt(t: { teardown(fn: () => void | Promise<void>): void }, host: Lab
   const config = writeConfig(dir, `ct-${id}`, {
     node: `${host.name}-ct${id}`, pidfile, state_dir: path.join(dir, 'state'), log: { level: 'debug', file: logFile },
     vip: {
-      interface: host.ifname, address: `${haIp}/24`, ip_file: ipFile, ...TIMING,
+      interface: host.ifname, address: `${haIp}/24`, ip_file: ipFile, ...TIMING, ...timing,
       on_master: `echo master >> ${marker}`, on_slave: `echo slave >> ${marker}`,
       backend: 'vzctl', container: id, container_settle: settle,
     },
@@ -212,27 +213,49 @@ t.test('mount → wait → hold through vzctl --ipadd → umount → --ipdel', a
   t.equal(await answeredBy(client, haIp), undefined, 'nobody answers for the HA IP any more');
 });
 
-t.test('the container stopped before umount: addresses gone with it, vigil exits cleanly', async (t) => {
-  const lab = await createLab({ hosts: ['a'] });
-  t.teardown(() => lab.destroy());
-  const a = lab.host('a');
-  const haIp = lab.freeIp(0);
-  const ct = makeCt(t, a, '4301', haIp, [lab.freeIp(1)], '0s');
-  ct.setStatus('running');
-  t.equal((await hook(a, MOUNT, ct.env)).code, 0);
-  await waitFor(async () => (await vipStatus(ct))?.role === 'master', 15_000, 'master');
-  // vzctl stop: the container stops (its runtime addresses vanish), then the umount hook runs.
-  ct.setStatus('stopped');
-  for (const ip of ct.ips()) await a.exec(['ip', 'addr', 'del', `${ip}/32`, 'dev', 'lo']);
-  ct.setIps([]);
-  const pid = pidOf(ct)!;
-  const u = await hook(a, UMOUNT, ct.env);
-  t.equal(u.code, 0);
-  t.notOk(alive(pid), 'the daemon is gone (vzhaipd\'s stayed and flapped against a stopped container, V-41)');
-  t.ok(ct.vzctlCalls().some((c) => c.includes('--ipdel')), '--ipdel was tried');
-  t.match(ct.daemonLog(), /container not running: it holds no runtime addresses/, 'the failed --ipdel counted as removed, and said why');
-  t.match(ct.daemonLog(), /"code":0,"msg":"vigil stopped"/, 'exit code 0: nothing left held');
-});
+// vzctl stop, then the umount hook: a master check may or may not run in
+// between, and finds the container stopped. Both orders are driven, not left
+// to timing: with a long master check none can run in the window (the window
+// is shorter than the interval by far, and the vzlist calls prove it); with a
+// short one the test waits for the failed reconcile before the hook. The hook
+// must do the same either way: --ipdel of what was held, counted as removed
+// because the container stopped, exit 0.
+for (const order of ['umount before any reconcile', 'a reconcile fails first'] as const) {
+  t.test(`the container stopped before umount (${order}): addresses gone with it, vigil exits cleanly`, async (t) => {
+    const lab = await createLab({ hosts: ['a'] });
+    t.teardown(() => lab.destroy());
+    const a = lab.host('a');
+    const haIp = lab.freeIp(0);
+    const reconcileFirst = order === 'a reconcile fails first';
+    const masterCheck = reconcileFirst ? '400ms' : '60s';
+    const ct = makeCt(t, a, reconcileFirst ? '4302' : '4301', haIp, [lab.freeIp(1)], '0s', { master_check_interval: masterCheck });
+    ct.setStatus('running');
+    t.equal((await hook(a, MOUNT, ct.env)).code, 0);
+    await waitFor(async () => (await vipStatus(ct))?.role === 'master', 15_000, 'master within 15 s of the mount hook');
+    await waitFor(async () => (await vipStatus(ct))?.held?.length === 2, 10_000, 'both addresses held (the HA IP and the IP file\'s)');
+    // vzctl stop: the container stops (its runtime addresses vanish), then the umount hook runs.
+    const listsBefore = ct.calls().filter((c) => c.startsWith('vzlist -H -o status,ip')).length;
+    ct.setStatus('stopped');
+    for (const ip of ct.ips()) await a.exec(['ip', 'addr', 'del', `${ip}/32`, 'dev', 'lo']);
+    ct.setIps([]);
+    if (reconcileFirst) {
+      // master_check_interval 400ms + a vzlist run (command_timeout 5s) + slack.
+      await waitFor(() => ct.daemonLog().split('\n').some((l) => l.includes('"msg":"reconcile incomplete"') && /container \d+ is stopped/.test(l)), 400 + 5000 + 3000,
+        () => `a master check's reconcile failing on the stopped container within 8.4 s; log tail:\n${ct.daemonLog().split('\n').slice(-8).join('\n')}`);
+    }
+    const pid = pidOf(ct)!;
+    const u = await hook(a, UMOUNT, ct.env);
+    if (!reconcileFirst) {
+      const listsAfter = ct.calls().filter((c) => c.startsWith('vzlist -H -o status,ip')).length;
+      t.equal(listsAfter, listsBefore, 'no reconcile ran between the stop and the hook (master_check_interval 60s)');
+    }
+    t.equal(u.code, 0, `umount hook exit 0 (${u.stderr.trim()})`);
+    t.notOk(alive(pid), 'the daemon is gone (vzhaipd\'s stayed and flapped against a stopped container, V-41)');
+    t.ok(ct.vzctlCalls().some((c) => c.includes('--ipdel')), '--ipdel was tried');
+    t.match(ct.daemonLog(), /container not running: it holds no runtime addresses/, 'the failed --ipdel counted as removed, and said why');
+    t.match(ct.daemonLog(), /"code":0,"msg":"vigil stopped"/, 'exit code 0: nothing left held');
+  });
+}
 
 t.test('a container that never reaches running: vigil waits without probing, and stops at once', async (t) => {
   const lab = await createLab({ hosts: ['a', 'client'] });

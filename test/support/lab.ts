@@ -112,16 +112,19 @@ function hasTool(name: string): boolean {
 }
 
 /**
- * Skip the test (one-line reason, `t.plan(0, reason)`) unless running as root
- * with `ip` (and any other `tools`, e.g. 'ping') available. Returns true when
- * skipped: the caller should return.
+ * Skip the test (one-line reason, `t.plan(0, reason)`) unless running as
+ * root; as root, throw when `ip` (or any other of `tools`, e.g. 'ping') is
+ * missing, since .ci/run installs them. Returns true when skipped: the
+ * caller should return.
  */
 export function skipUnlessRoot(t: PlannableTest, tools: string[] = []): boolean {
   let reason: string | undefined;
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) reason = 'needs root to create network namespaces';
   else {
+    // As root (always so in CI) a missing tool is a failure, never a skip:
+    // .ci/run installs every package a test uses.
     const missing = ['ip', ...tools].filter((x) => !hasTool(x));
-    if (missing.length) reason = `needs ${missing.join(', ')} (install iproute2 / iputils)`;
+    if (missing.length) throw new Error(`needs ${missing.join(', ')}: .ci/run installs them (iproute2, iputils-ping, ...)`);
   }
   if (!reason) return false;
   t.plan(0, reason);

@@ -80,13 +80,17 @@ export async function daemonStatus(pidfile: string): Promise<Record<string, any>
   }
 }
 
-/** Poll `cond` every `everyMs` until it is truthy or `timeoutMs` passes. */
-export async function waitFor<T>(cond: () => Promise<T> | T, timeoutMs: number, what: string, everyMs = 50): Promise<NonNullable<T>> {
+/**
+ * Poll `cond` every `everyMs` until it is truthy or `timeoutMs` passes.
+ * `what` says what was expected by when; as a function it is read at the
+ * failure, so it can add what happened instead (a daemon's last log lines).
+ */
+export async function waitFor<T>(cond: () => Promise<T> | T, timeoutMs: number, what: string | (() => string), everyMs = 50): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await cond();
     if (v) return v as NonNullable<T>; // truthy, so neither null nor undefined
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
