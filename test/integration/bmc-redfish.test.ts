@@ -7,18 +7,17 @@ import t, { type Test } from 'tap';
 import pino from 'pino';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { powerOffConfirmed, type HostCheck, type RedfishMethod } from '../../src/actions/bmc/fence';
 import { RedfishClient } from '../../src/actions/bmc/redfish';
 import { makeCerts, startRedfishDouble, type RedfishDouble } from '../support/redfish-double';
 import { logLines } from '../support/log-lines';
+import { scratchDir } from '../support/vigil';
 
 const USER = 'vigil-fence';
 const SECRET = 'rf-S3cret-for-this-run';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-redfish-'));
-fs.chmodSync(dir, 0o700);
+const dir = scratchDir('redfish');
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
 const certs = makeCerts(dir); // openssl is required: a missing one fails here, it does not skip
 const pwFile = path.join(dir, 'bmc.pw');

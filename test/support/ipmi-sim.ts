@@ -13,14 +13,6 @@ import * as path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { LabHost } from './lab';
 
-/** The tools these tests need; a missing one is a failure, not a skip. */
-export const IPMI_TOOLS = ['/usr/bin/ipmi_sim', '/usr/bin/ipmitool'];
-
-/** Paths of the tools that are missing (the test fails naming them and the package). */
-export function missingIpmiTools(): string[] {
-  return IPMI_TOOLS.filter((p) => { try { fs.accessSync(p, fs.constants.X_OK); return false; } catch { return true; } });
-}
-
 /** A running simulator. */
 export interface IpmiSim {
   proc: ChildProcess;

@@ -5,18 +5,17 @@
 import t from 'tap';
 import pino from 'pino';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { IpmiTool } from '../../src/actions/bmc/ipmitool';
 import type { CommandResult, RunOptions } from '../../src/actions/commands';
 import { ConfigError } from '../../src/errors';
 import { logLines } from '../support/log-lines';
+import { scratchDir } from '../support/vigil';
 
 const SECRET = 'Vigil-ipmi-5ecret';
 
 function scratch(t: { teardown(fn: () => void): void }): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-bmc-'));
-  fs.chmodSync(d, 0o700);
+  const d = scratchDir('bmc');
   t.teardown(() => fs.rmSync(d, { recursive: true, force: true }));
   return d;
 }
