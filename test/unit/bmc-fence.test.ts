@@ -9,6 +9,9 @@ import type { CommandResult } from '../../src/actions/commands';
 import type { ActionOutcome, PowerDriver, PowerReading, PowerState } from '../../src/actions/bmc/types';
 import { ConfigError } from '../../src/errors';
 import { logLines } from '../support/log-lines';
+import { scratchDir } from '../support/vigil';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 function fakeClock(): Clock & { sleeps: number[] } {
   let now = 0;
@@ -119,4 +122,18 @@ t.test('command method: a failing status command is unknown, not off', async (t)
   t.equal((await p.powerStatus()).state, 'unknown');
   t.throws(() => new CommandPower({ argv: ['fence'] }), /absolute path/);
   t.equal((await p.power('on')).ok, false, 'only off');
+});
+
+t.test('command method confirmed by an ipmi BMC: the status read goes through ipmitool', async (t) => {
+  const dir = scratchDir('bmc-fence');
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const pw = path.join(dir, 'pw');
+  fs.writeFileSync(pw, 'a-real-secret\n', { mode: 0o600 });
+  const { ran, run } = fakeRunner({ '/opt/pdu-off': {}, '/usr/bin/ipmitool': { stdout: 'Chassis Power is off\n' } });
+  const clock = fakeClock();
+  const r = await powerOffConfirmed({ method: 'command', argv: ['/opt/pdu-off', 'outlet-7'], confirm: { method: 'ipmi', ip: '10.0.0.9', user: 'fence', passwordFile: pw } }, {}, { clock, run, log: quiet });
+  t.equal(r.outcome, 'off');
+  t.equal(r.method, 'command');
+  t.same(ran.map((a) => a[0]), ['/opt/pdu-off', '/usr/bin/ipmitool']);
+  t.same(ran[1]!.slice(-3), ['chassis', 'power', 'status']);
 });
