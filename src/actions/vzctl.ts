@@ -44,7 +44,7 @@ import { containerStatus, type RunFn } from './container';
 import { VigilError } from '../errors';
 import type { Logger } from '../log';
 import { isIPv4, formatCidr, parseCidr, type Cidr } from '../util/ip';
-import type { VipConfig } from '../config/types';
+import type { VipConfig } from '../roles/vip/config';
 
 /** Addresses per vzctl call at most. */
 export const MAX_ADDRESSES_PER_CALL = 4096;

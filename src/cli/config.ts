@@ -1,89 +1,51 @@
 /**
- * Layer: CLI. `vigil config import-vzhaipd FILE [--ctid CTID]`: print the
- * vigil YAML equivalent of a legacy vzhaipd.conf.
- *
- * The file is read as data (see `src/config/vzhaipd.ts`): lines that are
- * not `KEY=VALUE` are reported on stderr with their line number and never
- * run. The YAML goes to stdout, warnings to stderr. Exit 0 on success, 2
- * when the file cannot be read or a value cannot be imported.
+ * Layer: CLI. `vigil config import <format> FILE …` (and the older
+ * `vigil config import-<format> FILE …`): the legacy config importers.
+ * Each importer lives in its role's folder and is found through the
+ * registry; it is loaded only when used.
  */
-import { readFileSync, statSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { ConfigError, errorMessage } from '../errors';
-import { importVzhaipd } from '../config/vzhaipd';
+import { roles } from '../roles';
+import type { ImporterDefinition } from '../roles/role';
 
-const USAGE = `usage: vigil config import-vzhaipd FILE [--ctid CTID]
+function importers(): ImporterDefinition[] {
+  return roles().flatMap((r) => [...(r.importers ?? [])]);
+}
 
-Print the vigil YAML equivalent of a vzhaipd.conf. The file is parsed as
-KEY=VALUE data and never run; other lines are reported and skipped. Keys the
-file does not set get vzhaipd's defaults.
-
-      --ctid CTID   the container (vzhaipd's $VEID): imports backend: vzctl
-                    and the defaults that name the container
-  -h, --help        show this help
-
-Exit status: 0 on success, 2 when FILE cannot be read or a value is invalid.
-`;
-
-/** Largest file read: a vzhaipd.conf is a few lines. */
-const MAX_BYTES = 1024 * 1024;
+function usage(): string {
+  const list = importers();
+  const width = Math.max(0, ...list.map((i) => i.name.length));
+  return [
+    'usage: vigil config import <format> FILE [options]   (also: vigil config import-<format> …)',
+    '',
+    'Print the vigil YAML equivalent of a legacy tool\'s config file. Formats:',
+    '',
+    ...list.map((i) => `  ${i.name.padEnd(width)}  ${i.summary}`),
+    '',
+    'vigil config import <format> --help for the options of each.',
+    '',
+  ].join('\n');
+}
 
 /** Run `config`; returns the exit code. */
 export async function run(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
-    (sub === undefined ? process.stderr : process.stdout).write(USAGE);
-    return sub === undefined ? 2 : 0;
-  }
-  if (sub !== 'import-vzhaipd') {
-    process.stderr.write(`vigil: config: unknown subcommand ${JSON.stringify(sub)} (expected import-vzhaipd)\n${USAGE}`);
-    return 2;
-  }
-  let values: { ctid?: string; help?: boolean };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: rest,
-      options: { ctid: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-      allowPositionals: true,
-      strict: true,
-    }));
-  } catch (e) {
-    process.stderr.write(`vigil: config import-vzhaipd: ${errorMessage(e)}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
+    if (sub === undefined) { process.stderr.write(usage()); return 2; }
+    process.stdout.write(usage());
+    // Each importer's own usage, so one --help shows every option.
+    for (const i of importers()) { process.stdout.write('\n'); await (await i.load())(['--help']); }
     return 0;
   }
-  if (positionals.length !== 1) {
-    process.stderr.write(`vigil: config import-vzhaipd: expected exactly one FILE\n${USAGE}`);
+  let name: string | undefined;
+  let tail = rest;
+  if (sub === 'import') [name, ...tail] = rest;
+  else if (sub.startsWith('import-')) name = sub.slice('import-'.length);
+  const imp = importers().find((i) => i.name === name);
+  if (!imp) {
+    const expected = importers().map((i) => `import-${i.name}`).join(', ');
+    const what = sub === 'import' ? `format ${JSON.stringify(name ?? '')}` : `subcommand ${JSON.stringify(sub)}`;
+    process.stderr.write(`vigil: config: unknown ${what} (expected ${expected})\n${usage()}`);
     return 2;
   }
-  const file = positionals[0]!;
-  let text: string;
-  try {
-    const st = statSync(file);
-    if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'not a regular file' });
-    if (st.size > MAX_BYTES) throw Object.assign(new Error('too large'), { code: `larger than ${MAX_BYTES} bytes` });
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    process.stderr.write(`vigil: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}\n`);
-    return 2;
-  }
-  try {
-    const r = importVzhaipd(text, { source: file, ...(values.ctid !== undefined ? { ctid: values.ctid } : {}) });
-    for (const w of r.warnings) process.stderr.write(`vigil: warning: ${w}\n`);
-    process.stdout.write(r.yaml);
-    return 0;
-  } catch (e) {
-    if (!(e instanceof ConfigError)) {
-      process.stderr.write(`vigil: config import-vzhaipd: internal error: ${errorMessage(e)}\n`);
-      return 1;
-    }
-    for (const w of (e.detail?.warnings as string[] | undefined) ?? []) process.stderr.write(`vigil: warning: ${w}\n`);
-    const all = (e.detail?.errors as string[] | undefined) ?? [e.message];
-    for (const l of all) process.stderr.write(`vigil: ${l}\n`);
-    return 2;
-  }
+  return (await imp.load())(tail);
 }

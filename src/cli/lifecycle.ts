@@ -20,6 +20,7 @@ import { readPid, isVigilProcess, isRunning, findVigilFor } from '../daemon/pidf
 import { askControl, controlPath } from '../daemon/control';
 import { parseDurationMs, DURATION_FORMS } from '../util/duration';
 import { CONFIG_OPTS, EXIT, parseFlags, usageError } from './common';
+import { roles } from '../roles';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -323,30 +324,13 @@ export async function status(args: string[]): Promise<number> {
   return EXIT.OK;
 }
 
-/** Human-readable status. */
+/** Human-readable status: the daemon's line, then each running role's lines (its own formatter, registry order). */
 export function formatStatus(st: Record<string, unknown>): string {
   const lines = [`vigil running: pid ${st.pid}, node ${st.node}, config ${st.config}, since ${st.startedAt}`];
-  const roles = (st.roles ?? {}) as Record<string, Record<string, unknown>>;
-  const vip = roles.vip;
-  if (vip) {
-    const lp = vip.lastProbe as { at: string; result: string; mac?: string; rttMs?: number; error?: string } | undefined;
-    lines.push(`vip: ${vip.role}${vip.phase && vip.phase !== 'steady' ? ` (${vip.phase})` : ''} since ${vip.since} on ${vip.interface}, HA IP ${vip.haIp}`);
-    const ct = vip.container as { container: string; phase: string; status?: string; error?: string; polls: number } | undefined;
-    if (ct) lines.push(`  container ${ct.container}: ${ct.phase}${ct.status ? ` (vzlist says ${ct.status})` : ''}${ct.error ? ` (${ct.error})` : ''}; ${ct.polls} polls`);
-    lines.push(`  last probe: ${lp ? `${lp.result}${lp.mac ? ` from ${lp.mac}` : ''}${lp.rttMs !== undefined ? ` in ${lp.rttMs} ms` : ''}${lp.error ? ` (${lp.error})` : ''} at ${lp.at}` : 'none yet'}`);
-    lines.push(`  failures: ${vip.failures}; takeovers: ${vip.takeovers}; step-downs: ${vip.stepDowns}`);
-    lines.push(`  held: ${(vip.held as string[]).join(', ') || 'nothing'}`);
-    if (vip.track) lines.push(`  track: ${JSON.stringify(vip.track)}`);
-  }
-  const fence = roles.fence as Record<string, any> | undefined;
-  if (fence) {
-    lines.push(`fence: ${fence.phase}, verdict: ${fence.verdict}; isolated cycles ${fence.fenceCount}/${fence.confirmCycles}; servers seen: ${fence.seenServers ? 'yes' : 'no'}${fence.dryRun ? ' (dry run)' : ''}`);
-    for (const a of (fence.agents ?? []) as Record<string, any>[]) {
-      const st = a.state as Record<string, any>;
-      const what = st.kind === 'client' ? `client, known_servers ${st.knownServers}` : st.kind === 'unknown' ? `unknown (${st.reason})` : st.kind;
-      const proc = a.process ? `; process ${a.process.running ? `pid ${a.process.pid}` : 'not running'}, restarts ${a.process.restarts}` : '';
-      lines.push(`  agent ${a.name} ${a.url}: ${what}${proc}`);
-    }
+  const running = (st.roles ?? {}) as Record<string, Record<string, unknown>>;
+  for (const def of roles()) {
+    const status = running[def.name];
+    if (status && def.daemon) lines.push(...def.daemon.formatStatus(status));
   }
   return lines.join('\n') + '\n';
 }

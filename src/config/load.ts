@@ -11,24 +11,11 @@
  * message is the first line (plus a count) and whose `detail.errors` holds
  * them all.
  *
- * Cross-field rules (each reported on the first key named):
- * - `vip.failure_check_interval` must not exceed `vip.check_interval` (the
- *   retry after a failed probe is the fast path);
- * - `vip.probe_timeout` must not exceed `vip.failure_check_interval` nor
- *   `vip.master_check_interval` (a probe must end before the next is due);
- * - `vip.track.timeout` (default: the track interval) must not exceed
- *   `vip.track.interval`;
- * - `vip.container` is required with `backend: vzctl` and refused with
- *   `backend: netlink`;
- * - `fence.request_timeout` + `fence.neighbour_probe_timeout` must not
- *   exceed `fence.check_interval` (a cycle must end before the next);
- * - `fence.watchdog.timeout` must be whole seconds (the kernel's unit) and
- *   at least twice `fence.check_interval` (it is petted once per cycle);
- * - `fence.agents[].name` and `.url` must be unique;
- * - at least one role: `vip`, `fence` with agents, or `fence_handler`.
- *   `fence` with `agents: []` (or none) runs no self-fencing loop; it only
- *   supplies `actions` to the handler. A `fence_handler` without a `fence`
- *   section gets a `fence` section of defaults (its actions).
+ * Each role's section (schema, normalisation, cross-key rules) comes from
+ * its folder through the registry (`src/roles/index.ts`); see there for a
+ * section's own rules. Rules across roles: at least one role must be on
+ * (a section present and not idle), else the first idle section says why,
+ * or the file is told which sections it may have.
  */
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
@@ -40,13 +27,15 @@ import type { Document, Node as YamlNode } from 'yaml';
 import { ConfigError } from '../errors';
 import { levelFromVzhaipd } from '../log';
 import type { LogLevel } from '../log';
-import type { Command } from '../actions/commands';
-import { formatDurationMs, parseDurationMs } from '../util/duration';
-import { parseCidr } from '../util/ip';
-import { CONFIG_SCHEMA, NULLABLE_SECTIONS, checkLeaf, parseAgentUrl } from './schema';
+import { buildConfigSchema, checkLeaf, nullableSections, sectionKeys } from './schema';
 import type { LeafSpec } from './schema';
+import { formatKeyPath, formatValue, orList, type KeyPath } from './normalize';
 import { checkReferencedFiles, readSecureFile } from './permissions';
-import type { AgentConfig, FenceConfig, FenceHandlerConfig, TrackConfig, VigilConfig, VipConfig } from './types';
+import type { VigilConfig } from './types';
+import { roles as registeredRoles } from '../roles';
+import { isActive, type RoleDefinition } from '../roles/role';
+
+export { formatKeyPath, formatValue } from './normalize';
 
 /** Options for {@link loadConfig}. */
 export interface LoadOptions {
@@ -56,54 +45,39 @@ export interface LoadOptions {
    * `import-vzhaipd` round trips turn it off.
    */
   checkPermissions?: boolean;
+  /** The roles the file may configure (default: the registry). */
+  roles?: readonly RoleDefinition[];
 }
 
-/** The roles a config switches on, named as in the YAML. */
-export type RoleName = 'vip' | 'fence' | 'fence_handler';
+/** A role a config switches on, named by its section key as in the YAML. */
+export type RoleName = string;
 
 /** Largest config file accepted. */
 const MAX_CONFIG_BYTES = 1024 * 1024;
 /** Aliases expand; a few are handy, thousands are a billion-laughs file. */
 const MAX_ALIAS_COUNT = 100;
 
-type Path = (string | number)[];
+type Path = KeyPath;
 interface Problem { path: Path; line: number; text: string }
 
-/** Format a value the way messages quote it: `'5x'`, `0`, `null`, `["a"]`. */
-export function formatValue(v: unknown): string {
-  let s: string;
-  if (v === undefined) s = 'nothing';
-  else if (typeof v === 'string') s = /^[^'\\\x00-\x1f\x7f]*$/.test(v) ? `'${v}'` : JSON.stringify(v);
-  else if (typeof v === 'number' || typeof v === 'boolean' || v === null) s = String(v);
-  else {
-    try { s = JSON.stringify(v) ?? String(v); } catch { s = String(v); }
-  }
-  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
-}
+// One compiled validator per registry (the registry array is replaced, never changed).
+const validators = new WeakMap<readonly RoleDefinition[], ValidateFunction>();
 
-/** `vip.check_interval`, `fence.agents[0].url`. */
-export function formatKeyPath(path: Path): string {
-  let out = '';
-  for (const seg of path) {
-    if (typeof seg === 'number') out += `[${seg}]`;
-    else if (/^[A-Za-z0-9_-]+$/.test(seg)) out += out === '' ? seg : `.${seg}`;
-    else out += `[${JSON.stringify(seg)}]`;
-  }
-  return out === '' ? '(top level)' : out;
-}
-
-let validator: ValidateFunction | undefined;
-
-function getValidator(): ValidateFunction {
-  if (validator) return validator;
-  const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true });
+function getValidator(defs: readonly RoleDefinition[]): ValidateFunction {
+  const known = validators.get(defs);
+  if (known) return known;
+  // No optimizer pass over the generated code: a process validates one file
+  // (a few on reload), and `vigil fence-handler` starts for every Consul event,
+  // so the pass (~10 ms) costs more than it could save. Same checks, same errors.
+  const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true, code: { optimize: false } });
   ajv.addKeyword({
     keyword: 'vigil',
     schemaType: 'object',
     errors: false,
     validate: (spec: LeafSpec, data: unknown) => checkLeaf(spec, data) === undefined,
   });
-  validator = ajv.compile(CONFIG_SCHEMA);
+  const validator = ajv.compile(buildConfigSchema(defs));
+  validators.set(defs, validator);
   return validator;
 }
 
@@ -215,11 +189,11 @@ function failText(file: string, line: number, text: string): never {
 }
 
 /** Parse the YAML into plain data, refusing what a config file should never be. */
-function parseYaml(text: string, file: string): { data: unknown; doc: Document; lc: LineCounter } {
+function parseYaml(text: string, file: string, keys: string): { data: unknown; doc: Document; lc: LineCounter } {
   if (text.length > MAX_CONFIG_BYTES) failText(file, 1, `the file is larger than ${MAX_CONFIG_BYTES} bytes (expected a config file)`);
   const lc = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lc, uniqueKeys: true, strict: true, prettyErrors: false, version: '1.2' });
-  if (docs.length === 0) failText(file, 1, 'the file is empty (expected a mapping with at least one of vip, fence, fence_handler)');
+  if (docs.length === 0) failText(file, 1, `the file is empty (expected a mapping with at least one of ${keys})`);
   if (docs.length > 1) {
     const second = docs[1]!;
     failText(file, lc.linePos(second.range[0]).line, 'the file holds several YAML documents (expected exactly one)');
@@ -248,32 +222,27 @@ function parseYaml(text: string, file: string): { data: unknown; doc: Document; 
   return { data, doc, lc };
 }
 
-const ms = (v: unknown): number => parseDurationMs(v)!;
-
-function toCommand(v: unknown): Command {
-  return typeof v === 'string' ? v : [...(v as string[])];
-}
-
 /** Parse and validate config text; no file-system checks. Throws {@link ConfigError}. */
-export function parseConfigText(text: string, file: string): VigilConfig {
+export function parseConfigText(text: string, file: string, opts: { roles?: readonly RoleDefinition[] } = {}): VigilConfig {
+  const defs = opts.roles ?? registeredRoles();
+  const keys = sectionKeys(defs);
   const absFile = resolve(file);
-  const { data, doc, lc } = parseYaml(text, absFile);
+  const { data, doc, lc } = parseYaml(text, absFile, keys.join(', '));
   if (!isPlainObject(data)) {
     failText(absFile, lc.linePos((doc.contents as YamlNode | null)?.range?.[0] ?? 0).line,
-      `${formatValue(data)} is not a mapping (expected a mapping with at least one of vip, fence, fence_handler)`);
+      `${formatValue(data)} is not a mapping (expected a mapping with at least one of ${keys.join(', ')})`);
   }
   const raw = structuredClone(data);
-  for (const p of NULLABLE_SECTIONS) {
+  for (const p of nullableSections(defs)) {
     const parent = p.slice(0, -1).reduce<unknown>((o, k) => (isPlainObject(o) ? o[k] : undefined), raw);
     const key = p[p.length - 1]!;
     if (isPlainObject(parent) && key in parent && parent[key] === null) parent[key] = {};
   }
-  // The handler runs fence.actions; without a fence section those are the defaults.
-  if (isPlainObject(raw.fence_handler) && raw.fence === undefined) raw.fence = {};
+  for (const d of defs) d.section.prepare?.(raw);
 
   const problems: Problem[] = [];
   const add = (path: Path, text: string) => problems.push({ path, line: lineOf(doc, lc, path), text });
-  const validate = getValidator();
+  const validate = getValidator(defs);
   if (!validate(raw)) {
     for (const e of validate.errors ?? []) {
       const d = describeAjvError(e);
@@ -291,20 +260,15 @@ export function parseConfigText(text: string, file: string): VigilConfig {
     if (p) add(['node'], `${formatValue(node)} (the hostname, used by default) ${p.problem} (expected ${p.expected}; set node explicitly)`);
   }
 
-  const vip = r.vip ? normalizeVip(r.vip, add) : undefined;
-  const fence = r.fence ? normalizeFence(r.fence, add) : undefined;
-  const fenceHandler: FenceHandlerConfig | undefined = r.fence_handler ? {
-    event: r.fence_handler.event,
-    maxAgeMs: ms(r.fence_handler.max_age),
-    maxSkewMs: ms(r.fence_handler.max_skew),
-    ...(r.fence_handler.key_file !== undefined ? { keyFile: resolve(r.fence_handler.key_file) } : {}),
-    onEnable: (r.fence_handler.on_enable as unknown[]).map(toCommand),
-  } : undefined;
-
-  if (!vip && !fenceHandler && !(fence && fence.agents.length > 0)) {
-    add(fence ? ['fence', 'agents'] : [], fence
-      ? `${formatValue(r.fence.agents)} is empty and there is no vip or fence_handler section, so no role is configured (expected agents to supervise, or a vip or fence_handler section)`
-      : 'no role configured (expected at least one of the sections vip, fence or fence_handler)');
+  const sections: Record<string, unknown> = {};
+  for (const d of defs) {
+    if (r[d.section.key]) sections[d.section.configKey] = d.section.normalize(r[d.section.key], { add, file: r });
+  }
+  const present = defs.filter((d) => sections[d.section.configKey] !== undefined);
+  if (!present.some((d) => d.section.active?.(sections[d.section.configKey]) ?? true)) {
+    const idle = present.find((d) => d.section.idle);
+    if (idle) add(...idle.section.idle!(r[idle.section.key], keys.filter((k) => k !== idle.section.key)));
+    else add([], `no role configured (expected at least one of the sections ${orList(keys)})`);
   }
   if (problems.length > 0) fail(absFile, problems);
 
@@ -315,120 +279,13 @@ export function parseConfigText(text: string, file: string): VigilConfig {
     pidfile: resolve(r.pidfile),
     stateDir: resolve(r.state_dir),
     log: { level, ...(r.log.file !== undefined ? { file: resolve(r.log.file) } : {}) },
-    ...(vip ? { vip } : {}),
-    ...(fence ? { fence } : {}),
-    ...(fenceHandler ? { fenceHandler } : {}),
+    ...sections,
   };
 }
 
-type Add = (path: Path, text: string) => void;
-
-function notLonger(add: Add, path: Path, valueMs: number, otherKey: string, otherMs: number, why: string): void {
-  if (valueMs > otherMs) {
-    add(path, `${formatValue(formatDurationMs(valueMs))} is longer than ${otherKey} (${formatDurationMs(otherMs)}) (expected at most ${formatDurationMs(otherMs)}: ${why})`);
-  }
-}
-
-function normalizeVip(v: Record<string, any>, add: Add): VipConfig {
-  const out: VipConfig = {
-    interface: v.interface,
-    address: parseCidr(v.address, 32)!,
-    ...(v.ip_file !== undefined ? { ipFile: resolve(v.ip_file) } : {}),
-    checkIntervalMs: ms(v.check_interval),
-    failureCheckIntervalMs: ms(v.failure_check_interval),
-    takeOverAfter: v.take_over_after,
-    probeTimeoutMs: ms(v.probe_timeout),
-    masterCheckIntervalMs: ms(v.master_check_interval),
-    ipFileCheckIntervalMs: ms(v.ip_file_check_interval),
-    announce: { count: v.announce.count, intervalMs: ms(v.announce.interval) },
-    ...(v.on_master !== undefined ? { onMaster: toCommand(v.on_master) } : {}),
-    ...(v.on_slave !== undefined ? { onSlave: toCommand(v.on_slave) } : {}),
-    commandTimeoutMs: ms(v.command_timeout),
-    backend: v.backend,
-    ...(v.container !== undefined ? { container: String(v.container) } : {}),
-    vzctl: v.vzctl,
-    vzlist: v.vzlist,
-    containerSettleMs: ms(v.container_settle),
-  };
-  if (v.track) {
-    const interval = ms(v.track.interval);
-    const track: TrackConfig = {
-      command: toCommand(v.track.command),
-      intervalMs: interval,
-      fall: v.track.fall,
-      rise: v.track.rise,
-      timeoutMs: v.track.timeout === undefined ? interval : ms(v.track.timeout),
-    };
-    notLonger(add, ['vip', 'track', 'timeout'], track.timeoutMs, 'vip.track.interval', interval, 'a check must end before the next is due');
-    out.track = track;
-  }
-  notLonger(add, ['vip', 'failure_check_interval'], out.failureCheckIntervalMs, 'vip.check_interval', out.checkIntervalMs,
-    'the retry after a failed probe is the fast path');
-  notLonger(add, ['vip', 'probe_timeout'], out.probeTimeoutMs, 'vip.failure_check_interval', out.failureCheckIntervalMs,
-    'a probe must end before the next one is due');
-  notLonger(add, ['vip', 'probe_timeout'], out.probeTimeoutMs, 'vip.master_check_interval', out.masterCheckIntervalMs,
-    'a probe must end before the next one is due');
-  if (out.backend === 'vzctl' && out.container === undefined) {
-    add(['vip', 'container'], 'is required but missing with backend vzctl (expected the CTID of the container that gets the addresses)');
-  }
-  if (out.backend === 'netlink' && out.container !== undefined) {
-    add(['vip', 'container'], `${formatValue(v.container)} is set but backend is netlink (expected no container, or backend: vzctl)`);
-  }
-  return out;
-}
-
-function normalizeFence(f: Record<string, any>, add: Add): FenceConfig {
-  const agents: AgentConfig[] = [];
-  const names = new Set<string>();
-  const urls = new Set<string>();
-  (f.agents as Record<string, any>[]).forEach((a, i) => {
-    const url = parseAgentUrl(a.url)!.origin;
-    if (names.has(a.name)) add(['fence', 'agents', i, 'name'], `${formatValue(a.name)} is used by an earlier agent (expected a unique name)`);
-    if (urls.has(url)) add(['fence', 'agents', i, 'url'], `${formatValue(a.url)} is used by an earlier agent (expected one agent per URL)`);
-    names.add(a.name);
-    urls.add(url);
-    agents.push({
-      name: a.name,
-      url,
-      ...(a.token_file !== undefined ? { tokenFile: resolve(a.token_file) } : {}),
-      ...(a.command !== undefined ? { command: [...(a.command as string[])] } : {}),
-      ...(a.join !== undefined ? { join: [...(a.join as string[])] } : {}),
-    });
-  });
-  const out: FenceConfig = {
-    agents,
-    ...(f.interfaces !== undefined ? { interfaces: [...(f.interfaces as string[])] } : {}),
-    checkIntervalMs: ms(f.check_interval),
-    confirmCycles: f.confirm_cycles,
-    requestTimeoutMs: ms(f.request_timeout),
-    neighbourProbeTimeoutMs: ms(f.neighbour_probe_timeout),
-    actions: (f.actions as unknown[]).map(toCommand),
-    actionTimeoutMs: ms(f.action_timeout),
-    dryRun: f.dry_run,
-  };
-  const cycle = out.requestTimeoutMs + out.neighbourProbeTimeoutMs;
-  if (cycle > out.checkIntervalMs) {
-    add(['fence', 'request_timeout'], `${formatValue(formatDurationMs(out.requestTimeoutMs))} plus fence.neighbour_probe_timeout (${formatDurationMs(out.neighbourProbeTimeoutMs)}) is longer than fence.check_interval (${formatDurationMs(out.checkIntervalMs)}) (expected the two together at most ${formatDurationMs(out.checkIntervalMs)}: a cycle must end before the next is due)`);
-  }
-  if (f.watchdog) {
-    const timeoutMs = ms(f.watchdog.timeout);
-    if (timeoutMs % 1000 !== 0) {
-      add(['fence', 'watchdog', 'timeout'], `${formatValue(f.watchdog.timeout)} is not whole seconds (expected a whole number of seconds: the watchdog driver counts in seconds)`);
-    } else if (timeoutMs < 2 * out.checkIntervalMs) {
-      add(['fence', 'watchdog', 'timeout'], `${formatValue(f.watchdog.timeout)} is shorter than twice fence.check_interval (${formatDurationMs(out.checkIntervalMs)}) (expected at least ${formatDurationMs(2 * out.checkIntervalMs)}: it is petted once per cycle)`);
-    }
-    out.watchdog = { device: resolve(f.watchdog.device), timeoutMs };
-  }
-  return out;
-}
-
-/** The roles a loaded config runs: `fence` only when it has agents to supervise. */
-export function configRoles(cfg: VigilConfig): RoleName[] {
-  const roles: RoleName[] = [];
-  if (cfg.vip) roles.push('vip');
-  if (cfg.fence && cfg.fence.agents.length > 0) roles.push('fence');
-  if (cfg.fenceHandler) roles.push('fence_handler');
-  return roles;
+/** The roles a loaded config runs, by section key (a present but idle section is not one). */
+export function configRoles(cfg: VigilConfig, defs: readonly RoleDefinition[] = registeredRoles()): RoleName[] {
+  return defs.filter((d) => isActive(cfg, d)).map((d) => d.section.key);
 }
 
 /**
@@ -449,7 +306,7 @@ export function loadConfig(file: string, opts: LoadOptions = {}): VigilConfig {
       throw new ConfigError(code === 'ENOENT' ? `config file ${abs} does not exist` : `config file ${abs} cannot be read: ${code ?? String(e)}`, { path: abs, code });
     }
   }
-  const cfg = parseConfigText(text, abs);
-  if (check) checkReferencedFiles(cfg);
+  const cfg = parseConfigText(text, abs, opts.roles ? { roles: opts.roles } : {});
+  if (check) checkReferencedFiles(cfg, opts.roles ? { roles: opts.roles } : {});
   return cfg;
 }

@@ -18,6 +18,8 @@ import * as fs from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigError } from '../errors';
 import type { VigilConfig } from './types';
+import { roles } from '../roles';
+import { sectionOf, type RoleDefinition } from '../roles/role';
 
 /** What a file is for; it sets the rule and the wording of messages. */
 export type SecureFileKind = 'config' | 'key' | 'ip-file';
@@ -165,19 +167,22 @@ function exists(path: string): boolean {
 }
 
 /**
- * Check the files a loaded config points at: the fence key file and agent
- * token files must exist and be 0600 root files; the IP file, when it
- * exists (a missing one means "the HA IP only"), must pass the IP-file
- * rule. With `dirs`, the PID file's directory and `state_dir` are checked
+ * Check the files a loaded config points at: each role names the files it
+ * trusts (key and token files must exist and be 0600 root files; an IP
+ * file, when it exists, must pass the IP-file rule), checked in registry
+ * order. With `dirs`, the PID file's directory and `state_dir` are checked
  * too when they exist (the daemon creates them when they do not).
  * Throws the first problem as a {@link ConfigError}.
  */
-export function checkReferencedFiles(cfg: VigilConfig, opts: { dirs?: boolean } = {}): void {
-  if (cfg.fenceHandler?.keyFile !== undefined) checkSecureFile(cfg.fenceHandler.keyFile, 'key');
-  for (const a of cfg.fence?.agents ?? []) {
-    if (a.tokenFile !== undefined) checkSecureFile(a.tokenFile, 'key', { label: `token file (agent ${a.name})` });
+export function checkReferencedFiles(cfg: VigilConfig, opts: { dirs?: boolean; roles?: readonly RoleDefinition[] } = {}): void {
+  for (const def of opts.roles ?? roles()) {
+    const section = sectionOf(cfg, def);
+    if (section === undefined || !def.secretFiles) continue;
+    for (const f of def.secretFiles(section)) {
+      if (f.ifExists && !exists(f.path)) continue;
+      checkSecureFile(f.path, f.kind, f.label !== undefined ? { label: f.label } : {});
+    }
   }
-  if (cfg.vip?.ipFile !== undefined && exists(cfg.vip.ipFile)) checkSecureFile(cfg.vip.ipFile, 'ip-file');
   if (opts.dirs) {
     const piddir = dirname(cfg.pidfile);
     if (exists(piddir)) checkSecureDir(piddir, 'PID file directory');

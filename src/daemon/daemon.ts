@@ -20,7 +20,7 @@ import { flushLog, initLog, moduleLog, reopenLog, setLogLevel, setLogRole, type 
 import { acquirePidFile, recheckPidFile, releasePidFile, type PidLock } from './pidfile';
 import { controlPath, serveControl, type ControlRequest } from './control';
 import { systemdNotifier, type Notifier } from './notify';
-import { createRoles, type RoleRunner } from './roles';
+import { createRoles, runnableRoles, type RoleRunner } from './roles';
 
 /** Error codes that mean the operator's input is wrong (exit 2), not a passing failure. */
 const BAD_INPUT = new Set(['ENODEV', 'ENXIO', 'EPERM', 'EACCES', 'EINVAL', 'EVIGILCONFIG', 'ECONTROL']);
@@ -31,7 +31,7 @@ const PID_RECHECK_MS = Number(process.env.VIGIL_PID_RECHECK_MS) > 0 ? Number(pro
 /** Options for {@link runDaemon}; everything has a real default. */
 export interface DaemonOptions {
   notifier?: Notifier;
-  createRoles?: (cfg: VigilConfig, log: Logger, notifier: Notifier) => RoleRunner[];
+  createRoles?: (cfg: VigilConfig, log: Logger, notifier: Notifier) => RoleRunner[] | Promise<RoleRunner[]>;
 }
 
 /** Run until stopped; resolves with the process exit code. */
@@ -47,7 +47,7 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
     return 2;
   }
   initLog({ level: cfg.log.level, ...(cfg.log.file ?? process.env.VIGIL_LOG_FILE ? { file: cfg.log.file ?? process.env.VIGIL_LOG_FILE } : {}), node: cfg.node });
-  setLogRole('starting'); // until the roles say (createRoles, the HA IP runner)
+  setLogRole('starting'); // until the roles say (createRoles, then a role's runner)
   const log = moduleLog('daemon');
   let roles: RoleRunner[] = [];
   /** True once every role has started and the control socket is open. */
@@ -105,7 +105,7 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
   };
 
   try {
-    roles = makeRoles(cfg, log, notifier);
+    roles = await makeRoles(cfg, log, notifier);
     for (const r of roles) await r.start();
     control = await serveControl(controlPath(cfg.pidfile), handleControl);
   } catch (e) {
@@ -164,7 +164,7 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
     }
     const fixed = ([['node', 'node'], ['pidfile', 'pidfile'], ['stateDir', 'state_dir']] as const)
       .filter(([k]) => next[k] !== cfg[k]).map(([, key]) => key);
-    const roleSet = (c: VigilConfig) => [c.vip ? 'vip' : '', c.fence?.agents.length ? 'fence' : ''].join();
+    const roleSet = (c: VigilConfig) => runnableRoles(c).map((d) => d.name).join();
     let error: string | undefined = fixed.length > 0 ? `changing ${fixed.join(', ')} needs a restart (vigil restart)`
       : roleSet(next) !== roleSet(cfg) ? 'adding or removing a role needs a restart (vigil restart)' : undefined;
     // Check every role can take the new config before any of them does.

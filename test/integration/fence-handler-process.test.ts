@@ -35,7 +35,7 @@ function setup(t: tap.Test): Env {
   // verb, then its arguments; the exit code is the verb's return value, and the process must end by itself.
   fs.writeFileSync(entry, `'use strict';
 const verb = process.argv[2];
-require(${JSON.stringify(path.join(ROOT, 'src/cli'))} + '/' + verb + '.ts').run(process.argv.slice(3))
+require(${JSON.stringify(path.join(ROOT, 'src/roles/fence-event'))} + '/' + { 'fence-handler': 'handler', 'fence-send': 'send' }[verb] + '.ts').run(process.argv.slice(3))
   .then((c) => { process.exitCode = c; }, (e) => { process.stderr.write('entry: ' + (e && e.stack || e) + '\\n'); process.exitCode = 70; });
 `);
   const keyFile = path.join(dir, 'fence.key');

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import pino from 'pino';
-import { handleFenceDelivery, readBootTimeMs, readBounded, type FenceHandlerDeps } from '../../src/cli/fence-handler';
+import { handleFenceDelivery, readBootTimeMs, readBounded, type FenceHandlerDeps } from '../../src/roles/fence-event/handler';
 import { encodeFencePayload, MAX_DELIVERY_BYTES } from '../../src/consul/event';
 import { runCommand } from '../../src/actions/commands';
 import { seenPath } from '../../src/consul/seen';

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startConsulDouble, tempAgentConfig, freeLoopbackPort } from '../support/consul-double';
 import { FenceRunner, type FenceNet, type WatchdogOps } from '../../src/roles/fence/runner';
-import type { FenceConfig } from '../../src/config/types';
+import type { FenceConfig } from '../../src/roles/fence/config';
 import { initLog, moduleLog } from '../../src/log';
 import { waitFor } from '../support/vigil';
 

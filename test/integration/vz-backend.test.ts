@@ -8,7 +8,7 @@ import pino from 'pino';
 import { VzctlAddresses, batchArgv, parseVzlistIps, vzctlBackendFor, MAX_ADDRESSES_PER_CALL, MAX_ARG_BYTES_PER_CALL } from '../../src/actions/vzctl';
 import { ContainerWait, containerStatus } from '../../src/actions/container';
 import type { Logger } from '../../src/log';
-import type { VipConfig } from '../../src/config/types';
+import type { VipConfig } from '../../src/roles/vip/config';
 import { scratchDir, waitFor } from '../support/vigil';
 
 const FAKE = path.join(__dirname, '..', 'support', 'fake-vz');

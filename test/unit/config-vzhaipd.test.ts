@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { ConfigError } from '../../src/errors';
-import { importVzhaipd, parseVzhaipdConf } from '../../src/config/vzhaipd';
+import { importVzhaipd, parseVzhaipdConf } from '../../src/roles/vip/vzhaipd';
 import { parseConfigText } from '../../src/config/load';
 import { run } from '../../src/cli/config';
 import { capture } from '../support/capture';

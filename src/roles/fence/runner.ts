@@ -7,7 +7,7 @@
  * only processes started are the operator's agents and fence actions.
  */
 import { performance } from 'node:perf_hooks';
-import type { FenceConfig, AgentConfig } from '../../config/types';
+import type { FenceConfig, AgentConfig } from './config';
 import { flushLog, type Logger } from '../../log';
 import { ConfigError, VigilError, errorMessage } from '../../errors';
 import { ConsulClient, type ConsulMember } from '../../consul/client';

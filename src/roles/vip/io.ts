@@ -3,7 +3,7 @@
  * addresses through the configured backend, the operator's commands through
  * the command runner. No spawn here except the operator's own commands.
  */
-import type { VipConfig } from '../../config/types';
+import type { VipConfig } from './config';
 import type { Logger } from '../../log';
 import { ArpProber } from '../../net/arp/prober';
 import { runCommand, describeCommand, type Command } from '../../actions/commands';

@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { setLogRole, type Logger } from '../../log';
 import type { Cidr } from '../../util/ip';
 import { formatCidr } from '../../util/ip';
-import type { VipConfig } from '../../config/types';
+import type { VipConfig } from './config';
 import { errorMessage } from '../../errors';
 import {
   initialState, transition, type ProbeOutcome, type TimerName, type VipEffect, type VipEvent,

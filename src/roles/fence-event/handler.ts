@@ -21,15 +21,15 @@
 import { parseArgs } from 'node:util';
 import * as fs from 'node:fs';
 import type { Readable } from 'node:stream';
-import { ConfigError, errorMessage } from '../errors';
-import { flushLog, initLog, moduleLog, type Logger } from '../log';
-import { describeCommand, runCommand as realRunCommand, type Command, type CommandResult, type RunOptions } from '../actions/commands';
-import type { VigilConfig } from '../config/types';
-import { loadConfig } from '../config/load';
-import { DEFAULT_CONFIG_FILE } from '../config/schema';
-import { MAX_DELIVERY_BYTES, planCommands, verifyDelivery, type DeliveryResult, type FenceCommand } from '../consul/event';
-import { SeenStore, seenPath, withSeenLock } from '../consul/seen';
-import { readFenceKey } from '../consul/key';
+import { ConfigError, errorMessage } from '../../errors';
+import { flushLog, initLog, moduleLog, type Logger } from '../../log';
+import { describeCommand, runCommand as realRunCommand, type Command, type CommandResult, type RunOptions } from '../../actions/commands';
+import type { VigilConfig } from '../../config/types';
+import { loadConfig } from '../../config/load';
+import { DEFAULT_CONFIG_FILE } from '../../config/schema';
+import { MAX_DELIVERY_BYTES, planCommands, verifyDelivery, type DeliveryResult, type FenceCommand } from '../../consul/event';
+import { SeenStore, seenPath, withSeenLock } from '../../consul/seen';
+import { readFenceKey } from '../../consul/key';
 
 const USAGE = `usage: vigil fence-handler [-c FILE]
 

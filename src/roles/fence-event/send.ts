@@ -11,15 +11,15 @@
  * without servers cannot fire events), 2 for bad arguments or config.
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, errorMessage } from '../errors';
-import { loadConfig } from '../config/load';
-import { DEFAULT_CONFIG_FILE } from '../config/schema';
-import { readSecureFile } from '../config/permissions';
-import type { VigilConfig } from '../config/types';
-import { parseDurationMs } from '../util/duration';
-import { ConsulClient } from '../consul/client';
-import { encodeFencePayload, type FenceVerb } from '../consul/event';
-import { readFenceKey } from '../consul/key';
+import { ConfigError, errorMessage } from '../../errors';
+import { loadConfig } from '../../config/load';
+import { DEFAULT_CONFIG_FILE } from '../../config/schema';
+import { readSecureFile } from '../../config/permissions';
+import type { VigilConfig } from '../../config/types';
+import { parseDurationMs } from '../../util/duration';
+import { ConsulClient } from '../../consul/client';
+import { encodeFencePayload, type FenceVerb } from '../../consul/event';
+import { readFenceKey } from '../../consul/key';
 
 const USAGE = `usage: vigil fence-send [-c FILE] NODE [--enable] [--agent URL] [--timeout DURATION]
 

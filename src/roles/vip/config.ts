@@ -1,0 +1,137 @@
+/**
+ * Layer: config, pure. The `vip:` section: its schema with the documented
+ * defaults (src/roles/vip/sample.yml), its type, and its normalisation.
+ *
+ * Cross-key rules (each reported on the first key named):
+ * - `vip.failure_check_interval` must not exceed `vip.check_interval` (the
+ *   retry after a failed probe is the fast path);
+ * - `vip.probe_timeout` must not exceed `vip.failure_check_interval` nor
+ *   `vip.master_check_interval` (a probe must end before the next is due);
+ * - `vip.track.timeout` (default: the track interval) must not exceed
+ *   `vip.track.interval`;
+ * - `vip.container` is required with `backend: vzctl` and refused with
+ *   `backend: netlink`.
+ */
+import { resolve } from 'node:path';
+import type { Command } from '../../actions/commands';
+import type { Cidr } from '../../util/ip';
+import { parseCidr } from '../../util/ip';
+import { command, duration, int, leaf, path, section, type Schema } from '../../config/kinds';
+import { formatValue, ms, notLonger, toCommand, type AddProblem } from '../../config/normalize';
+
+/** `vip.track`: a keepalived-style health check of the service. */
+export interface TrackConfig {
+  command: Command;
+  intervalMs: number;
+  /** Consecutive failures that make a master step down. */
+  fall: number;
+  /** Consecutive passes before a failing node may take over again. */
+  rise: number;
+  timeoutMs: number;
+}
+
+/** The HA IP role (`vip:`). */
+export interface VipConfig {
+  interface: string;
+  /** The HA cluster IP: probed, added first, removed last. */
+  address: Cidr;
+  ipFile?: string;
+  checkIntervalMs: number;
+  failureCheckIntervalMs: number;
+  takeOverAfter: number;
+  probeTimeoutMs: number;
+  masterCheckIntervalMs: number;
+  ipFileCheckIntervalMs: number;
+  announce: { count: number; intervalMs: number };
+  onMaster?: Command;
+  onSlave?: Command;
+  commandTimeoutMs: number;
+  track?: TrackConfig;
+  /** How addresses are applied: netlink on `interface`, or vzctl into a container. */
+  backend: 'netlink' | 'vzctl';
+  container?: string;
+  vzctl: string;
+  vzlist: string;
+  containerSettleMs: number;
+}
+
+/** The schema of `vip:`; `track.timeout` defaults to the track interval (filled in below). */
+export const VIP_SCHEMA: Schema = section('a mapping with the HA IP settings (interface and address are required)', {
+  interface: leaf({ kind: 'ifname' }),
+  address: leaf({ kind: 'cidr', defaultPrefix: 32 }),
+  ip_file: path(),
+  check_interval: duration('1s'),
+  failure_check_interval: duration('200ms'),
+  take_over_after: int(1, 1000, 3),
+  probe_timeout: duration('200ms', 10, 60_000),
+  master_check_interval: duration('2s'),
+  ip_file_check_interval: duration('5s'),
+  announce: section('a mapping with the keys count and interval', {
+    count: int(0, 100, 3),
+    interval: duration('1s', 0, 60_000),
+  }, { default: {} }),
+  on_master: command(),
+  on_slave: command(),
+  command_timeout: duration('30s', 100),
+  track: section('a mapping with the keys command (required), interval, fall, rise and timeout', {
+    command: command(),
+    interval: duration('2s', 100),
+    fall: int(1, 1000, 3),
+    rise: int(1, 1000, 2),
+    timeout: duration(undefined, 100),
+  }, { required: ['command'] }),
+  backend: leaf({ kind: 'enum', values: ['netlink', 'vzctl'] }, 'netlink'),
+  container: leaf({ kind: 'ctid' }),
+  vzctl: leaf({ kind: 'program' }, 'vzctl'),
+  vzlist: leaf({ kind: 'program' }, 'vzlist'),
+  container_settle: duration('30s', 0),
+}, { required: ['interface', 'address'] });
+
+/** The validated `vip:` mapping → {@link VipConfig}, with the cross-key rules. */
+export function normalizeVip(v: Record<string, any>, add: AddProblem): VipConfig {
+  const out: VipConfig = {
+    interface: v.interface,
+    address: parseCidr(v.address, 32)!,
+    ...(v.ip_file !== undefined ? { ipFile: resolve(v.ip_file) } : {}),
+    checkIntervalMs: ms(v.check_interval),
+    failureCheckIntervalMs: ms(v.failure_check_interval),
+    takeOverAfter: v.take_over_after,
+    probeTimeoutMs: ms(v.probe_timeout),
+    masterCheckIntervalMs: ms(v.master_check_interval),
+    ipFileCheckIntervalMs: ms(v.ip_file_check_interval),
+    announce: { count: v.announce.count, intervalMs: ms(v.announce.interval) },
+    ...(v.on_master !== undefined ? { onMaster: toCommand(v.on_master) } : {}),
+    ...(v.on_slave !== undefined ? { onSlave: toCommand(v.on_slave) } : {}),
+    commandTimeoutMs: ms(v.command_timeout),
+    backend: v.backend,
+    ...(v.container !== undefined ? { container: String(v.container) } : {}),
+    vzctl: v.vzctl,
+    vzlist: v.vzlist,
+    containerSettleMs: ms(v.container_settle),
+  };
+  if (v.track) {
+    const interval = ms(v.track.interval);
+    const track: TrackConfig = {
+      command: toCommand(v.track.command),
+      intervalMs: interval,
+      fall: v.track.fall,
+      rise: v.track.rise,
+      timeoutMs: v.track.timeout === undefined ? interval : ms(v.track.timeout),
+    };
+    notLonger(add, ['vip', 'track', 'timeout'], track.timeoutMs, 'vip.track.interval', interval, 'a check must end before the next is due');
+    out.track = track;
+  }
+  notLonger(add, ['vip', 'failure_check_interval'], out.failureCheckIntervalMs, 'vip.check_interval', out.checkIntervalMs,
+    'the retry after a failed probe is the fast path');
+  notLonger(add, ['vip', 'probe_timeout'], out.probeTimeoutMs, 'vip.failure_check_interval', out.failureCheckIntervalMs,
+    'a probe must end before the next one is due');
+  notLonger(add, ['vip', 'probe_timeout'], out.probeTimeoutMs, 'vip.master_check_interval', out.masterCheckIntervalMs,
+    'a probe must end before the next one is due');
+  if (out.backend === 'vzctl' && out.container === undefined) {
+    add(['vip', 'container'], 'is required but missing with backend vzctl (expected the CTID of the container that gets the addresses)');
+  }
+  if (out.backend === 'netlink' && out.container !== undefined) {
+    add(['vip', 'container'], `${formatValue(v.container)} is set but backend is netlink (expected no container, or backend: vzctl)`);
+  }
+  return out;
+}

@@ -1,0 +1,137 @@
+/**
+ * Layer: roles. The HA IP role as the daemon drives it: the ARP prober, the
+ * address backend (netlink, or vzctl into a container after the container
+ * wait) and link state, wired to the runner. Loaded only when a config runs
+ * the role.
+ */
+import { performance } from 'node:perf_hooks';
+import type { VigilConfig } from '../../config/types';
+import { moduleLog } from '../../log';
+import { ArpProber } from '../../net/arp/prober';
+import { NetlinkAddresses, type AddressBackend } from '../../actions/addresses';
+import { Netlink } from '../../net/netlink';
+import { vzctlBackendFor } from '../../actions/vzctl';
+import { ContainerWait } from '../../actions/container';
+import { errorMessage } from '../../errors';
+import { formatCidr } from '../../util/ip';
+import type { RoleContext, RoleRunner } from '../role';
+import { VipRunner } from './runner';
+import { realVipIo } from './io';
+
+/** The runner factory of the registry entry. */
+export function createVipRunner(initial: VigilConfig, { notifier }: RoleContext): RoleRunner {
+  let cfg = initial;
+  const log = moduleLog('vip');
+  let runner: VipRunner | undefined;
+  // Container mode only: the wait for `running` + container_settle before the runner exists.
+  let wait: { cw: ContainerWait; sinceMs: number } | undefined;
+  let stopRequested = false;
+  let resolveDone!: (c: number) => void;
+  const done = new Promise<number>((r) => { resolveDone = r; });
+  return {
+    name: 'vip',
+    done,
+    async start() {
+      const v = cfg.vip!;
+      // Sockets first, in both modes, so a missing interface or privilege fails the start at once.
+      const prober = ArpProber.open(v.interface);
+      let backend: AddressBackend;
+      try {
+        backend = v.backend === 'vzctl'
+          ? vzctlBackendFor(() => cfg.vip!, () => { const st = runner?.status(); return st ? [...st.held, ...st.desired] : []; }, log)
+          : await NetlinkAddresses.open(v.interface);
+      } catch (e) {
+        prober.close();
+        throw e;
+      }
+      // Link state of the HA interface (the probe's interface in both modes).
+      const links = await Netlink.open();
+      const carrier = async () => {
+        const l = await links.link(cfg.vip!.interface);
+        return l ? l.up && l.carrier : undefined;
+      };
+      const begin = async () => {
+        const io = realVipIo(() => cfg.vip!, prober, backend, log, carrier, () => links.close());
+        runner = new VipRunner(cfg.vip!, io, log);
+        runner.done.then(resolveDone, () => resolveDone(1));
+        await runner.start();
+      };
+      if (v.backend !== 'vzctl') { await begin(); return; }
+      // Container mode: start() returns at once, so the daemon opens its control
+      // socket and tells systemd READY (the sockets are open); STATUS= says it
+      // waits. No probe, address change or command happens until the container
+      // runs and has settled (vzhaipd V-15/V-16), and a stop ends the wait at once.
+      const ct = v.container!;
+      const cw = new ContainerWait({
+        container: ct,
+        settings: () => ({ vzlist: cfg.vip!.vzlist, settleMs: cfg.vip!.containerSettleMs, timeoutMs: cfg.vip!.commandTimeoutMs }),
+        log,
+        onChange: (text) => notifier.status(`vip: ${text}`),
+      });
+      wait = { cw, sinceMs: Date.now() };
+      void cw.done.then(async (outcome) => {
+        wait = undefined;
+        // A stop that came between the wait's end and this callback counts as a cancel.
+        if (outcome === 'cancelled' || stopRequested) {
+          prober.close();
+          backend.close();
+          links.close();
+          resolveDone(0);
+          return;
+        }
+        try {
+          await begin();
+          notifier.status(`vip: container ${ct} running; HA IP role started`);
+        } catch (e) {
+          log.error({ err: errorMessage(e) }, 'the HA IP role failed to start after the container wait: stopping vigil');
+          if (!runner) { prober.close(); backend.close(); links.close(); resolveDone(1); }
+          // The daemon's own graceful stop, so the other roles release what they hold too.
+          process.kill(process.pid, 'SIGTERM');
+        }
+      });
+    },
+    stop() {
+      stopRequested = true;
+      if (wait) wait.cw.cancel();
+      else if (runner) runner.stop();
+      else resolveDone(0);
+    },
+    canReload(next) {
+      if (!next.vip) return undefined;
+      if (runner) return runner.canReload(next.vip);
+      const v = cfg.vip!;
+      for (const k of ['interface', 'backend', 'container'] as const) {
+        if (next.vip[k] !== v[k]) return `changing vip.${k} needs a restart (vigil restart)`;
+      }
+      return undefined;
+    },
+    reload(next) {
+      cfg = next;
+      if (next.vip) runner?.reload(next.vip);
+    },
+    status() {
+      if (runner) return runner.status();
+      const v = cfg.vip!;
+      return {
+        role: 'inactive',
+        phase: wait ? 'waiting for container' : 'starting',
+        since: new Date(wait?.sinceMs ?? Date.now()).toISOString(),
+        interface: v.interface,
+        haIp: formatCidr(v.address),
+        failures: 0,
+        held: [],
+        desired: [],
+        takeovers: 0,
+        stepDowns: 0,
+        ...(wait ? { container: wait.cw.snapshot() } : {}),
+      };
+    },
+    healthy(nowMs = performance.now()) {
+      if (wait) return wait.cw.healthy(nowMs);
+      if (!runner) return false;
+      const v = cfg.vip!;
+      const bound = 3 * Math.max(v.checkIntervalMs, v.masterCheckIntervalMs) + 2 * v.probeTimeoutMs + v.commandTimeoutMs + 5000;
+      return nowMs - runner.lastProgressMs < bound;
+    },
+  };
+}
