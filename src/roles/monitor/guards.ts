@@ -63,6 +63,18 @@ export interface GuardInput {
   openIncidents: ReadonlySet<string>;
 }
 
+/**
+ * The SelfView of an agent from what `parseAgentSelf` (src/consul/client.ts)
+ * returns, or from the error it threw. Typed structurally so this module
+ * does not depend on the client. A server's leader is known when
+ * `leader_addr` is non-empty (spec/consul-api.md §3a parser advice).
+ */
+export function selfViewFrom(info: { server: boolean; knownServers?: number | undefined; leaderAddr?: string | undefined } | { error: string }): SelfView {
+  if ('error' in info) return { error: info.error };
+  if (info.server) return { server: true, leaderKnown: (info.leaderAddr ?? '') !== '' };
+  return { server: false, knownServers: info.knownServers ?? 0 };
+}
+
 /** Does this agent see servers? */
 export function selfSeesServers(v: SelfView | undefined): { ok: boolean; detail: string } {
   if (!v) return { ok: false, detail: 'no answer from the agent' };

@@ -1,6 +1,6 @@
 // Guards before acting on another host: self-isolation, mass failure (fraction, absolute), concurrency, maintenance.
 import t from 'tap';
-import { evaluateGuards, failedGuards, selfSeesServers, type GuardConfig, type GuardInput, type SelfView } from '../../../../src/roles/monitor/guards';
+import { evaluateGuards, failedGuards, selfSeesServers, selfViewFrom, type GuardConfig, type GuardInput, type SelfView } from '../../../../src/roles/monitor/guards';
 import type { ConfirmState } from '../../../../src/roles/monitor/counter';
 
 const CFG: GuardConfig = { maxDownFraction: 1 / 3, maxConcurrentRecoveries: 1 };
@@ -89,4 +89,13 @@ t.test('maintenance', async (t) => {
   const r = evaluateGuards(input({ maintenance: new Set(['cmp-1']) }), CFG);
   t.equal(r.ok, false);
   t.match(failedGuards(r), /maintenance: cmp-1 is in maintenance/);
+});
+
+t.test('selfViewFrom: agent/self info → SelfView', async (t) => {
+  t.same(selfViewFrom({ server: false, knownServers: 3 }), { server: false, knownServers: 3 });
+  t.same(selfViewFrom({ server: false, knownServers: undefined }), { server: false, knownServers: 0 });
+  t.same(selfViewFrom({ server: true, leaderAddr: '10.1.10.12:8300' }), { server: true, leaderKnown: true });
+  t.same(selfViewFrom({ server: true, leaderAddr: '' }), { server: true, leaderKnown: false });
+  t.same(selfViewFrom({ server: true }), { server: true, leaderKnown: false });
+  t.same(selfViewFrom({ error: 'No known Consul servers' }), { error: 'No known Consul servers' });
 });
