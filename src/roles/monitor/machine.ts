@@ -265,9 +265,11 @@ function evaluate(s: HostState, counts: Record<string, number>, samples: Record<
     ] : [];
     return { state: to({ ...st, decision }, 'degraded', nowMs), effects };
   }
+  // Logged (without guards yet) before the notification goes out; the guards' verdict is logged when it comes.
+  const logged: MonitorEffect[] = changed ? [{ type: 'logDecision', host: s.host, verdict: `row ${d.row}: confirmed, evaluating guards`, row: d.row, description: d.description, actions: d.actions, samples: sampleView(samples), counts }] : [];
   return {
     state: to({ ...st, decision }, 'awaiting-guards', nowMs),
-    effects: [...notify, { type: 'evaluateGuards', host: s.host, states: confirmed }],
+    effects: [...logged, ...notify, { type: 'evaluateGuards', host: s.host, states: confirmed }],
   };
 }
 

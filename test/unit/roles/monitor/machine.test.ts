@@ -15,6 +15,8 @@ const CFG2: HostMachineConfig = {
 const CFG3: HostMachineConfig = { ...CFG2, networks: ['mgmt', 'tenant', 'storage'], matrix: HOSTHA_MATRIX_3 };
 const PASS: GuardReport = { ok: true, results: [{ guard: 'self-isolation', ok: true, detail: 'ok', evidence: {} }] };
 const FAIL: GuardReport = { ok: false, results: [{ guard: 'mass-failure', ok: false, detail: '3 of 6 down', evidence: {} }] };
+/** An event without its time (the world stamps it): Omit distributed over the union. */
+type EventIn = MonitorEvent extends infer E ? (E extends MonitorEvent ? Omit<E, 'nowMs'> : never) : never;
 const unb64 = (s: string | undefined) => Buffer.from(s ?? '', 'base64').toString();
 
 function samples(states: Record<string, SampleState>): Record<string, Sample> {
@@ -29,7 +31,7 @@ class World {
   kv: StoredHostView = { counts: {}, failed: false, maintenance: false };
   index = 10;
   constructor(public cfg: HostMachineConfig) {}
-  feed(ev: Omit<MonitorEvent, 'nowMs'> & { type: MonitorEvent['type'] }): MonitorEffect[] {
+  feed(ev: EventIn): MonitorEffect[] {
     const step = monitorTransition(this.state, { ...ev, nowMs: this.now } as MonitorEvent, this.cfg);
     this.state = step.state;
     this.effects.push(...step.effects);
@@ -122,7 +124,7 @@ t.test('CAS failure: counts not adopted, no decision; the retry goes through', a
 t.test('the happy path: decision logged before the claim; latch with check-session; confirmed fence → fenced', async (t) => {
   const w = toFencing();
   const kinds = w.effects.map((e) => e.type).filter((k) => k !== 'writeCounter' && k !== 'log');
-  t.same(kinds, ['evaluateGuards', 'logDecision', 'claimIncident', 'writeLatch', 'fence']);
+  t.same(kinds, ['logDecision', 'evaluateGuards', 'logDecision', 'claimIncident', 'writeLatch', 'fence']);
   const claim = w.of('claimIncident')[0]!;
   t.match(claim, { key: 'ha_cluster/compute_nodes/cmp-01/incident', lockDelayMs: 15_000, checks: ['serfHealth'] });
   const latch = w.of('writeLatch')[0]!;
@@ -133,8 +135,10 @@ t.test('the happy path: decision logged before the claim; latch with check-sessi
   ]);
   t.equal(latch.ops[0]!.KV.Session, 'sess-1');
   t.equal(unb64(latch.ops[1]!.KV.Value), 'True');
-  const decision = w.of('logDecision')[0]!;
-  t.match(decision, { row: '00', actions: ['ipmi', 'evacuate'], samples: { mgmt: { state: 'down' } }, counts: { mgmt: 3 }, guards: PASS });
+  t.match(w.of('logDecision')[0], { verdict: /confirmed, evaluating guards/, row: '00' });
+  t.notOk(w.of('logDecision')[0]!.guards, 'guards not known yet');
+  const decision = w.of('logDecision')[1]!;
+  t.match(decision, { verdict: /guards pass/, row: '00', actions: ['ipmi', 'evacuate'], samples: { mgmt: { state: 'down' } }, counts: { mgmt: 3 }, guards: PASS });
   t.match(w.of('fence')[0], { method: 'ipmi', protocol: 'ipmi', powerTimeoutMs: 20_000, powerWaitMs: 2_000 });
   t.equal(mayRecover(w.state), false, 'not before the power state is confirmed');
   w.feed({ type: 'fenceResult', outcome: 'off', powerState: 'off', detail: 'Chassis Power is off' });
@@ -230,7 +234,7 @@ t.test('guards fail → held, logged with the guards, one alarm across rounds; p
   w.round(DOWN2); w.round(DOWN2); w.round(DOWN2);
   w.feed({ type: 'guards', report: FAIL });
   t.equal(w.state.phase, 'held');
-  t.match(w.of('logDecision')[0], { verdict: /held by guards/, guards: FAIL });
+  t.match(w.of('logDecision')[1], { verdict: /held by guards/, guards: FAIL });
   w.round(DOWN2);
   t.equal(w.state.phase, 'awaiting-guards');
   w.feed({ type: 'guards', report: FAIL });
@@ -267,6 +271,17 @@ t.test('K-19 rows through the machine: fencing rows ask for guards, others do no
     w.round(states); w.round(states); w.round(states);
     t.equal(w.count('evaluateGuards') > 0, fences, JSON.stringify(states));
   }
+});
+
+t.test('a fencing row with email: the decision is logged before the notification, once per row', async (t) => {
+  const w = new World(CFG3);
+  const st = { mgmt: 'up', tenant: 'up', storage: 'down' } as const;
+  w.round(st); w.round(st); w.round(st);
+  const kinds = w.effects.map((e) => e.type).filter((k) => k === 'logDecision' || k === 'notify' || k === 'evaluateGuards');
+  t.same(kinds, ['logDecision', 'notify', 'evaluateGuards']);
+  w.feed({ type: 'guards', report: FAIL });
+  w.round(st);
+  t.equal(w.count('notify'), 1, 'not repeated while the row stays');
 });
 
 t.test('fence method event: on a network where the host is still up; none up → BMC', async (t) => {
