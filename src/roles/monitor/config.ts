@@ -11,7 +11,8 @@
  * - `matrix` rows cover every combination, only known actions, evacuate
  *   after a fence (matrix.ts); without `matrix` the networks must be hostha's
  *   (mgmt, tenant[, storage]) so the K-19/K-20 default applies;
- * - a host's `nodes` name only configured networks; host names are unique;
+ * - a host's `nodes` and `kv_network` name only configured networks (the
+ *   default `kv_network` is the first network); host names are unique;
  * - `inventory.source: config` needs hosts, each with a `bmc` (a fence is
  *   always confirmed by the BMC); `source: kv` takes hosts from KV and
  *   refuses `hosts`;
@@ -61,6 +62,8 @@ export interface MonitorHost {
 export interface MonitorConfig {
   networks: readonly MonitorNetwork[];
   inventory: { source: 'config' | 'kv'; hosts: readonly MonitorHost[] };
+  /** The network whose Consul holds the KV tree, sessions and incident locks (each network is its own Consul cluster). */
+  kvNetwork: string;
   kvPrefix: string;
   intervalMs: number;
   confirm: number;
@@ -184,6 +187,9 @@ export function normalizeMonitor(input: unknown): MonitorConfig {
     networks.push({ name: n, url: new URL(a.url).origin, ...(a.token_file ? { tokenFile: a.token_file } : {}), ...(a.ca_file ? { caFile: a.ca_file } : {}), checks: [...(a.checks ?? [])] });
   }
 
+  const kvNetwork = (r.kv_network as string | undefined) ?? netNames[0]!;
+  if (!netNames.includes(kvNetwork)) add('EUNKNOWNNETWORK', ['kv_network'], `${formatValue(kvNetwork)} is not a configured network (expected one of ${netNames.join(', ')})`);
+
   let matrix: Matrix | undefined;
   if (r.matrix) {
     const built = buildMatrix(netNames, r.matrix as MatrixRowSpec[]);
@@ -228,6 +234,7 @@ export function normalizeMonitor(input: unknown): MonitorConfig {
   return {
     networks,
     inventory: { source: r.inventory.source, hosts },
+    kvNetwork,
     kvPrefix: r.kv_prefix,
     intervalMs,
     confirm: r.confirm,

@@ -17,6 +17,7 @@
  *       - name: cmp-01
  *         nodes: {tenant: cmp-01-t}           # node name per network (default: name)
  *         bmc: {ip: 192.0.2.101, user: admin, password_file: /etc/vigil/bmc/cmp-01}
+ *   kv_network: mgmt              # whose Consul holds KV, sessions, incident locks (default: first network)
  *   kv_prefix: ha_cluster
  *   interval: 10s
  *   confirm: 3
@@ -110,6 +111,8 @@ export const MONITOR_SCHEMA: Schema = section(
       source: leaf({ kind: 'enum', values: ['config', 'kv'] }, MONITOR_DEFAULTS.inventory.source),
       hosts: list('a list of hosts', HOST, { minItems: 1 }),
     }),
+    // The network whose Consul holds the KV tree, the sessions and the incident locks (default: the first network).
+    kv_network: leaf({ kind: 'name' }),
     kv_prefix: { type: 'string', description: 'a KV path prefix like ha_cluster', pattern: '^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$', default: MONITOR_DEFAULTS.kv_prefix },
     interval: duration(MONITOR_DEFAULTS.interval, 1000),
     confirm: int(1, 100, MONITOR_DEFAULTS.confirm),

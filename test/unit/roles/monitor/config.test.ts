@@ -30,6 +30,7 @@ t.test('every default', async (t) => {
   t.same(c, {
     networks: [{ name: 'mgmt', url: 'http://127.0.0.1:8500', checks: [] }, { name: 'tenant', url: 'http://127.0.0.1:8501', checks: [] }],
     inventory: { source: 'config', hosts: [{ name: 'cmp-01', nodes: { mgmt: 'cmp-01', tenant: 'cmp-01' }, bmc: { method: 'ipmi', protocol: 'ipmi', ip: '192.0.2.101', user: 'admin', passwordFile: '/etc/vigil/bmc/cmp-01' }, maintenance: false }] },
+    kvNetwork: 'mgmt',
     kvPrefix: 'ha_cluster',
     intervalMs: 10_000,
     confirm: 3,
@@ -48,7 +49,7 @@ t.test('three hostha networks get K-19; per-network node names; explicit values'
   raw.networks.storage = { url: 'https://10.0.0.1:8500', token_file: '/etc/vigil/st.token', ca_file: '/etc/vigil/ca.pem', checks: ['storage-ping'] };
   raw.inventory.hosts[0].nodes = { storage: 'cmp-01-st' };
   raw.inventory.hosts[0].bmc.method = 'event';
-  Object.assign(raw, { interval: '5s', confirm: 2, guards: { max_down_fraction: 0.25, max_down: 3, max_concurrent_recoveries: 2 }, lock_delay: '30s', session_ttl: '20s' });
+  Object.assign(raw, { kv_network: 'storage', interval: '5s', confirm: 2, guards: { max_down_fraction: 0.25, max_down: 3, max_concurrent_recoveries: 2 }, lock_delay: '30s', session_ttl: '20s' });
   const c = normalizeMonitor(raw);
   t.equal(c.matrix, HOSTHA_MATRIX_3);
   t.same(c.inventory.hosts[0]!.nodes, { mgmt: 'cmp-01', tenant: 'cmp-01', storage: 'cmp-01-st' });
@@ -56,6 +57,7 @@ t.test('three hostha networks get K-19; per-network node names; explicit values'
   t.match(c.networks[2], { name: 'storage', tokenFile: '/etc/vigil/st.token', caFile: '/etc/vigil/ca.pem', checks: ['storage-ping'] });
   t.same(c.guards, { maxDownFraction: 0.25, maxDown: 3, maxConcurrentRecoveries: 2 });
   t.equal(c.lockDelayMs, 30_000);
+  t.equal(c.kvNetwork, 'storage');
 });
 
 t.test('kv inventory needs no hosts', async (t) => {
@@ -80,6 +82,7 @@ t.test('errors: code, key, value and expectation', async (t) => {
     ['no bmc', (r) => { delete r.inventory.hosts[0].bmc; }, 'ENOBMC', /hosts\[0\]\.bmc: is required but missing/],
     ['lock_delay too short', (r) => { r.lock_delay = '5s'; }, 'ELOCKDELAY', /^monitor\.lock_delay: '5s' is out of range \(expected from 15s to 60s/],
     ['lock_delay too long', (r) => { r.lock_delay = '2m'; }, 'ELOCKDELAY', /lock_delay: '2m' is out of range/],
+    ['unknown kv_network', (r) => { r.kv_network = 'storage'; }, 'EUNKNOWNNETWORK', /^monitor\.kv_network: 'storage' is not a configured network \(expected one of mgmt, tenant\)/],
     ['unknown network in nodes', (r) => { r.inventory.hosts[0].nodes = { storage: 'x' }; }, 'EUNKNOWNNETWORK', /nodes\.storage: 'storage' is not a configured network \(expected one of mgmt, tenant\)/],
     ['matrix row missing', (r) => { r.matrix = [{ when: { mgmt: 'up', tenant: 'up' }, actions: [] }]; }, 'EMATRIX', /^monitor\.matrix: row 10 .* is not covered/],
     ['matrix unknown action', (r) => { r.matrix = [{ when: { mgmt: 'up', tenant: 'up' }, actions: ['reboot'] }]; }, 'ESCHEMA', /matrix\[0\]\.actions\[0\]: 'reboot' is not a valid choice \(expected one of email, fence/],
