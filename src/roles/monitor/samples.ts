@@ -146,3 +146,25 @@ function judge(m: Member, health: HealthAnswer, wanted: readonly string[], fetch
   if (memberState === 'up' && wanted.length > 0) return { state: 'unknown', reasons: [...reasons, `no health answer for the configured checks ${wanted.join(', ')}`] };
   return { state: memberState, reasons };
 }
+
+/** A host with its node name on every network. */
+export interface RoundHost { name: string; nodes: Readonly<Record<string, string>> }
+
+/**
+ * One round: every network's answer → each host's samples by network
+ * (`result[host][network]`). A network with no answer at all is an agent
+ * error for every host (unknown). Pure.
+ */
+export function sampleRound(
+  hosts: readonly RoundHost[],
+  networks: readonly { name: string; checks?: readonly string[] }[],
+  answers: Readonly<Record<string, NetworkAnswer>>,
+): Record<string, Record<string, Sample>> {
+  const out: Record<string, Record<string, Sample>> = Object.fromEntries(hosts.map((h) => [h.name, {}]));
+  for (const n of networks) {
+    const answer = answers[n.name] ?? { error: 'no answer this round' };
+    const samples = sampleNetwork(hosts.map((h) => ({ name: h.name, node: h.nodes[n.name] ?? h.name })), answer, { network: n.name, ...(n.checks ? { checks: n.checks } : {}) });
+    for (const s of samples) out[s.host]![n.name] = s;
+  }
+  return out;
+}

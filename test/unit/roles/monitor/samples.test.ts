@@ -1,6 +1,6 @@
 // Table tests: one network's members + health answers → per-host up/down/unknown (spec/consul-api.md §3h).
 import t from 'tap';
-import { sampleNetwork, parseChecks, parseMembers, type NetworkAnswer } from '../../../../src/roles/monitor/samples';
+import { sampleNetwork, sampleRound, parseChecks, parseMembers, type NetworkAnswer } from '../../../../src/roles/monitor/samples';
 
 const member = (Name: string, Status: number) => ({ Name, Addr: '192.0.2.14', Port: 8301, Tags: { role: 'node' }, Status });
 const check = (CheckID: string, Status: string, Name = CheckID) => ({ Node: 'cmp-01', CheckID, Name, Status, Output: '', ServiceID: '', ServiceName: '', ServiceTags: [] });
@@ -65,4 +65,17 @@ t.test('parsers', async (t) => {
   t.equal(parseMembers(null), undefined);
   t.same(parseChecks([check('serfHealth', 'passing')]), [{ id: 'serfHealth', name: 'serfHealth', status: 'passing' }]);
   t.equal(parseChecks([{ CheckID: 1 }]), undefined);
+});
+
+t.test('sampleRound pivots every network into per-host samples; a missing answer is unknown', async (t) => {
+  const hosts = [{ name: 'cmp-01', nodes: { mgmt: 'cmp-01', tenant: 'cmp-01-t' } }, { name: 'cmp-02', nodes: { mgmt: 'cmp-02', tenant: 'cmp-02' } }];
+  const r = sampleRound(hosts, [{ name: 'mgmt' }, { name: 'tenant', checks: ['tping'] }, { name: 'storage' }], {
+    mgmt: { members: [member('cmp-01', 1), member('cmp-02', 4)] },
+    tenant: { members: [member('cmp-01-t', 1)], health: { 'cmp-01-t': [check('serfHealth', 'passing'), check('tping', 'critical')] } },
+  });
+  t.same(Object.keys(r), ['cmp-01', 'cmp-02']);
+  t.same(Object.fromEntries(Object.entries(r['cmp-01']!).map(([n, s]) => [n, s.state])), { mgmt: 'up', tenant: 'down', storage: 'unknown' });
+  t.same(Object.fromEntries(Object.entries(r['cmp-02']!).map(([n, s]) => [n, s.state])), { mgmt: 'down', tenant: 'unknown', storage: 'unknown' });
+  t.match(r['cmp-01']!.storage!.reasons, ['agent error: no answer this round']);
+  t.equal(r['cmp-01']!.tenant!.node, 'cmp-01-t');
 });
