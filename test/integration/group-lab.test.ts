@@ -18,11 +18,11 @@ const ARP_WINDOW_MS = 5 * 200;
 const addrs = async (h: LabHost) => JSON.parse((await h.exec(['ip', '-j', 'addr', 'show', 'dev', h.ifname])).stdout) as unknown[];
 const holds = async (h: LabHost, ip: string) => (await h.exec(['ip', '-4', '-o', 'addr', 'show', 'dev', h.ifname])).stdout.includes(` ${ip}/`);
 
-function setup(dir: string, h: LabHost, vip: string, extra: Record<string, unknown>[] = [], group: Record<string, unknown> = {}) {
+function setup(dir: string, h: LabHost, vip: string, extra: Record<string, unknown>[] = [], group: Record<string, unknown> = {}, arp: Record<string, unknown> = ARP) {
   const base = path.join(dir, h.name);
   const marks = path.join(base, 'marks');
   fs.mkdirSync(marks, { recursive: true });
-  const address = { type: 'address', name: 'vip', address: `${vip}/24`, interface: h.ifname, arp: ARP };
+  const address = { type: 'address', name: 'vip', address: `${vip}/24`, interface: h.ifname, arp };
   const config = writeConfig(dir, h.name, { group: { g: { state_dir: path.join(base, 'state'), members: [address, ...extra], ...group } } });
   const step = (n: string, fail = false) => ({
     type: 'command', name: n,
@@ -87,29 +87,35 @@ t.test('a dry run changes nothing: namespace addresses, files, commands', async 
   t.same(treeFingerprint(dir), before.tree, 'scratch dir unchanged: no marker, no state file');
 });
 
-t.test('after activation a client ARP cache moves to the new MAC; 5 request+reply rounds are seen', async (t) => {
+t.test('after activation a client ARP cache moves to the new MAC; 5 request+reply rounds and 5 unicast replies are seen', async (t) => {
   const { lab, dir } = await testLab(t, ['a', 'b', 'client'], 'grp-arp');
   const [a, b, client] = [lab.host('a'), lab.host('b'), lab.host('client')];
   const vip = lab.freeIp(3);
   const sb = setup(dir, b, vip);
-  const sa = setup(dir, a, vip);
+  // The client doubles as the listed neighbour (the gateway in production) for the unicast announcements.
+  const sa = setup(dir, a, vip, [], {}, { ...ARP, unicast: [client.ip] });
   t.equal((await runGroup(['activate', 'g', '-c', sb.config], b)).code, 0);
   // The client knows the address at b's MAC (as after talking to it).
   t.equal((await client.exec(['ip', 'neigh', 'replace', vip, 'lladdr', b.mac, 'dev', client.ifname, 'nud', 'stale'])).code, 0);
   t.equal((await runGroup(['deactivate', 'g', '-c', sb.config], b)).code, 0);
   t.notOk(await holds(b, vip));
-  const frames: { op: number; mac: string; ethDst: string }[] = [];
+  const frames: { op: number; mac: string; ethDst: string; targetIp: string }[] = [];
   const sock = client.inNetns(() => ArpSocket.open(client.ifname));
   t.teardown(() => sock.close());
-  sock.on('frame', (p) => { if (p.senderIp === vip) frames.push({ op: p.op, mac: p.senderMac, ethDst: p.ethDst }); });
+  sock.on('frame', (p) => { if (p.senderIp === vip) frames.push({ op: p.op, mac: p.senderMac, ethDst: p.ethDst, targetIp: p.targetIp }); });
   await new Promise((r) => setTimeout(r, 1100)); // past the neighbour entry's locktime (1 s)
   const t0 = Date.now();
   const r = await runGroup(['activate', 'g', '-c', sa.config], a);
   t.equal(r.code, 0, r.stdout + r.stderr);
-  await waitFor(() => frames.length >= 10, ARP_WINDOW_MS + 2000, `10 announcement frames (5 rounds × request+reply, ${ARP.interval} apart) within ${ARP_WINDOW_MS + 2000} ms of activation`);
+  // Gratuitous: target IP = sender IP, broadcast. The unicast ones go to the client's MAC.
+  const garp = () => frames.filter((f) => f.targetIp === vip && f.ethDst === 'ff:ff:ff:ff:ff:ff');
+  const unicast = () => frames.filter((f) => f.op === 2 && f.ethDst === client.mac && f.targetIp === client.ip);
+  await waitFor(() => garp().length >= 10 && unicast().length >= 5, ARP_WINDOW_MS + 2000,
+    `10 gratuitous frames (5 rounds × request+reply, ${ARP.interval} apart) and 5 unicast replies within ${ARP_WINDOW_MS + 2000} ms of activation`);
   await new Promise((r) => setTimeout(r, 300));
-  t.equal(frames.filter((f) => f.op === 1).length, 5, 'five gratuitous requests');
-  t.equal(frames.filter((f) => f.op === 2).length, 5, 'five gratuitous replies');
+  t.equal(garp().filter((f) => f.op === 1).length, 5, 'five gratuitous requests');
+  t.equal(garp().filter((f) => f.op === 2).length, 5, 'five gratuitous replies');
+  t.equal(unicast().length, 5, 'five unicast replies to the listed neighbour');
   t.ok(frames.every((f) => f.mac === a.mac), 'all with a\'s MAC');
   const neigh = await waitFor(async () => {
     const out = (await client.exec(['ip', 'neigh', 'show', vip, 'dev', client.ifname])).stdout;
@@ -134,4 +140,27 @@ t.test('a stop failure with block keeps the address: exit 5, a standby is refuse
   const rb = await runGroup(['activate', 'g', '-c', sb.config], b);
   t.equal(rb.code, 3, 'b refuses to take over while a still holds it');
   t.notOk(await holds(b, vip));
+});
+
+t.test('kill -9 in the middle of an activation, then activate completes: the address is not added twice', async (t) => {
+  const { lab, dir } = await testLab(t, ['a'], 'grp-kill');
+  const a = lab.host('a');
+  const vip = lab.freeIp(5);
+  const s0 = setup(dir, a, vip);
+  const release = path.join(s0.marks, 'release');
+  const slow = { ...s0.step('slow'), start: `echo start slow >> ${s0.marks}/order; echo $$ > ${s0.marks}/slow.pid; while [ ! -f ${release} ]; do sleep 0.05; done; touch ${s0.marks}/slow` };
+  const s = setup(dir, a, vip, [slow, s0.step('last')]);
+  const run = a.spawn((await import('../support/group')).groupArgv(['activate', 'g', '-c', s.config]), { stdio: 'ignore' });
+  const pidFile = path.join(s0.marks, 'slow.pid');
+  await waitFor(() => fs.existsSync(pidFile), 15_000, 'the second member to start (slow.pid written) within 15 s');
+  run.kill('SIGKILL');
+  try { process.kill(-Number(fs.readFileSync(pidFile, 'utf8')), 'SIGKILL'); } catch { /* gone */ }
+  t.ok(await holds(a, vip), 'the address was added before the kill');
+  t.match((await runGroup(['status', 'g', '-c', s.config], a)).stdout, /partial 1\/3/);
+  fs.writeFileSync(release, '');
+  const r = await runGroup(['activate', 'g', '-c', s.config], a);
+  t.equal(r.code, 0, r.stdout + r.stderr);
+  t.match(r.stdout, /skip vip: ok already running/);
+  t.same(s.order(), ['start slow', 'start slow', 'start last']);
+  t.match((await runGroup(['status', 'g', '-c', s.config], a)).stdout, /active 3\/3/);
 });
