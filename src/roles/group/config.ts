@@ -16,6 +16,7 @@ import { formatKeyPath, formatValue } from '../../config/load';
 import { parseDurationMs } from '../../util/duration';
 import { parseCidr } from '../../util/ip';
 import type { Command } from '../../actions/commands';
+import { addressLabel } from '../../actions/addresses';
 import type { GroupConfig, MemberConfig, HookName } from './types';
 
 type Schema = Record<string, unknown>;
@@ -234,7 +235,11 @@ function crossChecks(path: Path, g: Record<string, unknown>, members: MemberConf
   };
   members.forEach((m, i) => {
     claim(`member name '${m.name}'`, i, 'name');
-    if (m.type === 'address') claim(`address ${m.cidr.address}`, i, 'address');
+    if (m.type === 'address') {
+      claim(`address ${m.cidr.address}`, i, 'address');
+      // vigil marks its addresses with the label '<if>:vg' (IFNAMSIZ); without it nothing would be known to be ours.
+      if (!addressLabel(m.interface)) problems.push(`${formatKeyPath([...path, 'members', i, 'interface'])}: '${m.interface}' is too long for vigil's address label (expected at most 12 bytes)`);
+    }
     if (m.type === 'symlink') claim(`link ${m.link}`, i, 'link');
     if (m.type === 'hostname') {
       claim('the hostname', i, 'hostname');

@@ -90,6 +90,16 @@ export class GroupEngine {
     return out;
   }
 
+  /**
+   * One member's state, read from the world now (never throws): the hook
+   * for monitoring while active in the daemon.
+   */
+  async monitor(name: string): Promise<MemberStatus> {
+    const m = this.d.members.find((x) => x.config.name === name);
+    if (!m) return { state: 'failed', reason: `no member '${name}' in group ${this.d.config.name}` };
+    return this.safeMonitor(m);
+  }
+
   /** `status`: the state rebuilt from the world. */
   async status(): Promise<Report> {
     const members = await this.readStates();
@@ -158,6 +168,14 @@ export class GroupEngine {
     for (const [i, m] of this.d.members.entries()) {
       if (members[i]!.status.state === 'running') {
         up.push(m);
+        // Up, but the journal says its start never returned (kill -9): let it finish what follows the change.
+        if (this.d.recorded(m.config.name) === 'starting' && m.complete) {
+          const r = await m.complete().catch((e: unknown): StepOutcome => ({ ok: false, reason: String(e) }));
+          if (!r.ok) warnings.push(`${m.config.name}: completing an interrupted start failed: ${r.reason}`);
+          this.d.record(m.config.name, 'running');
+          this.step(steps, { member: m.config.name, op: 'skip', ok: r.ok, detail: `already running; ${r.ok ? r.detail ?? 'completed' : r.reason}`, ms: 0 });
+          continue;
+        }
         this.step(steps, { member: m.config.name, op: 'skip', ok: true, detail: 'already running', ms: 0 });
         continue;
       }

@@ -7,6 +7,7 @@
 export { groupSection, normalizeGroups, GROUP_DEFAULTS, GROUP_SECTION_SCHEMA } from './config';
 export { groupMain, loadGroups } from './cli';
 export { GroupEngine } from './engine';
+export { OpQueue } from './queue';
 export type { EngineDeps, PreflightCheck, PreflightResult, Report, Step, MemberReport } from './engine';
 export { buildMembers, addressProbeCheck, runHook, RealAddressIo } from './io';
 export type { GroupConfig, Member, MemberConfig, MemberStatus, StepOutcome, Effect, HookName } from './types';

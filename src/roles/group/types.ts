@@ -64,6 +64,12 @@ export interface Member {
   stop(): Promise<StepOutcome>;
   plan(op: 'start' | 'stop'): Effect[];
   /**
+   * Finish a start that a crash interrupted after the resource came up
+   * (journal: `starting`, monitor: running), e.g. the address's
+   * announcements. Optional; a plain second start stays effect-free.
+   */
+  complete?(): Promise<StepOutcome>;
+  /**
    * True when {@link monitor} has side effects (spawns a user command): a
    * dry run must not call it and reads the journal instead.
    */

@@ -67,6 +67,12 @@ export function addressMember(c: AddressMember, io: AddressIo): Member {
       await announce();
       return { ok: true, detail: `added and announced ${c.arp.count}× (request+reply)` };
     },
+    async complete(): Promise<StepOutcome> {
+      const a = await find();
+      if (!a?.ours) return { ok: true, detail: 'nothing to complete' };
+      await announce();
+      return { ok: true, detail: `announced ${c.arp.count}× after an interrupted start` };
+    },
     async stop(): Promise<StepOutcome> {
       const all = await io.list(c.interface);
       const a = all.find((x) => x.address === c.cidr.address);

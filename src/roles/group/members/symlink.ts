@@ -6,6 +6,7 @@
  * rmtree of `.xcatbak`, X-24/X-26): start refuses instead.
  */
 import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
 import type { Effect, Member, MemberStatus, StepOutcome, SymlinkMember } from '../types';
 import { errorMessage } from '../../../errors';
 
@@ -24,6 +25,7 @@ export function symlinkMember(c: SymlinkMember): Member {
     config: c,
     monitorSpawns: false,
     async validate() {
+      if (!(await lstat(path.dirname(c.link)))?.isDirectory()) return [`${path.dirname(c.link)} (the directory of ${c.link}) does not exist`];
       const st = await lstat(c.link);
       if (st && !(await ours()) && (await lstat(backup))) return [`${c.link} exists and so does its backup ${backup}: refusing to overwrite a backup`];
       return [];

@@ -56,3 +56,8 @@ t.test('cross-key rules', async (t) => {
 t.test('the whole section that is not a list or mapping', async (t) => {
   t.throws(() => normalizeGroups(5), /group: 5 is not a list or a mapping/);
 });
+
+t.test('an interface name too long for the address label is refused', async (t) => {
+  t.match(err({ db: { members: [{ type: 'address', address: '10.0.0.1', interface: 'averylongname0' }] } })[0],
+    /members\[0\]\.interface: 'averylongname0' is too long for vigil's address label/);
+});

@@ -146,3 +146,42 @@ t.test('plan reports a refusing preflight with exit 3', async (t) => {
   t.equal(r.exit, EXIT.REFUSED);
   t.equal(r.preflight!.at(-1)!.ok, false);
 });
+
+t.test('a member up but journalled as starting (kill -9 mid-start) gets complete(), once', async (t) => {
+  const log: string[] = [];
+  const ms = five(log, { 1: { running: true } });
+  ms[0]!.complete = async () => { log.push('complete m1'); return { ok: true, detail: 'announced' }; };
+  const d = deps(ms, log);
+  d.record('m1', 'starting');
+  const r = await new GroupEngine(d).activate();
+  t.equal(r.exit, EXIT.OK);
+  t.same(log.filter((l) => !l.startsWith('validate')), ['complete m1', 'start m2', 'start m3', 'start m4', 'start m5']);
+  t.equal(d.recorded('m1'), 'running');
+});
+
+t.test('monitor(name) reads one member now', async (t) => {
+  const log: string[] = [];
+  const ms = five(log, { 2: { running: true } });
+  const e = new GroupEngine(deps(ms, log));
+  t.same(await e.monitor('m2'), { state: 'running' });
+  t.match(await e.monitor('zz'), { state: 'failed', reason: /no member 'zz'/ });
+  ms[0]!.monitor = async () => { throw new Error('netlink gone'); };
+  t.match(await e.monitor('m1'), { state: 'failed', reason: /netlink gone/ });
+});
+
+t.test('OpQueue runs operations one at a time in order, past failures', async (t) => {
+  const { OpQueue } = await import('../../../../src/roles/group/queue');
+  const q = new OpQueue();
+  const log: string[] = [];
+  const op = (name: string, ms: number, fail = false) => async () => {
+    log.push(`begin ${name}`);
+    await new Promise((r) => setTimeout(r, ms));
+    log.push(`end ${name}`);
+    if (fail) throw new Error(name);
+    return name;
+  };
+  const results = await Promise.allSettled([q.run(op('activate', 30)), q.run(op('deactivate', 5, true)), q.run(op('activate2', 1))]);
+  t.same(log, ['begin activate', 'end activate', 'begin deactivate', 'end deactivate', 'begin activate2', 'end activate2']);
+  t.same(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+  t.equal(q.size, 0);
+});

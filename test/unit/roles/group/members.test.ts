@@ -178,3 +178,15 @@ t.test('address: validate reports a missing interface and a link without carrier
   t.match(await mk('eth9').validate(), [/does not exist/]);
   t.match(await mk('down0').validate(), [/no carrier/]);
 });
+
+t.test('symlink: a link whose directory is missing fails validation', async (t) => {
+  const m = symlinkMember({ type: 'symlink', name: 's', link: '/nonexistent-dir-vigil/x', target: '/y', backupSuffix: '.vigilbak' });
+  t.match(await m.validate(), [/does not exist/]);
+});
+
+t.test('address: complete() re-announces an address of ours', async (t) => {
+  const f = fakeIo([{ address: '10.0.0.100', prefix: 24, ours: true }]);
+  const m = addressMember({ type: 'address', name: 'vip', cidr: { address: '10.0.0.100', prefix: 24 }, interface: 'eth0', arp: { count: 5, intervalMs: 200, unicast: [] } }, f.io);
+  t.ok((await m.complete!()).ok);
+  t.same(f.calls, ['announce 10.0.0.100 5x200']);
+});
