@@ -61,3 +61,14 @@ t.test('an interface name too long for the address label is refused', async (t) 
   t.match(err({ db: { members: [{ type: 'address', address: '10.0.0.1', interface: 'averylongname0' }] } })[0],
     /members\[0\]\.interface: 'averylongname0' is too long for vigil's address label/);
 });
+
+t.test('sample.yml is a valid group section, and its commented defaults are the defaults', async (t) => {
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const { parse } = await import('yaml');
+  const text = fs.readFileSync(path.join(__dirname, '../../../../src/roles/group/sample.yml'), 'utf8');
+  const sample = normalizeGroups(parse(text).group).get('xcat')!;
+  t.equal(sample.members.length, 5);
+  const minimal = normalizeGroups({ xcat: { members: [{ type: 'command', start: 'x' }] } }).get('xcat')!;
+  for (const k of ['stateDir', 'lockTimeoutMs', 'onStopFailure', 'hookTimeoutMs', 'probe'] as const) t.same(sample[k], minimal[k], k);
+});
