@@ -10,7 +10,7 @@ import { runGroup, spawnGroup, treeFingerprint } from '../support/group';
 
 interface Env { dir: string; root: string; state: string; marks: string; config(group: Record<string, unknown>, name?: string): string; count(m: string): number; lines(f: string): string[] }
 
-function env(t: Tap.Test | any, tag: string): Env {
+function env(t: { teardown(fn: () => unknown): void }, tag: string): Env {
   const dir = scratchDir(tag);
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const root = path.join(dir, 'root');
@@ -161,7 +161,7 @@ t.test('hooks run in exact event order, never concurrently, under activate/deact
   const c = e.config({ members: [cmd(e, 'svc')], hooks: { before_start: hook, after_start: hook, before_stop: hook, after_stop: hook } });
   const queue = path.join(e.state, 'g.queue');
   const tickets = () => (fs.existsSync(queue) ? fs.readdirSync(queue).filter((f) => /^\d+$/.test(f)).length : 0);
-  const runs = [];
+  const runs: ReturnType<typeof spawnGroup>[] = [];
   for (const verb of ['activate', 'deactivate', 'activate']) {
     const seen = tickets();
     runs.push(spawnGroup([verb, 'g', '-c', c]));

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { skipUnlessRoot, type LabHost } from '../support/lab';
 import { testLab, writeConfig, waitFor } from '../support/vigil';
-import { runGroup, treeFingerprint } from '../support/group';
+import { groupArgv, runGroup, treeFingerprint } from '../support/group';
 import { ArpSocket } from '../../src/net/arp/socket';
 
 if (skipUnlessRoot(t)) process.exit(0);
@@ -150,7 +150,7 @@ t.test('kill -9 in the middle of an activation, then activate completes: the add
   const release = path.join(s0.marks, 'release');
   const slow = { ...s0.step('slow'), start: `echo start slow >> ${s0.marks}/order; echo $$ > ${s0.marks}/slow.pid; while [ ! -f ${release} ]; do sleep 0.05; done; touch ${s0.marks}/slow` };
   const s = setup(dir, a, vip, [slow, s0.step('last')]);
-  const run = a.spawn((await import('../support/group')).groupArgv(['activate', 'g', '-c', s.config]), { stdio: 'ignore' });
+  const run = a.spawn(groupArgv(['activate', 'g', '-c', s.config]), { stdio: 'ignore' });
   const pidFile = path.join(s0.marks, 'slow.pid');
   await waitFor(() => fs.existsSync(pidFile), 15_000, 'the second member to start (slow.pid written) within 15 s');
   run.kill('SIGKILL');
