@@ -6,7 +6,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { scratchDir, writeConfig, waitFor } from '../support/vigil';
-import { runGroup, spawnGroup, treeFingerprint } from '../support/group';
+import { groupArgv, runGroup, spawnGroup, treeFingerprint } from '../support/group';
 
 interface Env { dir: string; root: string; state: string; marks: string; config(group: Record<string, unknown>, name?: string): string; count(m: string): number; lines(f: string): string[] }
 
@@ -172,4 +172,30 @@ t.test('hooks run in exact event order, never concurrently, under activate/deact
   t.same(codes, [0, 0, 0]);
   const expected = ['before_start', 'after_start', 'before_stop', 'after_stop', 'before_start', 'after_start'].flatMap((h) => [`begin ${h}`, `end ${h}`]);
   t.same(e.lines(log), expected);
+});
+
+t.test('a world-writable state_dir is refused with exit 2 before anything runs', async (t) => {
+  const e = env(t, 'grp-perm');
+  fs.mkdirSync(e.state, { mode: 0o777 });
+  fs.chmodSync(e.state, 0o777);
+  const c = e.config({ members: [cmd(e, 'a')] });
+  const r = await runGroup(['activate', 'g', '-c', c]);
+  t.equal(r.code, 2, r.stdout + r.stderr);
+  t.match(r.stderr, /group state_dir .* has mode 0777 \(group\/world-writable\)/);
+  t.equal(e.count('a.start'), 0);
+});
+
+t.test('hostname member with the real hostname(1) inside a private UTS namespace', async (t) => {
+  const e = env(t, 'grp-uts');
+  const hosts = path.join(e.root, 'etc', 'hosts');
+  const before = fs.readFileSync(hosts);
+  const c = e.config({ members: [{ type: 'hostname', name: 'name', hostname: 'vigil-mn', address: '192.0.2.100', hosts_file: hosts }] });
+  // One shell in one new UTS namespace: activate, read the name, deactivate, read it again.
+  const argv = (verb: string) => groupArgv([verb, 'g', '-c', c]).map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const script = `hostname before-test; ${argv('activate')} >/dev/null || exit 10; hostname; grep -c vigil-mn ${hosts}; ${argv('deactivate')} >/dev/null || exit 11; hostname`;
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync('unshare', ['--uts', 'sh', '-c', script], { encoding: 'utf8', timeout: 30_000 });
+  t.equal(r.status, 0, r.stderr);
+  t.same(r.stdout.trim().split('\n'), ['vigil-mn', '1', 'before-test']);
+  t.same(fs.readFileSync(hosts), before, 'hosts byte-identical afterwards');
 });

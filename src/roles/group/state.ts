@@ -14,6 +14,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { VigilError } from '../../errors';
+import { checkSecureDir } from '../../config/permissions';
 
 /** A member's last recorded state. */
 export type Recorded = 'running' | 'stopped' | 'starting' | 'stopping';
@@ -59,6 +60,9 @@ export interface Turn { ticket: number; waitedMs: number; release(): void }
 export async function takeTurn(dir: string, group: string, timeoutMs: number, pollMs = 20): Promise<Turn> {
   const q = path.join(dir, `${group}.queue`);
   fs.mkdirSync(q, { recursive: true, mode: 0o700 });
+  // Anyone who can write here can fake a ticket (hold the group) or the journal (skip a member).
+  checkSecureDir(dir, 'group state_dir');
+  checkSecureDir(q, 'group queue directory');
   const tickets = () => fs.readdirSync(q).filter((f) => /^\d{12}$/.test(f)).map(Number);
   let ticket = 0;
   for (let tries = 0; ; tries++) {
