@@ -164,3 +164,28 @@ t.test('kill -9 in the middle of an activation, then activate completes: the add
   t.same(s.order(), ['start slow', 'start slow', 'start last']);
   t.match((await runGroup(['status', 'g', '-c', s.config], a)).stdout, /active 3\/3/);
 });
+
+t.test('addresses vigil did not add are never removed, and removing ours never takes another one along (X-22)', async (t) => {
+  const { lab, dir } = await testLab(t, ['a'], 'grp-own');
+  const a = lab.host('a');
+  const vip = lab.freeIp(6);
+  // Already on eth0, put there by someone else (no vigil label): running, but not ours to remove.
+  t.equal((await a.exec(['ip', 'addr', 'add', `${vip}/24`, 'dev', a.ifname])).code, 0);
+  const s = setup(dir, a, vip);
+  const r1 = await runGroup(['activate', 'g', '-c', s.config], a);
+  t.match(r1, { code: 0, stdout: /already active/ });
+  const r2 = await runGroup(['deactivate', 'g', '-c', s.config], a);
+  t.equal(r2.code, 0, r2.stdout);
+  t.match(r2.stdout, /stop vip: ok present but not added by vigil: left in place/);
+  t.ok(await holds(a, vip), 'the foreign address stays');
+
+  // Ours as the primary of its own subnet, then a secondary added by hand: removing ours would flush it.
+  const net = `192.168.${200 + (Number(a.ip.split('.')[2]) % 50)}`;
+  const own = writeConfig(dir, 'own', { group: { g2: { state_dir: path.join(dir, 'a', 'state'), members: [{ type: 'address', name: 'vip', address: `${net}.10/24`, interface: a.ifname, arp: { count: 0 } }] } } });
+  t.equal((await runGroup(['activate', 'g2', '-c', own], a)).code, 0);
+  t.equal((await a.exec(['ip', 'addr', 'add', `${net}.11/24`, 'dev', a.ifname])).code, 0);
+  const r3 = await runGroup(['deactivate', 'g2', '-c', own], a);
+  t.equal(r3.code, 5, r3.stdout);
+  t.match(r3.stdout, new RegExp(`primary of ${net.replace(/\./g, '\\.')}\\.11; removing it would remove them too`));
+  t.ok(await holds(a, `${net}.10`) && await holds(a, `${net}.11`), 'both addresses stay');
+});
