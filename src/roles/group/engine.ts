@@ -8,7 +8,8 @@
  *   duplicate-address probe, later the owner lock) before any change;
  *   before_start; start in order, each verified by its monitor before the
  *   next (Pacemaker groups); on a failure stop the members before it in
- *   reverse; after_start.
+ *   reverse (with the failing one first if its start returned success but
+ *   its monitor disagreed); after_start.
  * - deactivate: before_stop; stop in reverse, each verified by read-back;
  *   with `on_stop_failure: block` a failed stop leaves every earlier member
  *   (the address first of all) in place, so a standby's preflight refuses to
@@ -181,6 +182,8 @@ export class GroupEngine {
       }
       const failure = await this.startOne(m, steps);
       if (failure === undefined) { up.push(m); continue; }
+      // Its start ran to success but the monitor disagrees: it may be half up, so it is stopped too.
+      if (failure.started) up.push(m);
       const stuck = await this.rollback(up, steps);
       const tail = failure.output ? `; output: ${failure.output}` : '';
       const where = `step ${i + 1}/${this.d.members.length} (${m.config.name})`;
@@ -223,20 +226,20 @@ export class GroupEngine {
     return report(EXIT.OK, `group ${g.name} deactivated`);
   }
 
-  private async startOne(m: Member, steps: Step[]): Promise<{ reason: string; output?: string } | undefined> {
+  private async startOne(m: Member, steps: Step[]): Promise<{ reason: string; output?: string; started?: boolean } | undefined> {
     const t0 = this.now();
     const name = m.config.name;
     this.d.record(name, 'starting');
     const r = await m.start().catch((e: unknown): StepOutcome => ({ ok: false, reason: String(e) }));
     // Verification: the member's own monitor must say running before the next one starts.
-    let fail: { reason: string; output?: string } | undefined;
+    let fail: { reason: string; output?: string; started?: boolean } | undefined;
     if (!r.ok) fail = { reason: r.reason, ...(r.output ? { output: r.output } : {}) };
     else {
       this.d.record(name, 'running');
       const st = await this.safeMonitor(m);
-      if (st.state !== 'running') fail = { reason: `started, but monitor reports ${st.state === 'failed' ? `failed: ${st.reason}` : 'stopped'}` };
+      if (st.state !== 'running') fail = { reason: `started, but monitor reports ${st.state === 'failed' ? `failed: ${st.reason}` : 'stopped'}`, started: true };
     }
-    if (fail) this.d.record(name, 'stopped');
+    if (fail && !fail.started) this.d.record(name, 'stopped');
     this.step(steps, { member: name, op: 'start', ok: !fail, detail: fail?.reason ?? (r.ok ? r.detail ?? 'started' : ''), ...(fail?.output ? { output: fail.output } : {}), ms: Math.round(this.now() - t0) });
     return fail;
   }

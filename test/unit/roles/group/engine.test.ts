@@ -27,13 +27,13 @@ t.test('member 3 of 5 fails: 2 and 1 stopped in reverse, exit 4 naming the step 
   t.notOk(ms.some((m) => m.running));
 });
 
-t.test('a start whose monitor does not confirm counts as failed', async (t) => {
+t.test('a start whose monitor does not confirm counts as failed, and that member is stopped too', async (t) => {
   const log: string[] = [];
   const ms = five(log, { 2: { startButNotRunning: true } });
   const r = await new GroupEngine(deps(ms, log)).activate();
   t.equal(r.exit, EXIT.ROLLED_BACK);
   t.match(r.summary, /monitor reports stopped/);
-  t.same(log.filter((l) => !l.startsWith('validate')), ['start m1', 'start m2', 'stop m1']);
+  t.same(log.filter((l) => !l.startsWith('validate')), ['start m1', 'start m2', 'stop m2', 'stop m1']);
 });
 
 t.test('a failed roll-back is exit 5', async (t) => {
