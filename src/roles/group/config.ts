@@ -1,0 +1,258 @@
+/**
+ * Layer: config, pure. The `group:` section (issue 16): its JSON schema with
+ * the documented defaults, and {@link normalizeGroups}, which validates a raw
+ * section (ajv with the central leaf kinds of `config/schema.ts`), applies
+ * the cross-key rules and returns typed {@link GroupConfig}s. Every problem
+ * names its key: `group.db.members[2].start: … (expected …)`.
+ *
+ * `group` is a list of groups (each with `name`) or a map name → group.
+ */
+import Ajv from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { ConfigError } from '../../errors';
+import { checkLeaf, MAX_DURATION_MS } from '../../config/schema';
+import type { LeafSpec } from '../../config/schema';
+import { formatKeyPath, formatValue } from '../../config/load';
+import { parseDurationMs } from '../../util/duration';
+import { parseCidr } from '../../util/ip';
+import type { Command } from '../../actions/commands';
+import { addressLabel } from '../../actions/addresses';
+import type { GroupConfig, MemberConfig, HookName } from './types';
+
+type Schema = Record<string, unknown>;
+type Path = (string | number)[];
+
+const leaf = (spec: LeafSpec, dflt?: unknown): Schema => (dflt === undefined ? { vigil: spec } : { vigil: spec, default: dflt });
+const duration = (dflt?: string, minMs = 10): Schema => leaf({ kind: 'duration', minMs, maxMs: MAX_DURATION_MS }, dflt);
+const obj = (description: string, properties: Record<string, Schema>, required: string[] = [], dflt?: unknown): Schema => ({
+  type: 'object', description, additionalProperties: false, properties,
+  ...(required.length ? { required } : {}), ...(dflt !== undefined ? { default: dflt } : {}),
+});
+const list = (description: string, items: Schema, extra: Schema = {}): Schema => ({ type: 'array', description, items, maxItems: 64, ...extra });
+
+/** Documented defaults (README: "group"). */
+export const GROUP_DEFAULTS = {
+  state_dir: '/var/lib/vigil/group',
+  on_stop_failure: 'block',
+  lock_timeout: '60s',
+  hook_timeout: '30s',
+  probe: { count: 3, interval: '100ms', timeout: '200ms' },
+  arp: { count: 5, interval: '200ms' },
+  command: { timeout: '30s', stop_timeout: '30s', kill_grace: '5s' },
+  unit: { systemctl: 'systemctl', timeout: '90s' },
+  symlink: { backup_suffix: '.vigilbak' },
+  hostname: { hosts_file: '/etc/hosts', hostname_file: '/proc/sys/kernel/hostname', set_command: ['hostname'] },
+} as const;
+
+const D = GROUP_DEFAULTS;
+const common = { type: leaf({ kind: 'enum', values: ['address', 'unit', 'symlink', 'hostname', 'command'] }), name: leaf({ kind: 'name' }) };
+
+const MEMBER_SCHEMAS: Record<MemberConfig['type'], Schema> = {
+  address: obj('an address member: type, address and interface (required), name, arp', {
+    ...common,
+    address: leaf({ kind: 'cidr', defaultPrefix: 32 }),
+    interface: leaf({ kind: 'ifname' }),
+    arp: obj('a mapping with the keys count, interval and unicast', {
+      count: leaf({ kind: 'int', min: 0, max: 100 }, D.arp.count),
+      interval: duration(D.arp.interval, 0),
+      unicast: list('a list of IPv4 neighbours (the gateway) to announce to by unicast', leaf({ kind: 'ipv4' }), { uniqueItems: true }),
+    }, [], {}),
+  }, ['type', 'address', 'interface']),
+  unit: obj('a unit member: type and unit (required), name, systemctl, timeout', {
+    ...common,
+    unit: leaf({ kind: 'name' }),
+    systemctl: leaf({ kind: 'program' }, D.unit.systemctl),
+    timeout: duration(D.unit.timeout, 100),
+  }, ['type', 'unit']),
+  symlink: obj('a symlink member: type, link and target (required), name, backup_suffix', {
+    ...common,
+    link: leaf({ kind: 'path' }),
+    target: leaf({ kind: 'path' }),
+    backup_suffix: { type: 'string', pattern: '^\\.[A-Za-z0-9._-]{1,32}$', default: D.symlink.backup_suffix, description: "a suffix like '.vigilbak'" },
+  }, ['type', 'link', 'target']),
+  hostname: obj('a hostname member: type and hostname (required), name, address, aliases, hosts_file, resolv_conf, nameservers, hostname_file, set_command', {
+    ...common,
+    hostname: leaf({ kind: 'node' }),
+    address: leaf({ kind: 'ipv4' }),
+    aliases: list('a list of host names', leaf({ kind: 'node' }), { uniqueItems: true }),
+    hosts_file: leaf({ kind: 'path' }, D.hostname.hosts_file),
+    resolv_conf: leaf({ kind: 'path' }),
+    nameservers: list('a list of IPv4 name servers', leaf({ kind: 'ipv4' }), { uniqueItems: true, minItems: 1 }),
+    hostname_file: leaf({ kind: 'path' }, D.hostname.hostname_file),
+    set_command: { ...leaf({ kind: 'argv' }), default: [...D.hostname.set_command] },
+  }, ['type', 'hostname']),
+  command: obj('a command member: type and start (required), name, stop, monitor, timeout, stop_timeout, kill_grace', {
+    ...common,
+    start: leaf({ kind: 'command' }),
+    stop: leaf({ kind: 'command' }),
+    monitor: leaf({ kind: 'command' }),
+    timeout: duration(D.command.timeout, 100),
+    stop_timeout: duration(D.command.stop_timeout, 100),
+    kill_grace: duration(D.command.kill_grace, 10),
+  }, ['type', 'start']),
+};
+
+const HOOKS: HookName[] = ['before_start', 'after_start', 'before_stop', 'after_stop'];
+
+const GROUP_PROPS: Record<string, Schema> = {
+  name: leaf({ kind: 'name' }),
+  members: list('a non-empty ordered list of members, each a mapping with a type', { type: 'object', description: 'a member mapping with a type' }, { minItems: 1 }),
+  hooks: obj('a mapping with the keys before_start, after_start, before_stop, after_stop', Object.fromEntries(HOOKS.map((h) => [h, leaf({ kind: 'command' })])), [], {}),
+  hook_timeout: duration(D.hook_timeout, 100),
+  on_stop_failure: leaf({ kind: 'enum', values: ['block', 'continue'] }, D.on_stop_failure),
+  state_dir: leaf({ kind: 'path' }, D.state_dir),
+  lock_timeout: duration(D.lock_timeout, 0),
+  probe: obj('a mapping with the keys count, interval and timeout (the duplicate-address probe)', {
+    count: leaf({ kind: 'int', min: 1, max: 10 }, D.probe.count),
+    interval: duration(D.probe.interval, 10),
+    timeout: duration(D.probe.timeout, 10),
+  }, [], {}),
+};
+
+/** The JSON schema of one group (members are checked per type by {@link normalizeGroups}). */
+export const GROUP_SCHEMA: Schema = obj('a group mapping with members (required), hooks, hook_timeout, on_stop_failure, state_dir, lock_timeout, probe', GROUP_PROPS, ['members']);
+
+/** The JSON schema of the section: a list of named groups or a map name → group. */
+export const GROUP_SECTION_SCHEMA: Schema = {
+  description: 'a list of groups (each with a name) or a mapping from group name to group',
+  oneOf: [{ type: 'array', items: GROUP_SCHEMA }, { type: 'object', additionalProperties: GROUP_SCHEMA }],
+};
+
+let compiled: { group: ValidateFunction; members: Record<string, ValidateFunction> } | undefined;
+function validators() {
+  if (compiled) return compiled;
+  const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true });
+  ajv.addKeyword({ keyword: 'vigil', schemaType: 'object', errors: false, validate: (s: LeafSpec, d: unknown) => checkLeaf(s, d) === undefined });
+  compiled = {
+    group: ajv.compile(GROUP_SCHEMA),
+    members: Object.fromEntries(Object.entries(MEMBER_SCHEMAS).map(([k, s]) => [k, ajv.compile(s)])),
+  };
+  return compiled;
+}
+
+function describe(e: ErrorObject, base: Path): string {
+  const path = [...base, ...e.instancePath.slice(1).split('/').filter(Boolean).map((s) => (/^\d+$/.test(s) ? Number(s) : s))];
+  const parent = e.parentSchema as Schema | undefined;
+  const key = formatKeyPath(path);
+  switch (e.keyword) {
+    case 'vigil': {
+      const p = checkLeaf(e.schema as LeafSpec, e.data);
+      return `${key}: ${formatValue(e.data)} ${p?.problem ?? 'is not valid'} (expected ${p?.expected ?? 'a valid value'})`;
+    }
+    case 'additionalProperties': {
+      const k = (e.params as { additionalProperty: string }).additionalProperty;
+      return `${formatKeyPath([...path, k])}: unknown key (expected one of: ${Object.keys((parent?.properties as Schema) ?? {}).join(', ')})`;
+    }
+    case 'required': {
+      const k = (e.params as { missingProperty: string }).missingProperty;
+      const child = (parent?.properties as Record<string, Schema>)[k];
+      const exp = child?.vigil ? checkLeaf(child.vigil as LeafSpec, undefined)?.expected : child?.description;
+      return `${formatKeyPath([...path, k])}: is required but missing (expected ${String(exp ?? 'a value')})`;
+    }
+    default:
+      return `${key}: ${formatValue(e.data)} ${e.message ?? 'is not valid'} (expected ${String(parent?.description ?? 'a valid value')})`;
+  }
+}
+
+const ms = (v: unknown): number => parseDurationMs(v)!;
+const cmd = (v: unknown): Command => (typeof v === 'string' ? v : [...(v as string[])]);
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function normalizeMember(m: Record<string, unknown>, index: number): MemberConfig {
+  const name = typeof m.name === 'string' ? m.name : `${String(m.type)}${index + 1}`;
+  switch (m.type as MemberConfig['type']) {
+    case 'address': {
+      const arp = m.arp as Record<string, unknown>;
+      return { type: 'address', name, cidr: parseCidr(m.address as string, 32)!, interface: m.interface as string,
+        arp: { count: arp.count as number, intervalMs: ms(arp.interval), unicast: (arp.unicast as string[] | undefined) ?? [] } };
+    }
+    case 'unit':
+      return { type: 'unit', name, unit: m.unit as string, systemctl: m.systemctl as string, timeoutMs: ms(m.timeout) };
+    case 'symlink':
+      return { type: 'symlink', name, link: m.link as string, target: m.target as string, backupSuffix: m.backup_suffix as string };
+    case 'hostname':
+      return { type: 'hostname', name, hostname: m.hostname as string, address: m.address as string | undefined,
+        aliases: (m.aliases as string[] | undefined) ?? [], hostsFile: m.hosts_file as string, resolvConf: m.resolv_conf as string | undefined,
+        nameservers: (m.nameservers as string[] | undefined) ?? [], hostnameFile: m.hostname_file as string, setCommand: [...(m.set_command as string[])] };
+    case 'command':
+      return { type: 'command', name, start: cmd(m.start), stop: m.stop === undefined ? undefined : cmd(m.stop),
+        monitor: m.monitor === undefined ? undefined : cmd(m.monitor), timeoutMs: ms(m.timeout), stopTimeoutMs: ms(m.stop_timeout), killGraceMs: ms(m.kill_grace) };
+  }
+}
+
+/**
+ * Validate and normalise a raw `group:` section (defaults filled in).
+ * Throws one {@link ConfigError} whose message is the first problem and
+ * whose `detail.errors` lists all of them, each naming its key.
+ */
+export function normalizeGroups(raw: unknown): Map<string, GroupConfig> {
+  const problems: string[] = [];
+  const entries: [Path, Record<string, unknown>, string | undefined][] = [];
+  if (Array.isArray(raw)) raw.forEach((g, i) => entries.push([['group', i], g as Record<string, unknown>, undefined]));
+  else if (isObj(raw)) for (const [k, g] of Object.entries(raw)) entries.push([['group', k], (g ?? {}) as Record<string, unknown>, k]);
+  else throw new ConfigError(`group: ${formatValue(raw)} is not a list or a mapping (expected ${String(GROUP_SECTION_SCHEMA.description)})`, { errors: [] });
+  const v = validators();
+  const out = new Map<string, GroupConfig>();
+  for (const [path, g, key] of entries) {
+    if (!isObj(g)) { problems.push(`${formatKeyPath(path)}: ${formatValue(g)} is not a mapping (expected a group mapping)`); continue; }
+    if (!v.group(g)) { problems.push(...(v.group.errors ?? []).map((e) => describe(e, path))); continue; }
+    const name = key ?? (g.name as string | undefined);
+    if (name === undefined) { problems.push(`${formatKeyPath([...path, 'name'])}: is required in a list of groups (expected a group name)`); continue; }
+    if (key !== undefined && g.name !== undefined && g.name !== key) problems.push(`${formatKeyPath([...path, 'name'])}: '${String(g.name)}' differs from the key '${key}' (expected the same name or none)`);
+    if (checkLeaf({ kind: 'name' }, name)) problems.push(`${formatKeyPath(path)}: ${formatValue(name)} is not a valid group name`);
+    if (out.has(name)) problems.push(`${formatKeyPath([...path, 'name'])}: group '${name}' is defined twice (expected unique names)`);
+    const members: MemberConfig[] = [];
+    (g.members as unknown[]).forEach((m, i) => {
+      const mp = [...path, 'members', i];
+      if (!isObj(m)) { problems.push(`${formatKeyPath(mp)}: ${formatValue(m)} is not a mapping (expected a member mapping with a type)`); return; }
+      const check = v.members[String(m.type)];
+      if (!check) { problems.push(`${formatKeyPath([...mp, 'type'])}: ${formatValue(m.type)} is not a member type (expected one of ${Object.keys(MEMBER_SCHEMAS).join(', ')})`); return; }
+      if (!check(m)) { problems.push(...(check.errors ?? []).map((e) => describe(e, mp))); return; }
+      members.push(normalizeMember(m, i));
+    });
+    if (members.length !== (g.members as unknown[]).length) continue;
+    crossChecks(path, g, members, problems);
+    const hooks = g.hooks as Record<string, unknown>;
+    const probe = g.probe as Record<string, unknown>;
+    out.set(name, {
+      name, members, onStopFailure: g.on_stop_failure as 'block' | 'continue', stateDir: g.state_dir as string,
+      lockTimeoutMs: ms(g.lock_timeout), hookTimeoutMs: ms(g.hook_timeout),
+      hooks: Object.fromEntries(HOOKS.filter((h) => hooks[h] !== undefined).map((h) => [h, cmd(hooks[h])])),
+      probe: { count: probe.count as number, intervalMs: ms(probe.interval), timeoutMs: ms(probe.timeout) },
+    });
+  }
+  if (problems.length) throw new ConfigError(`${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`, { errors: problems });
+  return out;
+}
+
+/** Rules across keys: unique member names, one owner per address / link / file, nameservers need resolv_conf. */
+function crossChecks(path: Path, g: Record<string, unknown>, members: MemberConfig[], problems: string[]): void {
+  const seen = new Map<string, number>();
+  const claim = (what: string, i: number, key: string) => {
+    const prev = seen.get(what);
+    if (prev !== undefined) problems.push(`${formatKeyPath([...path, 'members', i, key])}: ${what} is also managed by members[${prev}] (expected each resource in one member)`);
+    else seen.set(what, i);
+  };
+  members.forEach((m, i) => {
+    claim(`member name '${m.name}'`, i, 'name');
+    if (m.type === 'address') {
+      claim(`address ${m.cidr.address}`, i, 'address');
+      // vigil marks its addresses with the label '<if>:vg' (IFNAMSIZ); without it nothing would be known to be ours.
+      if (!addressLabel(m.interface)) problems.push(`${formatKeyPath([...path, 'members', i, 'interface'])}: '${m.interface}' is too long for vigil's address label (expected at most 12 bytes)`);
+    }
+    if (m.type === 'symlink') claim(`link ${m.link}`, i, 'link');
+    if (m.type === 'hostname') {
+      claim('the hostname', i, 'hostname');
+      if (m.nameservers.length && !m.resolvConf) problems.push(`${formatKeyPath([...path, 'members', i, 'nameservers'])}: needs resolv_conf (expected resolv_conf: /etc/resolv.conf with nameservers)`);
+      if (!m.address) problems.push(`${formatKeyPath([...path, 'members', i, 'address'])}: is required for the /etc/hosts line (expected the IPv4 address the name resolves to)`);
+    }
+    if (m.type === 'command' && m.killGraceMs > m.stopTimeoutMs) problems.push(`${formatKeyPath([...path, 'members', i, 'kill_grace'])}: is longer than stop_timeout (expected at most ${m.stopTimeoutMs} ms)`);
+  });
+  const probe = g.probe as Record<string, unknown>;
+  if (ms(probe.timeout) > 10 * ms(probe.interval) && (probe.count as number) > 1) {
+    problems.push(`${formatKeyPath([...path, 'probe', 'timeout'])}: is more than 10 × probe.interval (expected a short wait after the last probe)`);
+  }
+}
+
+/** For the role registry: `{ key, schema, defaults, normalize }`. */
+export const groupSection = { key: 'group', schema: GROUP_SECTION_SCHEMA, defaults: GROUP_DEFAULTS, normalize: normalizeGroups } as const;
