@@ -258,11 +258,14 @@ export const trackBoundMs = (v: VipTiming, n: number) => {
 /** By when an IP file edit is on a master's interface: the file check interval, then the reconcile; plus slack. */
 export const ipFileBoundMs = (v: VipTiming) => v.ipFileCheckIntervalMs + SLACK_MS;
 
+/** What a failed wait needs of a daemon: its process and its log (a {@link Daemon}, or a test's own wrapper). */
+export interface Witness { proc: ChildProcess; logs: () => string; config?: string }
+
 /** Daemons a failed wait reports on: a list (read at the failure, so daemons started later count) or named ones. */
-export type Witnesses = readonly (Daemon | undefined)[] | Readonly<Record<string, Daemon | undefined>>;
+export type Witnesses = readonly (Witness | undefined)[] | Readonly<Record<string, Witness | undefined>>;
 
 /** The last `n` lines of a daemon's log, indented. */
-export function lastLines(d: Daemon, n = 12): string {
+export function lastLines(d: Witness, n = 12): string {
   const lines = d.logs().trimEnd().split('\n').slice(-n);
   return lines.map((l) => `    ${l}`).join('\n');
 }
@@ -274,10 +277,10 @@ export function lastLines(d: Daemon, n = 12): string {
  */
 export function expectedOf(what: string, ms: number, daemons: Witnesses = []): () => string {
   return () => {
-    const named: [string, Daemon | undefined][] = Array.isArray(daemons)
-      ? (daemons as readonly (Daemon | undefined)[]).map((d) => [d ? path.basename(d.config, '.yml') : '?', d])
-      : Object.entries(daemons as Record<string, Daemon | undefined>);
-    const tails = named.filter((e): e is [string, Daemon] => e[1] !== undefined)
+    const named: [string, Witness | undefined][] = Array.isArray(daemons)
+      ? (daemons as readonly (Witness | undefined)[]).map((d, i) => [d?.config ? path.basename(d.config, '.yml') : `daemon ${i + 1}`, d])
+      : Object.entries(daemons as Record<string, Witness | undefined>);
+    const tails = named.filter((e): e is [string, Witness] => e[1] !== undefined)
       .map(([name, d]) => `  ${name}'s last lines (pid ${d.proc.pid}${d.proc.exitCode !== null || d.proc.signalCode !== null ? `, exited ${d.proc.exitCode ?? d.proc.signalCode}` : ''}):\n${lastLines(d)}`);
     return `${what} within ${ms} ms${tails.length ? `; instead:\n${tails.join('\n')}` : ''}`;
   };
