@@ -261,6 +261,14 @@ export const ipFileBoundMs = (v: VipTiming) => v.ipFileCheckIntervalMs + SLACK_M
 /** What a failed wait needs of a daemon: its process and its log (a {@link Daemon}, or a test's own wrapper). */
 export interface Witness { proc: ChildProcess; logs: () => string; config?: string }
 
+/** A process spawned by a test itself, as a {@link Witness}: its stdout and stderr are read (flowing, as `resume()` would). */
+export function witness(proc: ChildProcess, config?: string): Witness {
+  let out = '';
+  proc.stdout?.on('data', (c: Buffer) => { out += c.toString(); });
+  proc.stderr?.on('data', (c: Buffer) => { out += c.toString(); });
+  return { proc, logs: () => out, ...(config !== undefined ? { config } : {}) };
+}
+
 /** Daemons a failed wait reports on: a list (read at the failure, so daemons started later count) or named ones. */
 export type Witnesses = readonly (Witness | undefined)[] | Readonly<Record<string, Witness | undefined>>;
 
