@@ -259,7 +259,30 @@ export const trackBoundMs = (v: VipTiming, n: number) => {
 export const ipFileBoundMs = (v: VipTiming) => v.ipFileCheckIntervalMs + SLACK_MS;
 
 /** What a failed wait needs of a daemon: its process and its log (a {@link Daemon}, or a test's own wrapper). */
-export interface Witness { proc: ChildProcess; logs: () => string; config?: string }
+export interface Witness { proc?: ChildProcess; logs: () => string; config?: string }
+
+/** The self-fencing role's timings as the daemon reads them from a test's `fence:` section, in ms (defaults: src/config/schema.ts). */
+export interface FenceTiming { checkIntervalMs: number; confirmCycles: number; requestTimeoutMs: number; neighbourProbeTimeoutMs: number; agents: number }
+
+export function fenceTiming(fence: Record<string, any>): FenceTiming {
+  return {
+    checkIntervalMs: durationMs(fence.check_interval, '5s'),
+    confirmCycles: (fence.confirm_cycles as number | undefined) ?? 2,
+    requestTimeoutMs: durationMs(fence.request_timeout, '2s'),
+    neighbourProbeTimeoutMs: durationMs(fence.neighbour_probe_timeout, '500ms'),
+    agents: Array.isArray(fence.agents) ? fence.agents.length : 0,
+  };
+}
+
+/**
+ * The longest one fence check cycle can take (src/roles/fence): the check
+ * interval, every agent's request timeout, then the network check (the
+ * server address and at most 16 neighbours, each up to the probe timeout).
+ */
+export const fenceCycleMaxMs = (f: FenceTiming) => f.checkIntervalMs + Math.max(1, f.agents) * f.requestTimeoutMs + 17 * f.neighbourProbeTimeoutMs;
+
+/** By when a fence status shows what `n` cycles found: n cycles, plus slack. */
+export const fenceCyclesBoundMs = (f: FenceTiming, n: number) => n * fenceCycleMaxMs(f) + SLACK_MS;
 
 /** A process spawned by a test itself, as a {@link Witness}: its stdout and stderr are read (flowing, as `resume()` would). */
 export function witness(proc: ChildProcess, config?: string): Witness {
@@ -289,7 +312,7 @@ export function expectedOf(what: string, ms: number, daemons: Witnesses = []): (
       ? (daemons as readonly (Witness | undefined)[]).map((d, i) => [d?.config ? path.basename(d.config, '.yml') : `daemon ${i + 1}`, d])
       : Object.entries(daemons as Record<string, Witness | undefined>);
     const tails = named.filter((e): e is [string, Witness] => e[1] !== undefined)
-      .map(([name, d]) => `  ${name}'s last lines (pid ${d.proc.pid}${d.proc.exitCode !== null || d.proc.signalCode !== null ? `, exited ${d.proc.exitCode ?? d.proc.signalCode}` : ''}):\n${lastLines(d)}`);
+      .map(([name, d]) => `  ${name}'s last lines${d.proc ? ` (pid ${d.proc.pid}${d.proc.exitCode !== null || d.proc.signalCode !== null ? `, exited ${d.proc.exitCode ?? d.proc.signalCode}` : ''})` : ''}:\n${lastLines(d)}`);
     return `${what} within ${ms} ms${tails.length ? `; instead:\n${tails.join('\n')}` : ''}`;
   };
 }
