@@ -9,7 +9,9 @@ import { VzctlAddresses, batchArgv, parseVzlistIps, vzctlBackendFor, MAX_ADDRESS
 import { ContainerWait, containerStatus } from '../../src/actions/container';
 import type { Logger } from '../../src/log';
 import type { VipConfig } from '../../src/config/types';
-import { scratchDir, waitFor, sleep, SLACK_MS } from '../support/vigil';
+import { scratchDir, waitFor } from '../support/vigil';
+// (a separate line: main changed the import above it, and the two merge cleanly apart)
+import { sleep, SLACK_MS } from '../support/vigil';
 
 const FAKE = path.join(__dirname, '..', 'support', 'fake-vz');
 const VZCTL = path.join(FAKE, 'vzctl');
