@@ -10,7 +10,6 @@ import { ContainerWait, containerStatus } from '../../src/actions/container';
 import type { Logger } from '../../src/log';
 import type { VipConfig } from '../../src/config/types';
 import { scratchDir, waitFor } from '../support/vigil';
-// (a separate line: main changed the import above it, and the two merge cleanly apart)
 import { sleep, SLACK_MS } from '../support/vigil';
 
 const FAKE = path.join(__dirname, '..', 'support', 'fake-vz');
