@@ -248,7 +248,7 @@ t.test('a role loop stuck on hung tools: WATCHDOG pings withheld with the reason
   const d = startDaemon(a, config, { NOTIFY_SOCKET: sock, WATCHDOG_USEC: String(WATCHDOG_USEC), FAKE_VZ_DIR: vzDir });
   const pings = () => listener.msgs.filter((m) => m.fields.WATCHDOG === '1');
   const commandTimeoutMs = durationMs(vip.command_timeout);
-  /** The HA IP role's health bound (src/daemon/roles.ts). */
+  /** The HA IP role's health bound (src/daemon/roles.ts, or src/roles/vip/daemon.ts since the role registry). */
   const healthMs = 3 * Math.max(durationMs(vip.check_interval), durationMs(vip.master_check_interval)) + 2 * durationMs(vip.probe_timeout) + commandTimeoutMs + 5000;
   /** One hung tool run: command_timeout, then the kill grace (they ignore TERM). */
   const hungRunMs = commandTimeoutMs + KILL_GRACE_MS;

@@ -176,8 +176,9 @@ export interface VipTiming {
 
 /**
  * Read the timings from the `vip:` section a test wrote, with the schema's
- * defaults (src/config/schema.ts) for what it left out and the loader's rule
- * for the track timeout (the track interval; src/config/load.ts).
+ * defaults for what it left out and the loader's rule for the track timeout
+ * (the track interval): src/config/schema.ts and load.ts, or, since the
+ * role registry, src/roles/vip/config.ts.
  */
 export function vipTiming(vip: Record<string, any>): VipTiming {
   const track = vip.track as Record<string, any> | undefined;
@@ -261,7 +262,7 @@ export const ipFileBoundMs = (v: VipTiming) => v.ipFileCheckIntervalMs + SLACK_M
 /** What a failed wait needs of a daemon: its process and its log (a {@link Daemon}, or a test's own wrapper). */
 export interface Witness { proc?: ChildProcess; logs: () => string; config?: string }
 
-/** The self-fencing role's timings as the daemon reads them from a test's `fence:` section, in ms (defaults: src/config/schema.ts). */
+/** The self-fencing role's timings as the daemon reads them from a test's `fence:` section, in ms (defaults: src/config/schema.ts, or src/roles/fence/config.ts since the role registry). */
 export interface FenceTiming { checkIntervalMs: number; confirmCycles: number; requestTimeoutMs: number; neighbourProbeTimeoutMs: number; agents: number }
 
 export function fenceTiming(fence: Record<string, any>): FenceTiming {
