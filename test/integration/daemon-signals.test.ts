@@ -8,11 +8,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { skipUnlessRoot } from '../support/lab';
-import { testLab, writeConfig, daemonStatus, waitFor, runCli, vipNode, startDaemon } from '../support/vigil';
+import { testLab, writeConfig, daemonStatus, waitFor, runCli, vipNode, startDaemon, expectedOf, vipTiming, takeoverBoundMs, START_MS, SLACK_MS } from '../support/vigil';
 
 if (skipUnlessRoot(t)) process.exit(0);
 
 const FAST = { check_interval: '200ms', failure_check_interval: '100ms', probe_timeout: '100ms', master_check_interval: '400ms' };
+/** Alone on the segment a node is master after its start and one takeover. */
+const MASTER_ALONE_MS = START_MS + takeoverBoundMs(vipTiming(FAST));
+/** A signal's effect (a log line, a reopened file) is handled at once: only scheduling is left. */
+const SIGNAL_MS = SLACK_MS;
 
 /** The JSON lines of a log text. */
 const jsonLines = (text: string) => text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>);
@@ -24,7 +28,7 @@ async function masterAlone(t: Test) {
   const haIp = lab.freeIp(0);
   const n = vipNode(dir, a, haIp, FAST);
   const d = startDaemon(a, n.config, n.pidfile);
-  await waitFor(async () => (await n.role()) === 'master', 15_000, 'master');
+  await waitFor(async () => (await n.role()) === 'master', MASTER_ALONE_MS, expectedOf('master (alone: start, a takeover)', MASTER_ALONE_MS, [d]));
   return { a, haIp, n, d };
 }
 
@@ -33,7 +37,7 @@ t.test('USR1: the full state in one log line', async (t) => {
   const live = (await daemonStatus(n.pidfile))!;
   t.notMatch(d.logs(), /state dump \(SIGUSR1\)/, 'no dump before the signal');
   process.kill(live.pid as number, 'SIGUSR1');
-  await waitFor(() => /state dump \(SIGUSR1\)/.test(d.logs()), 5000, 'the dump line');
+  await waitFor(() => /state dump \(SIGUSR1\)/.test(d.logs()), SIGNAL_MS, expectedOf('the dump line', SIGNAL_MS, [d]));
   const dump = jsonLines(d.logs()).find((l) => l.msg === 'state dump (SIGUSR1)')!;
   t.equal(dump.level, 'info');
   t.type(dump.state, 'object', 'the line carries the state');
@@ -63,8 +67,11 @@ t.test('HUP reopens the log file: after a rename, new lines go to a fresh file a
     vip: { interface: a.ifname, address: `${lab.freeIp(0)}/24`, ...FAST },
   });
   const d = startDaemon(a, config, pidfile);
-  await waitFor(async () => (await daemonStatus(pidfile))?.roles?.vip?.role === 'master', 15_000, 'master');
-  await waitFor(() => fs.existsSync(logFile) && /vigil started/.test(fs.readFileSync(logFile, 'utf8')), 5000, 'the start logged to the file');
+  // Its log goes to the file: a failed wait shows the file's last lines.
+  const fileTail = { proc: d.proc, logs: () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '') };
+  const witnesses = { 'the log file': fileTail, 'its stdout and stderr': d };
+  await waitFor(async () => (await daemonStatus(pidfile))?.roles?.vip?.role === 'master', MASTER_ALONE_MS, expectedOf('master (alone: start, a takeover)', MASTER_ALONE_MS, witnesses));
+  await waitFor(() => fs.existsSync(logFile) && /vigil started/.test(fs.readFileSync(logFile, 'utf8')), SLACK_MS, expectedOf('the start logged to the file (before it was master)', SLACK_MS, witnesses));
   t.notMatch(d.logs(), /vigil started/, 'log lines go to the file, not stdout');
   const pid = (await daemonStatus(pidfile))!.pid as number;
 
@@ -73,11 +80,11 @@ t.test('HUP reopens the log file: after a rename, new lines go to a fresh file a
   fs.renameSync(logFile, rotated);
   t.notOk(fs.existsSync(logFile), 'renamed away');
   process.kill(pid, 'SIGHUP');
-  await waitFor(() => fs.existsSync(logFile) && /config reloaded/.test(fs.readFileSync(logFile, 'utf8')), 5000, 'a fresh log file with the reload line');
+  await waitFor(() => fs.existsSync(logFile) && /config reloaded/.test(fs.readFileSync(logFile, 'utf8')), SIGNAL_MS, expectedOf('a fresh log file with the reload line', SIGNAL_MS, witnesses));
   t.pass('a fresh file at the configured path');
   // A line logged well after the HUP (the USR1 dump) lands in the fresh file only.
   process.kill(pid, 'SIGUSR1');
-  await waitFor(() => /state dump \(SIGUSR1\)/.test(fs.readFileSync(logFile, 'utf8')), 5000, 'the dump in the fresh file');
+  await waitFor(() => /state dump \(SIGUSR1\)/.test(fs.readFileSync(logFile, 'utf8')), SIGNAL_MS, expectedOf('the dump in the fresh file', SIGNAL_MS, witnesses));
   const fresh = fs.readFileSync(logFile, 'utf8');
   const old = fs.readFileSync(rotated, 'utf8');
   t.match(old, /vigil started/, 'the rotated file keeps the old lines');

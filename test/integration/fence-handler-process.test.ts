@@ -11,10 +11,21 @@ import { pathToFileURL } from 'node:url';
 import { ConsulClient } from '../../src/consul/client';
 import { encodeFencePayload } from '../../src/consul/event';
 import { startConsulDouble, freeLoopbackPort, tempAgentConfig, type ConsulDouble } from '../support/consul-double';
+import { durationMs, START_MS, SLACK_MS } from '../support/vigil';
 
 const ROOT = path.resolve(__dirname, '../..');
 const TS_LOADER = pathToFileURL(path.join(ROOT, 'node_modules/@tapjs/typescript/dist/esm/import.mjs')).href;
 const KEY_TEXT = '9c1d0e2f3a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5';
+
+/** The handler config's fence.action_timeout: each of its commands (the fence action, on_enable) ends within it. */
+const ACTION_TIMEOUT = '10s';
+/**
+ * A guard, not a bound for an event: a verb that has not ended by then is
+ * killed and says so. Its start under tap's TS loader (it transpiles the CLI
+ * from source: twice a daemon's start-up), then at most two commands each up
+ * to action_timeout; plus slack.
+ */
+const RUN_GUARD_MS = 2 * START_MS + 2 * durationMs(ACTION_TIMEOUT) + SLACK_MS;
 
 interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }
 
@@ -54,7 +65,7 @@ require(${JSON.stringify(path.join(ROOT, 'src/roles/fence-event'))} + '/' + { 'f
     'fence:',
     '  actions:',
     `    - ["/bin/sh", "-c", "echo fence >> ${fenceMarker}"]`,
-    '  action_timeout: 10s',
+    `  action_timeout: ${ACTION_TIMEOUT}`,
     'fence_handler:',
     '  event: fence',
     '  max_age: 120s',
@@ -80,7 +91,10 @@ function runVerb(env: Env, verb: string, args: string[], stdin?: string | Buffer
   child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
   child.stdin.on('error', () => { /* the handler stops reading after 1 MiB: EPIPE is expected */ });
   if (stdin !== undefined) child.stdin.end(stdin); else child.stdin.end();
-  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const killer = setTimeout(() => {
+    stderr += `[test] ${verb} still running after ${RUN_GUARD_MS} ms (start-up under the TS loader, two commands of action_timeout ${ACTION_TIMEOUT}, slack): killed\n`;
+    child.kill('SIGKILL');
+  }, RUN_GUARD_MS);
   return new Promise((resolve) => child.on('close', (code, signal) => {
     clearTimeout(killer);
     resolve({ code, signal, stdout, stderr, ms: Date.now() - started });

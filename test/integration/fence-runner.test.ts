@@ -9,7 +9,7 @@ import { startConsulDouble, tempAgentConfig, freeLoopbackPort } from '../support
 import { FenceRunner, type FenceNet, type WatchdogOps } from '../../src/roles/fence/runner';
 import type { FenceConfig } from '../../src/roles/fence/config';
 import { initLog, moduleLog } from '../../src/log';
-import { waitFor } from '../support/vigil';
+import { waitFor, sleep, fenceCyclesBoundMs, type FenceTiming } from '../support/vigil';
 
 initLog({ level: 'silent' });
 
@@ -42,17 +42,28 @@ const cfgFor = (url: string, over: Partial<FenceConfig> = {}): FenceConfig => ({
   watchdog: { device: '/dev/watchdog-fake', timeoutMs: 10_000 }, ...over,
 });
 
+/** The runner's timings from the config the test gave it. */
+const timing = (c: FenceConfig): FenceTiming => ({
+  checkIntervalMs: c.checkIntervalMs, confirmCycles: c.confirmCycles, requestTimeoutMs: c.requestTimeoutMs, neighbourProbeTimeoutMs: c.neighbourProbeTimeoutMs, agents: c.agents.length,
+});
+/** The bound for `n` cycles of the runner, and a message that says what was expected by when and the runner's status at the failure. */
+function cyclesBound(r: FenceRunner, c: FenceConfig, n: number, what: string): [number, () => string] {
+  const ms = fenceCyclesBoundMs(timing(c), n);
+  return [ms, () => `${what} within ${ms} ms (${n} cycles); the runner's status: ${JSON.stringify(r.status())}`];
+}
+
 t.test('the watchdog is armed, petted each cycle, and disarmed with the magic close on stop', async (t) => {
   const port = await freeLoopbackPort();
   const d = await startConsulDouble({ configDir: tempAgentConfig({ ports: { http: port }, double: { servers: ['10.1.0.1'] } }), host: '127.0.0.1', port });
   t.teardown(() => d.stop());
   const wd = fakeWatchdog();
-  const r = new FenceRunner(cfgFor(d.url), fakeNet(), moduleLog('fence-test'), wd.ops);
+  const cfg = cfgFor(d.url);
+  const r = new FenceRunner(cfg, fakeNet(), moduleLog('fence-test'), wd.ops);
   const started = performance.now();
   await r.start();
   const petCount = () => wd.calls.filter((c) => c.startsWith('pet')).length;
   // Generous: a loaded CI machine may run late, never early.
-  await waitFor(() => petCount() >= 3, 10_000, 'three pets');
+  await waitFor(() => petCount() >= 3, ...cyclesBound(r, cfg, 3, 'three pets'));
   const pets = petCount();
   const cycles = (performance.now() - started) / 100;
   t.equal(wd.calls[0], 'open /dev/watchdog-fake 10');
@@ -67,9 +78,10 @@ t.test('a hung agent does not stop the watchdog pets: the loop itself is healthy
   const d = await startConsulDouble({ configDir: tempAgentConfig({ ports: { http: port } }), host: '127.0.0.1', port, state: 'hung' });
   t.teardown(() => d.stop());
   const wd = fakeWatchdog();
-  const r = new FenceRunner(cfgFor(d.url), fakeNet(), moduleLog('fence-test'), wd.ops);
+  const cfg = cfgFor(d.url);
+  const r = new FenceRunner(cfg, fakeNet(), moduleLog('fence-test'), wd.ops);
   await r.start();
-  await waitFor(() => wd.calls.filter((c) => c.startsWith('pet')).length >= 2, 10_000, 'two pets').catch(() => undefined);
+  await waitFor(() => wd.calls.filter((c) => c.startsWith('pet')).length >= 2, ...cyclesBound(r, cfg, 2, 'two pets')).catch(() => undefined);
   r.stop();
   await r.done;
   t.ok(wd.calls.filter((c) => c.startsWith('pet')).length >= 2, 'the loop is alive even when the agent is not');
@@ -83,13 +95,14 @@ t.test('a routed server that answers ICMP keeps the host out of isolation', asyn
   t.teardown(() => d.stop());
   const pinged: string[] = [];
   const net = fakeNet({ carrier: async () => false, ping: async (ip) => { pinged.push(ip); return { status: 'answered', rttMs: 1 }; } });
-  const r = new FenceRunner(cfgFor(d.url, { watchdog: undefined }), net, moduleLog('fence-test'));
+  const cfg = cfgFor(d.url, { watchdog: undefined });
+  const r = new FenceRunner(cfg, net, moduleLog('fence-test'));
   await r.start();
-  await waitFor(() => r.status().seenServers, 10_000, 'servers seen');
+  await waitFor(() => r.status().seenServers, ...cyclesBound(r, cfg, 2, 'servers seen'));
   await d.setState('servers-lost', { healOnJoin: false });
-  await waitFor(() => pinged.includes('192.168.77.7') && /not isolated/.test(String(r.status().verdict)), 10_000, 'a verdict after the ping').catch(() => undefined);
-  await new Promise((res) => setTimeout(res, 300)); // a few more cycles: still not fenced
-  await waitFor(() => r.status().phase !== 'checking-network', 5000, 'a finished cycle').catch(() => undefined);
+  await waitFor(() => pinged.includes('192.168.77.7') && /not isolated/.test(String(r.status().verdict)), ...cyclesBound(r, cfg, 2, 'a verdict after the ping')).catch(() => undefined);
+  await sleep(3 * cfg.checkIntervalMs); // three more check intervals: still not fenced
+  await waitFor(() => r.status().phase !== 'checking-network', ...cyclesBound(r, cfg, 1, 'a finished cycle')).catch(() => undefined);
   const st = r.status();
   r.stop();
   await r.done;
@@ -103,15 +116,16 @@ async function lostWith(t: Test, net: FenceNet, cycles = 8): Promise<Record<stri
   const port = await freeLoopbackPort();
   const d = await startConsulDouble({ configDir: tempAgentConfig({ ports: { http: port }, double: { servers: ['10.1.0.1'] } }), host: '127.0.0.1', port });
   t.teardown(() => d.stop());
-  const r = new FenceRunner(cfgFor(d.url, { watchdog: undefined }), net, moduleLog('fence-test'));
+  const cfg = cfgFor(d.url, { watchdog: undefined });
+  const r = new FenceRunner(cfg, net, moduleLog('fence-test'));
   await r.start();
-  await waitFor(() => r.status().seenServers, 10_000, 'servers seen');
+  await waitFor(() => r.status().seenServers, ...cyclesBound(r, cfg, 2, 'servers seen'));
   await d.setState('servers-lost', { healOnJoin: false });
   const from = r.status().cycles as number;
   // Generous: confirm_cycles is 2, so several more cycles would have fenced.
-  await waitFor(() => (r.status().cycles as number) >= from + cycles || r.status().phase === 'fenced', 15_000, `${cycles} cycles`).catch(() => undefined);
+  await waitFor(() => (r.status().cycles as number) >= from + cycles || r.status().phase === 'fenced', ...cyclesBound(r, cfg, cycles, `${cycles} cycles`)).catch(() => undefined);
   // Read a finished cycle's verdict, not one caught between its agent and network checks.
-  await waitFor(() => r.status().phase !== 'checking-network', 5000, 'a finished cycle').catch(() => undefined);
+  await waitFor(() => r.status().phase !== 'checking-network', ...cyclesBound(r, cfg, 1, 'a finished cycle')).catch(() => undefined);
   const st = r.status();
   r.stop();
   await r.done;
@@ -156,10 +170,10 @@ t.test('an adopted agent that hangs is never duplicated; one where nothing liste
     t.teardown(async () => { await d.stop(); fs.rmSync(m.dir, { recursive: true, force: true }); });
     const r = new FenceRunner(m.cfg, fakeNet(), moduleLog('fence-test'));
     await r.start();
-    await waitFor(() => r.status().seenServers, 10_000, 'adopted agent answering');
+    await waitFor(() => r.status().seenServers, ...cyclesBound(r, m.cfg, 2, 'adopted agent answering'));
     await d.setState('hung');
     const from = r.status().cycles as number;
-    await waitFor(() => (r.status().cycles as number) >= from + 8, 15_000, 'eight hung cycles');
+    await waitFor(() => (r.status().cycles as number) >= from + 8, ...cyclesBound(r, m.cfg, 8, 'eight hung cycles'));
     const st = r.status();
     r.stop();
     await r.done;
@@ -174,7 +188,7 @@ t.test('an adopted agent that hangs is never duplicated; one where nothing liste
     t.teardown(async () => { await d.stop(); fs.rmSync(m.dir, { recursive: true, force: true }); });
     const r = new FenceRunner(m.cfg, fakeNet(), moduleLog('fence-test'));
     await r.start();
-    await waitFor(() => (r.status().cycles as number) >= 8, 15_000, 'eight hung cycles');
+    await waitFor(() => (r.status().cycles as number) >= 8, ...cyclesBound(r, m.cfg, 8, 'eight hung cycles'));
     r.stop();
     await r.done;
     t.equal(m.spawns(), 0, 'hung at start: not started');
@@ -186,7 +200,7 @@ t.test('an adopted agent that hangs is never duplicated; one where nothing liste
     t.teardown(() => fs.rmSync(m.dir, { recursive: true, force: true }));
     const r = new FenceRunner(m.cfg, fakeNet(), moduleLog('fence-test'));
     await r.start();
-    await waitFor(() => m.spawns() >= 1, 10_000, 'the agent started').catch(() => undefined);
+    await waitFor(() => m.spawns() >= 1, ...cyclesBound(r, m.cfg, 2, 'the agent started')).catch(() => undefined);
     r.stop();
     await r.done;
     t.ok(m.spawns() >= 1, `connection refused: the agent was started (${m.spawns()} times)`);
@@ -201,10 +215,10 @@ t.test('rejoin: every address of the join list gets a PUT /v1/agent/join', async
   const cfg = cfgFor(d.url, { watchdog: undefined, agents: [{ name: 'mgmt', url: d.url, join: ['10.1.0.1', '10.1.0.2'] }] });
   const r = new FenceRunner(cfg, fakeNet(), moduleLog('fence-test'));
   await r.start();
-  await waitFor(() => r.status().seenServers, 10_000, 'servers seen');
+  await waitFor(() => r.status().seenServers, ...cyclesBound(r, cfg, 2, 'servers seen'));
   await d.setState('servers-lost');
-  await waitFor(async () => (await d.joins()).length >= 2, 5000, 'two joins').catch(() => undefined);
-  await new Promise((res) => setTimeout(res, 300));
+  await waitFor(async () => (await d.joins()).length >= 2, ...cyclesBound(r, cfg, 2, 'two joins')).catch(() => undefined);
+  await sleep(3 * cfg.checkIntervalMs); // three more check intervals
   r.stop();
   await r.done;
   const joins = await d.joins();

@@ -5,7 +5,7 @@ import t, { type Test } from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createLab, skipUnlessRoot, type Lab, type LabHost } from '../support/lab';
-import { scratchDir, writeConfig, startDaemon, daemonStatus, waitFor, BIN, logsMatching, type Daemon } from '../support/vigil';
+import { scratchDir, writeConfig, startDaemon, daemonStatus, waitFor, BIN, logsMatching, expectedOf, SLACK_MS, START_MS, type Daemon } from '../support/vigil';
 import { consulDoubleCommand, writeAgentConfig, type AgentConfigFile } from '../support/consul-double';
 
 if (skipUnlessRoot(t)) process.exit(0);
@@ -14,8 +14,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const CHECK_MS = 300;
 const REQUEST_TIMEOUT_MS = 150;
 const NEIGHBOUR_PROBE_TIMEOUT_MS = 100;
-/** Scheduling slack on a loaded 2-core machine (generous: latency is measured in bench/, not here). */
-const SLACK_MS = 4000;
 /**
  * The longest one check cycle can take: every agent's request timeout, then
  * the network check (the server address and at most 16 neighbours, each up
@@ -83,12 +81,13 @@ async function setup(t: Test, opts: { agents?: number; double?: AgentConfigFile[
     await lab.destroy();
     fs.rmSync(dir, { recursive: true, force: true });
   });
-  // Wait until every agent answers and the first cycles have run.
+  // Wait until every agent answers and the first cycles have run: start-up, an agent's start delay, two cycles.
+  const answeringMs = START_MS + (opts.agentStartDelayS ?? 0) * 1000 + SEEN_MS;
   await waitFor(async () => {
     const st = await daemonStatus(pidfile);
     const ags = (st?.roles?.fence?.agents ?? []) as { state: { kind: string } }[];
     return ags.length === agents.length && ags.every((a) => a.state.kind !== 'unknown' && a.state.kind !== 'not polled yet');
-  }, 15_000, 'all agents answering');
+  }, answeringMs, expectedOf('all agents answering (start-up, the agents\' start delay, two cycles)', answeringMs, { vigil: daemon }));
   return { lab, cmp, peer, dir, marker, pidfile, config, daemon, agents };
 }
 

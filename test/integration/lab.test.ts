@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createLab, cleanupStaleLabs, skipUnlessRoot, LAB_REGISTRY_DIR, STALE_LAB_MS, type Lab, type LabHost } from '../support/lab';
+import { SLACK_MS } from '../support/vigil';
 
 const LAB_TS = path.resolve(__dirname, '../support/lab.ts');
 
@@ -85,13 +86,13 @@ if (!skipUnlessRoot(t, ['ping'])) {
     t.match(cut!.operstate, /^(DOWN|LOWERLAYERDOWN)$/, 'operstate no longer UP');
     t.notOk(await ping(b, a.ip), 'cut host unreachable');
     await a.restoreLink();
-    t.ok(await eventually(() => ping(b, a.ip), 3000), 'reachable again after restore');
+    t.ok(await eventually(() => ping(b, a.ip), SLACK_MS), `reachable again within ${SLACK_MS} ms of the restore (no setting governs it: slack)`);
     await a.deleteLink();
     t.equal(await eth0(a), undefined, 'eth0 gone after deleteLink');
     await a.restoreLink();
     const back = await eth0(a);
     t.equal(back?.address, a.mac, 'recreated with the same MAC');
-    t.ok(await eventually(() => ping(b, a.ip), 3000), 'reachable again after recreate');
+    t.ok(await eventually(() => ping(b, a.ip), SLACK_MS), `reachable again within ${SLACK_MS} ms of the recreate`);
   });
 
   t.test('destroy removes every namespace, kills spawned processes, and is idempotent', async (t) => {

@@ -7,7 +7,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createLab, skipUnlessRoot, type Lab, type LabHost } from '../support/lab';
-import { scratchDir, writeConfig, daemonStatus, waitFor, runCli, BIN } from '../support/vigil';
+import { scratchDir, writeConfig, daemonStatus, waitFor, runCli, BIN, expectedOf, witness, START_MS } from '../support/vigil';
 import { isRunning, findVigilFor } from '../../src/daemon/pidfile';
 
 if (skipUnlessRoot(t)) process.exit(0);
@@ -75,9 +75,9 @@ t.test('a TERM right after the PID file appears is a graceful stop, not a kill',
   const c = config();
   for (let i = 0; i < 5; i++) {
     const proc = host.spawn([process.execPath, BIN, 'run', '-c', c.file]);
-    proc.stdout!.resume(); proc.stderr!.resume();
+    const w = witness(proc, c.file);
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.on('exit', (code, signal) => r({ code, signal })));
-    await waitFor(() => pidOf(c.pidfile) === proc.pid, 10_000, 'the PID file', 1);
+    await waitFor(() => pidOf(c.pidfile) === proc.pid, START_MS, expectedOf('the PID file (start-up)', START_MS, [w]), 1);
     proc.kill('SIGTERM');
     const e = await exited;
     t.same(e, { code: 0, signal: null }, `try ${i + 1}: exit 0, not killed by the signal`);
@@ -99,7 +99,7 @@ t.test('a TERM while a role is still starting waits for the start, then stops gr
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => { out += d.toString(); }); proc.stderr!.resume();
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.on('close', (code, signal) => r({ code, signal })));
-  await waitFor(() => pidOf(c.pidfile) === proc.pid, 10_000, 'the PID file', 1);
+  await waitFor(() => pidOf(c.pidfile) === proc.pid, START_MS, expectedOf('the PID file (start-up)', START_MS, { [c.name]: { proc, logs: () => out } }), 1);
   proc.kill('SIGTERM');
   t.same(await exited, { code: 0, signal: null }, 'exit 0, not killed by the signal');
   t.match(out, /stop requested during start: stopping/);
@@ -143,9 +143,9 @@ t.test('a config whose pidfile was changed while the daemon runs: start refuses 
 t.test('a daemon started with a relative -c is found from another directory', async (t) => {
   const c = config();
   const proc = host.spawn([process.execPath, BIN, 'run', '-c', path.basename(c.file)], { cwd: dir });
-  proc.stdout!.resume(); proc.stderr!.resume();
+  const w = witness(proc, c.file);
   const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
-  await waitFor(async () => (await daemonStatus(c.pidfile))?.pid === proc.pid, 10_000, 'daemon up');
+  await waitFor(async () => (await daemonStatus(c.pidfile))?.pid === proc.pid, START_MS, expectedOf('daemon up (start-up)', START_MS, [w]));
   const s = await cli(['stop', '-c', c.file]);
   t.equal(s.code, 0, s.stderr);
   t.match(s.stdout, new RegExp(`vigil stopped \\(pid ${proc.pid}\\)`));
@@ -206,7 +206,7 @@ process.on('SIGTERM', () => { fs.appendFileSync(${JSON.stringify(marker)}, 'TERM
 `);
   const proc = host.spawn([process.execPath, old, 'run', '-c', c.file], { stdio: 'ignore' });
   t.teardown(() => { proc.kill('SIGKILL'); });
-  await waitFor(() => fs.existsSync(c.pidfile), 10_000, 'the old daemon\'s PID file');
+  await waitFor(() => fs.existsSync(c.pidfile), START_MS, `the old daemon's PID file within ${START_MS} ms (start-up; its output is not kept)`);
   const r = await cli(['leave', '-c', c.file]);
   t.equal(r.code, 0, `exit 0 ${r.stderr.trim()}`);
   t.match(r.stdout, new RegExp(`^vigil stopped \\(pid ${proc.pid}\\)$`, 'm'), 'it waited for that daemon');

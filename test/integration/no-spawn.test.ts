@@ -8,12 +8,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { skipUnlessRoot, type LabHost } from '../support/lab';
-import { testLab, writeConfig, daemonStatus, waitFor, BIN } from '../support/vigil';
+import { testLab, writeConfig, daemonStatus, waitFor, BIN, sleep, expectedOf, vipTiming, oneMasterBoundMs, fenceTiming, fenceCyclesBoundMs, START_MS, type Witness } from '../support/vigil';
 import { consulDoubleCommand, writeAgentConfig } from '../support/consul-double';
 
 if (skipUnlessRoot(t, ['unshare', 'bash'])) process.exit(0);
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const VIP = { check_interval: '100ms', failure_check_interval: '50ms', probe_timeout: '50ms', master_check_interval: '100ms' };
+const V = vipTiming(VIP);
+/** A daemon's output, written to a file by the namespace's shell. */
+const fileWitness = (file: string): Witness => ({ logs: () => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '') });
 
 /**
  * Run `vigil run -c config` alone in a fresh PID namespace inside `host`;
@@ -32,34 +35,38 @@ t.test('a slave and a master probing at rest allocate no PID', async (t) => {
   const { lab, dir } = await testLab(t, ['a', 'b'], 'nospawn');
   const haIp = lab.freeIp(0);
   const watchers: { host: string; sample: () => Promise<number>; pidfile: string }[] = [];
+  const outs: Record<string, Witness> = {};
   for (const name of ['a', 'b']) {
     const host = lab.host(name);
     const pidfile = path.join(dir, name, 'vigil.pid');
     fs.mkdirSync(path.dirname(pidfile), { recursive: true, mode: 0o755 });
     const cfg = writeConfig(dir, name, {
       pidfile, state_dir: path.join(dir, name, 'st'), log: { level: 'warn' },
-      vip: { interface: host.ifname, address: `${haIp}/24`, check_interval: '100ms', failure_check_interval: '50ms', probe_timeout: '50ms', master_check_interval: '100ms' },
+      vip: { interface: host.ifname, address: `${haIp}/24`, ...VIP },
     });
-    watchers.push({ host: name, pidfile, ...daemonInPidNs(host, cfg) });
+    // The output goes to a file (no more a spawn than /dev/null), for a failed wait to show.
+    const out = path.join(dir, name, 'daemon.out');
+    outs[name] = fileWitness(out);
+    watchers.push({ host: name, pidfile, ...daemonInPidNs(host, cfg, out) });
   }
   await waitFor(async () => {
     const roles = await Promise.all(watchers.map(async (w) => (await daemonStatus(w.pidfile))?.roles?.vip?.role));
     return roles.includes('master') && roles.includes('slave');
-  }, 15_000, 'one master, one slave');
-  await sleep(2000); // warm-up: thread pool, first timers
+  }, START_MS + oneMasterBoundMs(V), expectedOf('one master, one slave', START_MS + oneMasterBoundMs(V), outs));
+  await sleep(20 * V.checkIntervalMs); // warm-up, 20 check intervals: thread pool, first timers
   const lastProbeAt = async (w: { pidfile: string }) => {
     const at = (await daemonStatus(w.pidfile))?.roles?.vip?.lastProbe?.at as string | undefined;
     return at ? Date.parse(at) : NaN;
   };
   const probedBefore = await Promise.all(watchers.map(lastProbeAt));
   const before = await Promise.all(watchers.map((w) => w.sample()));
-  await sleep(5000); // ~50 probes per node
+  await sleep(50 * V.checkIntervalMs); // 50 check intervals: ~50 probes per node
   const after = await Promise.all(watchers.map((w) => w.sample()));
   const windowEnd = Date.now();
   const probedAfter = await Promise.all(watchers.map(lastProbeAt));
   for (let i = 0; i < watchers.length; i++) {
     const w = watchers[i]!;
-    t.equal(after[i], before[i], `node ${w.host}: last PID ${before[i]} -> ${after[i]} over 5 s of probing`);
+    t.equal(after[i], before[i], `node ${w.host}: last PID ${before[i]} -> ${after[i]} over ${50 * V.checkIntervalMs} ms of probing`);
     // The loop really ran through the window: its last probe moved, and is from its last seconds.
     t.ok(probedAfter[i]! > probedBefore[i]!, `node ${w.host}: the last probe moved during the window (${probedBefore[i]} -> ${probedAfter[i]})`);
     t.ok(probedAfter[i]! >= windowEnd - 1500, `node ${w.host}: still probing at the end of the window (last probe ${windowEnd - probedAfter[i]!} ms before it; one is due every 100 ms)`);
@@ -83,21 +90,22 @@ t.test('the fence role\'s loop against a Consul double allocates no PID (healthy
   agent.stdout!.resume(); agent.stderr!.resume();
   const pidfile = path.join(dir, 'run', 'vigil.pid');
   fs.mkdirSync(path.dirname(pidfile), { recursive: true, mode: 0o755 });
-  const cfg = writeConfig(dir, 'vigil', {
-    node: 'cmp-01', pidfile, state_dir: path.join(dir, 'st'), log: { level: 'warn' },
-    fence: {
-      agents: [{ name: 'net0', url: `http://127.0.0.1:${port}` }], interfaces: [cmp.ifname],
-      check_interval: '300ms', confirm_cycles: 2, request_timeout: '150ms', neighbour_probe_timeout: '100ms',
-      actions: [['/bin/sh', '-c', `touch ${path.join(dir, 'FENCED')}`]],
-    },
-  });
+  const fenceCfg = {
+    agents: [{ name: 'net0', url: `http://127.0.0.1:${port}` }], interfaces: [cmp.ifname],
+    check_interval: '300ms', confirm_cycles: 2, request_timeout: '150ms', neighbour_probe_timeout: '100ms',
+    actions: [['/bin/sh', '-c', `touch ${path.join(dir, 'FENCED')}`]],
+  };
+  const F = fenceTiming(fenceCfg);
+  const cfg = writeConfig(dir, 'vigil', { node: 'cmp-01', pidfile, state_dir: path.join(dir, 'st'), log: { level: 'warn' }, fence: fenceCfg });
   // The daemon's output goes to a file (a pipe read by this process is no spawn either way).
   const out = path.join(dir, 'daemon.out');
   const w = daemonInPidNs(cmp, cfg, out);
   const logs = () => (fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '');
   t.teardown(() => { if (t.passing()) return; t.comment(`daemon output:\n${logs()}`); });
   const fence = async () => (await daemonStatus(pidfile))?.roles?.fence as Record<string, any> | undefined;
-  await waitFor(async () => (await fence())?.seenServers === true, 15_000, 'the agent answering with servers');
+  const ds = { vigil: fileWitness(out) };
+  // Seen after two cycles (fence.test's SEEN_MS).
+  await waitFor(async () => (await fence())?.seenServers === true, START_MS + fenceCyclesBoundMs(F, 2), expectedOf('the agent answering with servers (start-up, two cycles)', START_MS + fenceCyclesBoundMs(F, 2), ds));
 
   const windows = [
     { name: 'healthy', verdict: /^healthy$/ },
@@ -105,15 +113,16 @@ t.test('the fence role\'s loop against a Consul double allocates no PID (healthy
   ];
   for (const [i, win] of windows.entries()) {
     if (i === 1) agent.kill('SIGUSR1'); // the double loses its servers
-    await waitFor(async () => win.verdict.test(String((await fence())?.verdict)), 5000, `verdict ${win.verdict}`);
-    await sleep(2000); // warm-up: sockets and threads the new path opens
+    // The next finished cycle after the change says so: two cycles at most.
+    await waitFor(async () => win.verdict.test(String((await fence())?.verdict)), fenceCyclesBoundMs(F, 2), expectedOf(`verdict ${win.verdict} (two cycles)`, fenceCyclesBoundMs(F, 2), ds));
+    await sleep(7 * F.checkIntervalMs); // warm-up, 7 check intervals: sockets and threads the new path opens
     const cyclesBefore = (await fence())!.cycles as number;
     const before = await w.sample();
-    await sleep(5000); // ~16 cycles
+    await sleep(17 * F.checkIntervalMs); // 17 check intervals: ~16 cycles
     const after = await w.sample();
     // Read a finished cycle, not one caught between its agent and network checks.
-    const st = await waitFor(async () => { const f = await fence(); return f && f.phase !== 'checking-network' ? f : undefined; }, 5000, 'a finished cycle');
-    t.equal(after, before, `${win.name}: last PID ${before} -> ${after} over 5 s of cycles`);
+    const st = await waitFor(async () => { const f = await fence(); return f && f.phase !== 'checking-network' ? f : undefined; }, fenceCyclesBoundMs(F, 1), expectedOf('a finished cycle', fenceCyclesBoundMs(F, 1), ds));
+    t.equal(after, before, `${win.name}: last PID ${before} -> ${after} over ${17 * F.checkIntervalMs} ms of cycles`);
     t.ok(st.cycles - cyclesBefore >= 5, `${win.name}: the loop ran ${st.cycles - cyclesBefore} cycles meanwhile`);
     t.match(st.verdict, win.verdict, `${win.name}: verdict "${st.verdict}"`);
   }

@@ -10,7 +10,8 @@ import * as path from 'node:path';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { skipUnlessRoot, type LabHost } from '../support/lab';
-import { testLab, BIN, ROOT, writeConfig, runCli, waitFor, daemonStatus } from '../support/vigil';
+import { testLab, BIN, ROOT, writeConfig, runCli, waitFor, daemonStatus, sleep, expectedOf, durationMs, START_MS, SLACK_MS } from '../support/vigil';
+import { CONTAINER_POLL_MS } from '../../src/actions/container';
 
 if (skipUnlessRoot(t)) process.exit(0);
 // python3 binds the notify socket (.ci/run installs it): required, never skipped.
@@ -21,6 +22,12 @@ if (spawnSync('python3', ['-c', 'import socket; socket.AF_UNIX'], { stdio: 'igno
 const LISTENER = path.join(ROOT, 'test', 'support', 'notify-listen.py');
 const FAKE = path.join(ROOT, 'test', 'support', 'fake-vz');
 const WATCHDOG_USEC = 400_000; // pings expected every 200 ms
+/** The ping period: half WATCHDOG_USEC (sd_watchdog_enabled(3); src/daemon/notify.ts). */
+const PING_MS = WATCHDOG_USEC / 2000;
+/** A TERM's kill grace before KILL for a command that ignores it (src/actions/commands.ts). */
+const KILL_GRACE_MS = 2000;
+/** Python's start and bind: no setting governs it. */
+const LISTENER_START_MS = START_MS;
 
 interface Msg { t: number; msg: string; fields: Record<string, string> }
 
@@ -38,7 +45,7 @@ async function listen(host: LabHost, name: string) {
     const fields = Object.fromEntries(j.msg.split('\n').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
     msgs.push({ t: j.t, msg: j.msg, fields });
   });
-  await Promise.race([isReady, new Promise((_, rej) => setTimeout(() => rej(new Error(`notify listener did not start: ${err}`)), 5000))]);
+  await Promise.race([isReady, new Promise((_, rej) => setTimeout(() => rej(new Error(`notify listener did not start within ${LISTENER_START_MS} ms: ${err}`)), LISTENER_START_MS))]);
   return { msgs, stop: () => { proc.kill('SIGTERM'); } };
 }
 
@@ -49,8 +56,14 @@ function startDaemon(host: LabHost, config: string, env: Record<string, string>)
   proc.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
   proc.stdout!.on('data', (c: Buffer) => { stdout += c.toString(); });
   const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
-  return { proc, exited, stderr: () => stderr, logs: () => stdout };
+  return { proc, exited, stderr: () => stderr, logs: () => stdout, config };
 }
+type NotifyDaemon = ReturnType<typeof startDaemon>;
+/** What a wait expected by when, with the daemon's last lines (stdout and stderr) and the notifications so far. */
+const expected = (d: NotifyDaemon, msgs: Msg[], what: string, ms: number) => {
+  const tails = expectedOf(what, ms, { 'the daemon (stdout)': d, 'the daemon (stderr)': { proc: d.proc, logs: d.stderr } });
+  return () => `${tails()}\n  notifications: ${JSON.stringify(msgs.slice(-12).map((m) => m.msg.trim().replace(/\n/g, ' ')))}`;
+};
 
 const index = (msgs: Msg[], pred: (m: Msg) => boolean, from = 0) => { for (let i = from; i < msgs.length; i++) if (pred(msgs[i]!)) return i; return -1; };
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -68,15 +81,15 @@ for (const variant of ['path', 'abstract'] as const) {
       vip: { interface: a.ifname, address: `${lab.freeIp(0)}/24`, check_interval: '200ms', failure_check_interval: '100ms', probe_timeout: '100ms', master_check_interval: '400ms' },
     });
     const d = startDaemon(a, config, { NOTIFY_SOCKET: sock, WATCHDOG_USEC: String(WATCHDOG_USEC) });
-    await waitFor(() => listener.msgs.some((m) => m.fields.READY === '1'), 15_000, 'READY=1');
+    await waitFor(() => listener.msgs.some((m) => m.fields.READY === '1'), START_MS, expected(d, listener.msgs, 'READY=1 (start-up)', START_MS));
     const readyIdx = index(listener.msgs, (m) => m.fields.READY === '1');
     t.equal(readyIdx, 0, 'READY=1 is the first message');
     t.equal(listener.msgs[0]!.fields.MAINPID, String((await daemonStatus(pidfile))?.pid), 'with MAINPID= the daemon\'s pid');
     t.ok(await daemonStatus(pidfile), 'the control socket answers once READY is sent');
 
-    await new Promise((r) => setTimeout(r, 2000));
+    await sleep(10 * PING_MS); // ten ping periods
     const pings = listener.msgs.filter((m) => m.fields.WATCHDOG === '1');
-    t.ok(pings.length >= 5, `${pings.length} WATCHDOG=1 pings in ~2 s`);
+    t.ok(pings.length >= 5, `${pings.length} WATCHDOG=1 pings in ~${10 * PING_MS} ms (10 periods)`);
     const gaps = pings.slice(1).map((p, i) => p.t - pings[i]!.t);
     const med = median(gaps);
     t.ok(med >= 120 && med <= 300, `median gap between pings ${Math.round(med)} ms (half of WATCHDOG_USEC = 200 ms)`);
@@ -84,7 +97,8 @@ for (const variant of ['path', 'abstract'] as const) {
 
     const rel = await runCli(['reload', '-c', config], a);
     t.equal(rel.code, 0, `vigil reload: ${rel.stdout.trim()}${rel.stderr.trim()}`);
-    await waitFor(() => index(listener.msgs, (m) => m.fields.READY === '1', readyIdx + 1) > 0, 5000, 'READY after the reload');
+    // `vigil reload` returns once the daemon applied the config: READY follows at once.
+    await waitFor(() => index(listener.msgs, (m) => m.fields.READY === '1', readyIdx + 1) > 0, SLACK_MS, expected(d, listener.msgs, 'READY after the reload', SLACK_MS));
     const relIdx = index(listener.msgs, (m) => m.fields.RELOADING === '1');
     t.ok(relIdx > readyIdx, 'RELOADING=1 after the first READY');
     t.match(listener.msgs[relIdx]!.fields.MONOTONIC_USEC, /^\d+$/, 'RELOADING carries MONOTONIC_USEC');
@@ -93,7 +107,8 @@ for (const variant of ['path', 'abstract'] as const) {
 
     d.proc.kill('SIGTERM');
     t.equal(await d.exited, 0, 'TERM: exit 0');
-    await waitFor(() => listener.msgs.some((m) => m.fields.STOPPING === '1'), 3000, 'STOPPING=1');
+    // Sent before the exit: only the datagram's way through the listener is left.
+    await waitFor(() => listener.msgs.some((m) => m.fields.STOPPING === '1'), SLACK_MS, expected(d, listener.msgs, 'STOPPING=1', SLACK_MS));
     const stopIdx = index(listener.msgs, (m) => m.fields.STOPPING === '1');
     t.ok(stopIdx > ready2, 'STOPPING=1 after the last READY');
     t.equal(index(listener.msgs, (m) => m.fields.READY === '1', stopIdx), -1, 'no READY after STOPPING');
@@ -113,8 +128,8 @@ t.test('WATCHDOG_PID for another process: no pings (sd_watchdog_enabled(3))', as
     vip: { interface: a.ifname, address: `${lab.freeIp(0)}/24` },
   });
   const d = startDaemon(a, config, { NOTIFY_SOCKET: sock, WATCHDOG_USEC: String(WATCHDOG_USEC), WATCHDOG_PID: '1' });
-  await waitFor(() => listener.msgs.some((m) => m.fields.READY === '1'), 15_000, 'READY=1');
-  await new Promise((r) => setTimeout(r, 1000));
+  await waitFor(() => listener.msgs.some((m) => m.fields.READY === '1'), START_MS, expected(d, listener.msgs, 'READY=1 (start-up)', START_MS));
+  await sleep(5 * PING_MS); // five ping periods
   t.equal(listener.msgs.filter((m) => m.fields.WATCHDOG === '1').length, 0, 'no WATCHDOG=1 when the watchdog is meant for another pid');
   d.proc.kill('SIGTERM');
   t.equal(await d.exited, 0);
@@ -135,15 +150,17 @@ t.test('container mode: READY while waiting for the container, STATUS says so, w
     vip: { interface: a.ifname, address: `${lab.freeIp(0)}/24`, backend: 'vzctl', container: '4501', vzctl: path.join(FAKE, 'vzctl'), vzlist: path.join(FAKE, 'vzlist') },
   });
   const d = startDaemon(a, config, { NOTIFY_SOCKET: sock, WATCHDOG_USEC: String(WATCHDOG_USEC), FAKE_VZ_DIR: vzDir });
-  await waitFor(() => listener.msgs.some((m) => m.fields.READY === '1'), 15_000, 'READY=1');
+  await waitFor(() => listener.msgs.some((m) => m.fields.READY === '1'), START_MS, expected(d, listener.msgs, 'READY=1 (start-up)', START_MS));
   t.pass('READY=1 sent while the container is not running (the daemon\'s sockets are open; the wait is its STATUS)');
   const lastStatus = () => listener.msgs.filter((m) => m.fields.STATUS !== undefined).pop()?.fields.STATUS ?? '';
-  await waitFor(() => /^vip: waiting for container 4501 to be running \(it is mounted\)$/.test(lastStatus()), 5000, 'STATUS=vip: waiting…');
+  // The container is polled every CONTAINER_POLL_MS.
+  const statusMs = CONTAINER_POLL_MS + SLACK_MS;
+  await waitFor(() => /^vip: waiting for container 4501 to be running \(it is mounted\)$/.test(lastStatus()), statusMs, expected(d, listener.msgs, 'STATUS=vip: waiting…', statusMs));
   t.pass(`the STATUS systemd shows: "${lastStatus()}"`);
   const before = listener.msgs.filter((m) => m.fields.WATCHDOG === '1').length;
-  await new Promise((r) => setTimeout(r, 1500));
+  await sleep(7.5 * PING_MS); // seven and a half ping periods
   const during = listener.msgs.filter((m) => m.fields.WATCHDOG === '1').length - before;
-  t.ok(during >= 4, `${during} WATCHDOG pings in 1.5 s of waiting: a wait is healthy`);
+  t.ok(during >= 4, `${during} WATCHDOG pings in ${7.5 * PING_MS} ms of waiting: a wait is healthy`);
   t.equal((await daemonStatus(pidfile))?.roles?.vip?.phase, 'waiting for container');
   const at = Date.now();
   d.proc.kill('SIGTERM');
@@ -168,9 +185,10 @@ t.test('commands do not inherit NOTIFY_SOCKET or WATCHDOG_USEC', async (t) => {
     vip: { interface: a.ifname, address: `${lab.freeIp(0)}/24`, on_slave: ['sh', '-c', `echo "NOTIFY_SOCKET=\${NOTIFY_SOCKET:-} WATCHDOG_USEC=\${WATCHDOG_USEC:-}" > ${marker}`] },
   });
   const d = startDaemon(a, config, { NOTIFY_SOCKET: sock, WATCHDOG_USEC: String(WATCHDOG_USEC) });
-  await waitFor(() => fs.existsSync(marker) && fs.readFileSync(marker, 'utf8').includes('\n'), 15_000, 'on_slave ran');
+  // on_slave runs as the role starts (a slave: the HA IP is not on the interface).
+  await waitFor(() => fs.existsSync(marker) && fs.readFileSync(marker, 'utf8').includes('\n'), START_MS, expected(d, listener.msgs, 'on_slave ran (start-up)', START_MS));
   t.equal(fs.readFileSync(marker, 'utf8').trim(), 'NOTIFY_SOCKET= WATCHDOG_USEC=', 'on_slave saw neither variable');
-  await waitFor(() => listener.msgs.some((m) => m.fields.WATCHDOG === '1'), 5000, 'a WATCHDOG ping');
+  await waitFor(() => listener.msgs.some((m) => m.fields.WATCHDOG === '1'), PING_MS + SLACK_MS, expected(d, listener.msgs, 'a WATCHDOG ping (one period)', PING_MS + SLACK_MS));
   t.pass('while the daemon itself still pings');
   d.proc.kill('SIGTERM');
   t.equal(await d.exited, 0);
@@ -221,24 +239,31 @@ t.test('a role loop stuck on hung tools: WATCHDOG pings withheld with the reason
   const listener = await listen(a, sock);
   t.teardown(listener.stop);
   const pidfile = path.join(dir, 'vigil.pid');
-  const config = writeConfig(dir, 'vigil', {
-    node: 'notify-stall', pidfile, state_dir: path.join(dir, 'state'), log: { level: 'info' },
-    vip: {
-      interface: a.ifname, address: `${lab.freeIp(0)}/24`, ip_file: ipFile, backend: 'vzctl', container: ct, vzctl, vzlist,
-      container_settle: '0s', command_timeout: '8s',
-      check_interval: '200ms', failure_check_interval: '100ms', probe_timeout: '100ms', master_check_interval: '400ms',
-    },
-  });
+  const vip = {
+    interface: a.ifname, address: `${lab.freeIp(0)}/24`, ip_file: ipFile, backend: 'vzctl', container: ct, vzctl, vzlist,
+    container_settle: '0s', command_timeout: '8s',
+    check_interval: '200ms', failure_check_interval: '100ms', probe_timeout: '100ms', master_check_interval: '400ms',
+  };
+  const config = writeConfig(dir, 'vigil', { node: 'notify-stall', pidfile, state_dir: path.join(dir, 'state'), log: { level: 'info' }, vip });
   const d = startDaemon(a, config, { NOTIFY_SOCKET: sock, WATCHDOG_USEC: String(WATCHDOG_USEC), FAKE_VZ_DIR: vzDir });
   const pings = () => listener.msgs.filter((m) => m.fields.WATCHDOG === '1');
-  await waitFor(() => listener.msgs.some((m) => m.fields.READY === '1'), 15_000, 'READY=1');
-  await waitFor(() => /--ipdel/.test(calls()), 15_000, 'the leftover address being removed (vzctl set --ipdel)');
+  const commandTimeoutMs = durationMs(vip.command_timeout);
+  /** The HA IP role's health bound (src/daemon/roles.ts, or src/roles/vip/daemon.ts since the role registry). */
+  const healthMs = 3 * Math.max(durationMs(vip.check_interval), durationMs(vip.master_check_interval)) + 2 * durationMs(vip.probe_timeout) + commandTimeoutMs + 5000;
+  /** One hung tool run: command_timeout, then the kill grace (they ignore TERM). */
+  const hungRunMs = commandTimeoutMs + KILL_GRACE_MS;
+  await waitFor(() => listener.msgs.some((m) => m.fields.READY === '1'), START_MS, expected(d, listener.msgs, 'READY=1 (start-up)', START_MS));
+  // The container runs (no wait, container_settle 0s): the first step is the removal.
+  const ipdelMs = CONTAINER_POLL_MS + SLACK_MS;
+  await waitFor(() => /--ipdel/.test(calls()), ipdelMs, expected(d, listener.msgs, 'the leftover address being removed (vzctl set --ipdel)', ipdelMs));
   t.equal((await daemonStatus(pidfile))?.roles?.vip?.phase, 'initial-remove', 'the slave\'s first step: removing the leftover');
-  await waitFor(() => pings().length >= 5, 5000, 'pings while the step is young');
+  await waitFor(() => pings().length >= 5, 5 * PING_MS + SLACK_MS, expected(d, listener.msgs, 'pings while the step is young (five periods)', 5 * PING_MS + SLACK_MS));
   t.pass(`${pings().length} pings while the step is within the bound`);
 
   const WITHHELD = /a role loop made no progress: withholding the systemd watchdog ping/;
-  await waitFor(() => WITHHELD.test(d.logs()), 30_000, 'the withholding log line');
+  // Counted from the --ipdel: the health bound, then the next ping due.
+  const withheldMs = healthMs + PING_MS + SLACK_MS;
+  await waitFor(() => WITHHELD.test(d.logs()), withheldMs, expected(d, listener.msgs, 'the withholding log line (the health bound passed)', withheldMs));
   const st = await daemonStatus(pidfile);
   t.equal(st?.roles?.vip?.phase, 'initial-remove', 'withheld while the loop is still stuck in that step');
   t.ok(st?.pid, 'the daemon itself answers: only the loop is stuck');
@@ -249,9 +274,11 @@ t.test('a role loop stuck on hung tools: WATCHDOG pings withheld with the reason
   fs.rmSync(path.join(ctDir, 'hang'));
   fs.rmSync(path.join(vzDir, 'hang-vzlist'));
 
-  await waitFor(async () => (await daemonStatus(pidfile))?.roles?.vip?.phase !== 'initial-remove', 30_000, 'the step to end');
+  // The step waits on two hung runs, the vzctl and the vzlist after it (counted whole, from here).
+  const stepEndMs = 2 * hungRunMs + SLACK_MS;
+  await waitFor(async () => (await daemonStatus(pidfile))?.roles?.vip?.phase !== 'initial-remove', stepEndMs, expected(d, listener.msgs, 'the step to end (two hung tool runs)', stepEndMs));
   const resumedFrom = pings().length;
-  await waitFor(() => pings().length >= resumedFrom + 5, 5000, 'pings again');
+  await waitFor(() => pings().length >= resumedFrom + 5, 5 * PING_MS + SLACK_MS, expected(d, listener.msgs, 'pings again (five periods)', 5 * PING_MS + SLACK_MS));
   t.pass('pings resume once the loop moves on');
   const all = pings();
   const gaps = all.slice(1).map((p, i) => ({ ms: p.t - all[i]!.t }));

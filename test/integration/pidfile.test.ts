@@ -6,9 +6,15 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { skipUnlessRoot } from '../support/lab';
-import { testLab, writeConfig, daemonStatus, waitFor, BIN } from '../support/vigil';
+import { testLab, writeConfig, daemonStatus, waitFor, BIN, expectedOf, witness, sleep, vipTiming, takeoverBoundMs, START_MS, SLACK_MS } from '../support/vigil';
 
 if (skipUnlessRoot(t)) process.exit(0);
+
+const TIMING = { check_interval: '200ms', failure_check_interval: '100ms', probe_timeout: '100ms', master_check_interval: '400ms' };
+/** The PID file re-check period the test sets (VIGIL_PID_RECHECK_MS). */
+const PID_RECHECK_MS = 300;
+/** By when a re-check has acted: the next one, plus slack. */
+const RECHECK_BOUND_MS = PID_RECHECK_MS + SLACK_MS;
 
 t.test('PID file re-check', async (t) => {
   const { lab, dir } = await testLab(t, ['a'], 'pid');
@@ -19,25 +25,27 @@ t.test('PID file re-check', async (t) => {
     fs.mkdirSync(path.dirname(pidfile), { recursive: true, mode: 0o755 });
     const config = writeConfig(dir, name, {
       pidfile, state_dir: path.join(dir, name, 'st'), log: { level: 'info' },
-      vip: { interface: host.ifname, address: `${haIp}/24`, check_interval: '200ms', failure_check_interval: '100ms', probe_timeout: '100ms', master_check_interval: '400ms' },
+      vip: { interface: host.ifname, address: `${haIp}/24`, ...TIMING },
     });
     return { pidfile, config };
   };
   const a = mk('a');
-  const env = { ...process.env, VIGIL_PID_RECHECK_MS: '300' };
+  const env = { ...process.env, VIGIL_PID_RECHECK_MS: String(PID_RECHECK_MS) };
   const procA = host.spawn([process.execPath, BIN, 'run', '-c', a.config], { env });
   let logs = '';
   procA.stdout!.on('data', (c: Buffer) => { logs += c.toString(); });
   procA.stderr!.resume();
   // 'close', not 'exit': the exit log line may still be in the pipe at 'exit'.
   const exitedA = new Promise<number | null>((r) => procA.on('close', (c) => r(c)));
-  await waitFor(async () => (await daemonStatus(a.pidfile))?.roles?.vip?.role === 'master', 10_000, 'master');
+  const da = { a: { proc: procA, logs: () => logs } };
+  const masterMs = START_MS + takeoverBoundMs(vipTiming(TIMING));
+  await waitFor(async () => (await daemonStatus(a.pidfile))?.roles?.vip?.role === 'master', masterMs, expectedOf('master (alone: start, a takeover)', masterMs, da));
 
   fs.rmSync(a.pidfile);
-  await waitFor(() => fs.existsSync(a.pidfile), 5000, 'PID file rewritten');
+  await waitFor(() => fs.existsSync(a.pidfile), RECHECK_BOUND_MS, expectedOf('PID file rewritten (a re-check)', RECHECK_BOUND_MS, da));
   t.equal(fs.readFileSync(a.pidfile, 'utf8').trim(), String(procA.pid), 'rewritten with our pid');
   // The log line follows the rewrite through a pipe: wait for it, do not race it.
-  await waitFor(() => /PID file was missing or stale: rewritten/.test(logs), 5000, 'rewrite logged');
+  await waitFor(() => /PID file was missing or stale: rewritten/.test(logs), SLACK_MS, expectedOf('rewrite logged', SLACK_MS, da));
 
   // Every line names node and role once, and the current role (a duplicate
   // "role" key made JSON readers pick whichever came last).
@@ -52,12 +60,12 @@ t.test('PID file re-check', async (t) => {
   // Another live vigil (a second config: its own PID file) now "owns" a's PID file.
   const b = mk('b');
   const procB = host.spawn([process.execPath, BIN, 'run', '-c', b.config]);
-  procB.stdout!.resume(); procB.stderr!.resume();
-  await waitFor(() => fs.existsSync(b.pidfile), 10_000, 'second daemon up');
+  const db = witness(procB, b.config);
+  await waitFor(() => fs.existsSync(b.pidfile), START_MS, expectedOf('second daemon up (start-up)', START_MS, { ...da, b: db }));
   const tmp = `${a.pidfile}.new`;
   fs.writeFileSync(tmp, `${procB.pid}\n`, { mode: 0o600 });
   fs.renameSync(tmp, a.pidfile);
-  const code = await Promise.race([exitedA, new Promise((r) => setTimeout(() => r('still running'), 5000))]);
+  const code = await Promise.race([exitedA, sleep(RECHECK_BOUND_MS).then(() => `still running ${RECHECK_BOUND_MS} ms later (a re-check and slack)`)]);
   t.equal(code, 1, 'the first daemon exited');
   t.match(logs, /another vigil owns the PID file: exiting without touching the system/);
   const addrs = (await host.exec(['ip', '-4', '-o', 'addr', 'show', 'dev', host.ifname])).stdout;
@@ -76,9 +84,9 @@ t.test('a normal start: the PID file is 0600 and holds the daemon\'s pid', async
   });
   // A permissive umask must not widen the file: its mode is set, not left to the umask.
   const proc = host.spawn(['sh', '-c', `umask 000; exec "$0" "$@"`, process.execPath, BIN, 'run', '-c', config]);
-  proc.stdout!.resume(); proc.stderr!.resume();
+  const w = witness(proc, config);
   const exited = new Promise<number | null>((r) => proc.on('close', (c) => r(c)));
-  await waitFor(async () => (await daemonStatus(pidfile))?.pid, 15_000, 'the daemon answering');
+  await waitFor(async () => (await daemonStatus(pidfile))?.pid, START_MS, expectedOf('the daemon answering (start-up)', START_MS, [w]));
   const st = fs.lstatSync(pidfile);
   t.ok(st.isFile(), 'a regular file');
   t.equal((st.mode & 0o7777).toString(8), '600', 'mode 0600');
@@ -104,7 +112,8 @@ t.test('a symlinked PID file is refused: exit 2, one line naming it, the target 
     node: 'pid-link', pidfile, state_dir: path.join(dir, 'st'), log: { level: 'info' },
     vip: { interface: host.ifname, address: `${lab.freeIp(0)}/24` },
   });
-  const r = await host.exec([process.execPath, BIN, 'run', '-c', config], { timeoutMs: 20_000 });
+  // Refused at start-up: it exits by itself well within START_MS (a guard, killed past it).
+  const r = await host.exec([process.execPath, BIN, 'run', '-c', config], { timeoutMs: START_MS });
   t.equal(r.code, 2, 'exit 2 (bad input)');
   const lines = r.stderr.split('\n').filter(Boolean);
   t.equal(lines.length, 1, `one line on stderr: ${JSON.stringify(r.stderr)}`);

@@ -3,7 +3,7 @@
 // now, or both sides keep the HA IP for good.
 import t from 'tap';
 import { skipUnlessRoot, type LabHost } from '../support/lab';
-import { testLab, startDaemon, daemonStatus, waitFor, vipNode } from '../support/vigil';
+import { testLab, startDaemon, daemonStatus, waitFor, vipNode, expectedOf, vipTiming, takeoverBoundMs, stepDownBoundMs, START_MS } from '../support/vigil';
 
 if (skipUnlessRoot(t)) process.exit(0);
 
@@ -11,6 +11,7 @@ const TIMING = {
   check_interval: '200ms', failure_check_interval: '100ms', take_over_after: 3, probe_timeout: '100ms',
   master_check_interval: '400ms', announce: { count: 1, interval: '100ms' }, command_timeout: '5s',
 };
+const V = vipTiming(TIMING);
 const macNum = (m: string) => BigInt(`0x${m.replace(/:/g, '')}`);
 
 t.test('split brain after our MAC changed: settled with the new MAC', async (t) => {
@@ -22,7 +23,8 @@ t.test('split brain after our MAC changed: settled with the new MAC', async (t) 
   const a = node(A);
   const b = node(B);
   daemons.push(startDaemon(A, a.config, a.pidfile));
-  await waitFor(async () => (await a.role()) === 'master', 15_000, 'a master (alone)');
+  const aloneMs = START_MS + takeoverBoundMs(V);
+  await waitFor(async () => (await a.role()) === 'master', aloneMs, expectedOf('a master (alone: a takeover after start)', aloneMs, daemons));
   // a's interface gets a MAC higher than b's (down/up: its ARP socket is reopened).
   const lastProbe = async () => (await daemonStatus(a.pidfile))?.roles?.vip?.lastProbe as { at: string; result: string } | undefined;
   const before = (await lastProbe())?.at;
@@ -32,7 +34,8 @@ t.test('split brain after our MAC changed: settled with the new MAC', async (t) 
     t.equal(r.code, 0, `ip ${args.join(' ')}: ${r.stderr.trim()}`);
   }
   t.ok(macNum(newMac) > macNum(B.mac), `a is now ${newMac}, higher than b's ${B.mac}`);
-  await waitFor(async () => { const p = await lastProbe(); return p && p.at !== before && p.result !== 'error'; }, 5000, 'a probing again');
+  // The next master check after the link is up again (a probe in the down window errs: no carrier).
+  await waitFor(async () => { const p = await lastProbe(); return p && p.at !== before && p.result !== 'error'; }, stepDownBoundMs(V), expectedOf('a probing again (a master check)', stepDownBoundMs(V), daemons));
   t.equal(await a.role(), 'master', 'a still master after the blip');
   // A split brain: b holds the HA IP too and resumes as master.
   await B.exec(['ip', 'addr', 'add', `${haIp}/24`, 'dev', B.ifname]);
@@ -40,7 +43,7 @@ t.test('split brain after our MAC changed: settled with the new MAC', async (t) 
   const settled = await waitFor(async () => {
     const [ra, rb] = [await a.role(), await b.role()];
     return ra === 'slave' && rb === 'master' ? [ra, rb] : undefined;
-  }, 10_000, 'a (now the higher MAC) steps down, b keeps the IP').catch((e: Error) => e);
+  }, START_MS + stepDownBoundMs(V), expectedOf('a (now the higher MAC) steps down, b keeps the IP (b\'s start, then a master check)', START_MS + stepDownBoundMs(V), daemons)).catch((e: Error) => e);
   if (settled instanceof Error) {
     const st = async (p: string) => JSON.stringify((await daemonStatus(p))?.roles?.vip?.lastConflict);
     t.fail(`${settled.message}: a ${await a.role()} (conflict ${await st(a.pidfile)}), b ${await b.role()} (conflict ${await st(b.pidfile)})`);

@@ -6,7 +6,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { skipUnlessRoot, type LabHost } from '../support/lab';
-import { testLab, writeConfig, startDaemon, daemonStatus, waitFor } from '../support/vigil';
+import { testLab, writeConfig, startDaemon, daemonStatus, waitFor, expectedOf, vipTiming, takeoverBoundMs, masterCheckBoundMs, START_MS, SLACK_MS } from '../support/vigil';
 
 if (skipUnlessRoot(t)) process.exit(0);
 
@@ -15,6 +15,11 @@ const TIMING = {
   master_check_interval: '400ms', ip_file_check_interval: '1s', announce: { count: 1, interval: '100ms' }, command_timeout: '5s',
 };
 
+const V = vipTiming(TIMING);
+/** A takeover alone on the segment, counted from the daemon's start. */
+const ALONE_MS = START_MS + takeoverBoundMs(V);
+/** A resumed master's first reconcile: at start (its first master check is due at once). */
+const RESUME_MS = START_MS + masterCheckBoundMs(V);
 const addrs = async (h: LabHost) => (await h.exec(['ip', '-4', '-o', 'addr', 'show', 'dev', h.ifname])).stdout;
 const has = async (h: LabHost, ip: string) => (await addrs(h)).includes(` ${ip}/`);
 
@@ -36,8 +41,9 @@ t.test('addresses dropped from the IP file while the daemon was down are removed
 
   let d = startDaemon(a, config, pidfile);
   t.teardown(() => { d.proc.kill('SIGKILL'); });
-  await waitFor(async () => (await role()) === 'master', 20_000, 'a master (alone)');
-  await waitFor(() => has(a, y), 5000, 'y added');
+  await waitFor(async () => (await role()) === 'master', ALONE_MS, expectedOf('a master (alone: a takeover after start)', ALONE_MS, [d]));
+  // The takeover adds every wanted address at once.
+  await waitFor(() => has(a, y), SLACK_MS, expectedOf('y added (with the takeover)', SLACK_MS, [d]));
   t.match(await addrs(a), new RegExp(` ${y.replace(/\./g, '\\.')}/32 .*${a.ifname}:vg`), 'vigil labels its addresses');
 
   await t.test('as master: the resumed master reconciles the dropped address away', async (t) => {
@@ -46,8 +52,8 @@ t.test('addresses dropped from the IP file while the daemon was down are removed
     fs.writeFileSync(ipFile, `${x}\n`); // y dropped while the daemon is down
     t.ok(await has(a, y), 'y is still there after kill -9');
     d = startDaemon(a, config, pidfile);
-    await waitFor(async () => (await role()) === 'master', 10_000, 'resumed as master');
-    await waitFor(async () => !(await has(a, y)), 5000, 'y removed');
+    await waitFor(async () => (await role()) === 'master', START_MS, expectedOf('resumed as master (at start: it holds the HA IP)', START_MS, [d]));
+    await waitFor(async () => !(await has(a, y)), RESUME_MS, expectedOf('y removed (the first reconcile)', RESUME_MS, [d]));
     t.pass('y, dropped from the IP file while vigil was down, is gone');
     t.ok(await has(a, x), 'x (still in the file) kept');
     t.ok(await has(a, haIp), 'HA IP kept: a restart is not a failover');
@@ -63,10 +69,10 @@ t.test('addresses dropped from the IP file while the daemon was down are removed
     await a.exec(['ip', 'addr', 'del', `${haIp}/24`, 'dev', a.ifname]);
     t.ok(await has(a, x), 'x is still there');
     d = startDaemon(a, config, pidfile);
-    await waitFor(async () => !(await has(a, x)), 10_000, 'x removed');
+    await waitFor(async () => !(await has(a, x)), START_MS, expectedOf('x removed (the new slave\'s initial cleanup, at start)', START_MS, [d]));
     t.pass('x, dropped while vigil was down, is gone');
     // Alone on the segment, it takes over again: with the HA IP only.
-    await waitFor(async () => (await role()) === 'master', 10_000, 'takes over');
+    await waitFor(async () => (await role()) === 'master', takeoverBoundMs(V), expectedOf('takes over (alone)', takeoverBoundMs(V), [d]));
     t.notOk(await has(a, x), 'x not added back');
     t.ok(await has(a, foreign), 'the unlabelled address untouched');
   });

@@ -4,7 +4,10 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { skipUnlessRoot, type LabHost } from '../support/lab';
-import { testLab, scratchDir, writeConfig, startDaemon, daemonStatus, waitFor, runCli, type Daemon } from '../support/vigil';
+import {
+  testLab, scratchDir, writeConfig, startDaemon, daemonStatus, waitFor, runCli, sleep, expectedOf, vipTiming, takeoverWindowMs, takeoverBoundMs,
+  oneMasterBoundMs, releaseBoundMs, stepDownBoundMs, masterCheckBoundMs, ipFileBoundMs, START_MS, SLACK_MS, type Daemon,
+} from '../support/vigil';
 import { ArpProber } from '../../src/net/arp/prober';
 
 if (skipUnlessRoot(t)) process.exit(0);
@@ -14,6 +17,11 @@ const TIMING = {
   check_interval: '200ms', failure_check_interval: '100ms', take_over_after: 3, probe_timeout: '100ms',
   master_check_interval: '400ms', ip_file_check_interval: '1s', announce: { count: 2, interval: '200ms' }, command_timeout: '5s',
 };
+const V = vipTiming(TIMING);
+/** The client probes every CLIENT_MS: a new holder answers its next probe. */
+const CLIENT_MS = 50;
+/** By when the client has heard the new holder after a takeover: its announcements, the client's next probe; plus slack. */
+const CLIENT_SEES_MS = V.announce.count * V.announce.intervalMs + CLIENT_MS + SLACK_MS;
 
 interface Node { host: LabHost; config: string; pidfile: string; marker: string; daemon?: Daemon }
 
@@ -37,7 +45,7 @@ const holds = async (n: Node, ip: string) => (await n.host.exec(['ip', '-4', '-o
 const events = (n: Node) => (fs.existsSync(n.marker) ? fs.readFileSync(n.marker, 'utf8').trim().split('\n').filter(Boolean) : []);
 
 /** A client in its own host probing the HA IP every `everyMs`, recording who answered. */
-function startClient(host: LabHost, ip: string, everyMs = 50) {
+function startClient(host: LabHost, ip: string, everyMs = CLIENT_MS) {
   const prober = host.inNetns(() => ArpProber.open(host.ifname));
   const answers: { at: number; mac: string }[] = [];
   let stopped = false;
@@ -76,33 +84,35 @@ t.test('two nodes and a client', async (t) => {
   t.teardown(() => client.stop());
   a.daemon = startDaemon(a.host, a.config, a.pidfile);
   b.daemon = startDaemon(b.host, b.config, b.pidfile);
+  const ds = { a: a.daemon, b: b.daemon };
+  const both = () => ({ a: a.daemon, b: b.daemon }); // read again after a restart
 
   const oneMaster = async () => {
     const roles = [await role(a), await role(b)];
     return roles.filter((r) => r === 'master').length === 1 && roles.filter((r) => r === 'slave').length === 1 ? roles : undefined;
   };
-  await waitFor(oneMaster, 15_000, 'exactly one master');
-  // Settle: any start-up conflict resolved, then it must stay exactly one.
-  await new Promise((r) => setTimeout(r, 1500));
+  await waitFor(oneMaster, START_MS + oneMasterBoundMs(V), expectedOf('exactly one master (start, a takeover, a start-up conflict settled)', START_MS + oneMasterBoundMs(V), ds));
+  // Settle: any start-up conflict resolved (it takes a master check), then it must stay exactly one.
+  await sleep(4 * V.masterCheckIntervalMs); // four master checks
   t.ok(await oneMaster(), 'exactly one master after start');
   let master = (await role(a)) === 'master' ? a : b;
   let slave = master === a ? b : a;
   t.ok(await holds(master, haIp), 'the master holds the HA IP');
   t.notOk(await holds(slave, haIp), 'the slave does not');
-  await waitFor(() => client.macsSince(Date.now() - 500).has(master.host.mac), 3000, 'client sees the master MAC');
+  await waitFor(() => client.macsSince(Date.now() - 500).has(master.host.mac), CLIENT_SEES_MS, expectedOf('client sees the master MAC', CLIENT_SEES_MS, ds));
   t.same([...client.macsSince(Date.now() - 500)], [master.host.mac], 'the client gets answers from the master only');
   // (A start-up conflict, both taking over in the same instant, may add a master/slave pair.)
   t.equal(events(slave)[0], 'slave', 'on_slave ran at start on the slave, before anything else');
 
   await t.test('the slave link cut: it holds (silence through a dead link is not evidence)', async (t) => {
     await slave.host.cutLink();
-    await new Promise((r) => setTimeout(r, 2000)); // > take_over_after failure windows
+    await sleep(2.5 * takeoverWindowMs(V)); // two and a half takeover windows: a takeover had time to happen twice
     const st = (await daemonStatus(slave.pidfile))?.roles?.vip;
     t.equal(st?.role, 'slave', 'the isolated slave did not take over');
     t.equal(st?.failures, 0, 'its probes were unknown, not failures');
     t.match(st?.lastProbe?.error ?? '', /no carrier/);
     await slave.host.restoreLink();
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(2 * V.masterCheckIntervalMs + 2 * V.checkIntervalMs); // two master checks and two slave probes over the healed link
     t.equal(await role(master), 'master', 'the master was never disturbed');
     t.equal((await daemonStatus(master.pidfile))?.roles?.vip?.stepDowns, 0);
   });
@@ -110,21 +120,22 @@ t.test('two nodes and a client', async (t) => {
   await t.test('the master link cut: the other takes over', async (t) => {
     const cutAt = Date.now();
     await master.host.cutLink();
-    await waitFor(async () => (await role(slave)) === 'master', 10_000, 'takeover');
-    await waitFor(() => client.macsSince(cutAt).has(slave.host.mac), 5000, 'client answered by the new MAC');
+    await waitFor(async () => (await role(slave)) === 'master', takeoverBoundMs(V), expectedOf(`${slave.host.name} takes over`, takeoverBoundMs(V), both()));
+    await waitFor(() => client.macsSince(cutAt).has(slave.host.mac), CLIENT_SEES_MS, expectedOf('client answered by the new MAC', CLIENT_SEES_MS, both()));
     t.pass(`client answered by the new master ${Date.now() - cutAt} ms after the cut`);
     t.ok(events(slave).includes('master'), 'on_master ran on the new master');
   });
 
   await t.test('the cut master releases the IP (fault); link restored: no split brain', async (t) => {
-    await waitFor(async () => (await role(master)) === 'slave', 10_000, 'the isolated master releases the HA IP');
+    // Counted from here, after the takeover: the link went down before it, so this is generous.
+    await waitFor(async () => (await role(master)) === 'slave', releaseBoundMs(V), expectedOf(`the isolated master ${master.host.name} releases the HA IP`, releaseBoundMs(V), both()));
     t.notOk(await holds(master, haIp), 'its address is gone while the link is down');
     t.ok(events(master).at(-1) === 'slave', 'it ran on_slave');
     // (A simultaneous start may already have settled one conflict: count from here.)
     const stepDownsBefore = [(await daemonStatus(slave.pidfile))?.roles?.vip?.stepDowns, (await daemonStatus(master.pidfile))?.roles?.vip?.stepDowns];
     const healAt = Date.now();
     await master.host.restoreLink();
-    await new Promise((r) => setTimeout(r, 2000));
+    await sleep(5 * V.masterCheckIntervalMs); // five master checks: a conflict had time to show and settle
     t.equal(await role(slave), 'master', 'the new master keeps the IP: no failback');
     t.equal(await role(master), 'slave');
     const stepDownsAfter = [(await daemonStatus(slave.pidfile))?.roles?.vip?.stepDowns, (await daemonStatus(master.pidfile))?.roles?.vip?.stepDowns];
@@ -141,8 +152,8 @@ t.test('two nodes and a client', async (t) => {
     await master.daemon!.exited;
     t.ok(await holds(master, haIp), 'the kernel keeps the address after kill -9');
     master.daemon = startDaemon(master.host, master.config, master.pidfile);
-    await waitFor(async () => (await role(master)) === 'master', 5000, 'restarted daemon resumes as master');
-    await new Promise((r) => setTimeout(r, 1500));
+    await waitFor(async () => (await role(master)) === 'master', START_MS, expectedOf('restarted daemon resumes as master (at start: it holds the HA IP)', START_MS, both()));
+    await sleep(2 * takeoverWindowMs(V)); // two takeover windows: the slave had time to take over twice
     t.equal((await daemonStatus(slave.pidfile))?.roles?.vip?.takeovers, before, 'the slave never took over');
     t.equal(await role(slave), 'slave');
     t.equal(events(master).length, eventsBefore, 'neither on_slave nor on_master ran on the restart');
@@ -160,9 +171,10 @@ t.test('two nodes and a client', async (t) => {
       const r = await runCli(['reload', '-c', n.config]);
       t.equal(r.code, 0, `reload of ${n.host.name}: ${r.stderr}`);
     }
-    await waitFor(() => holds(master, extra1), 5000, 'extra address added');
+    // The reload reads the file at once; the master's reconcile adds it (a master check at most).
+    await waitFor(() => holds(master, extra1), masterCheckBoundMs(V), expectedOf('extra address added', masterCheckBoundMs(V), both()));
     fs.writeFileSync(ipFile, `${extra2}\n`, { mode: 0o644 });
-    await waitFor(async () => (await holds(master, extra2)) && !(await holds(master, extra1)), 5000, 'edit applied: added and dropped');
+    await waitFor(async () => (await holds(master, extra2)) && !(await holds(master, extra1)), ipFileBoundMs(V), expectedOf('edit applied: added and dropped (an IP file check)', ipFileBoundMs(V), both()));
     t.pass('added and dropped addresses follow the file');
     t.notOk(await holds(slave, extra2), 'the slave holds none of them');
   });
@@ -181,8 +193,8 @@ t.test('two nodes and a client', async (t) => {
     t.equal(events(master).at(-1), 'slave', 'on_slave ran');
     t.notOk(await holds(master, haIp), 'addresses removed');
     t.notOk(fs.existsSync(master.pidfile), 'PID file removed');
-    await waitFor(async () => (await role(slave)) === 'master', 10_000, 'the other takes over');
-    await waitFor(() => client.macsSince(stopAt).has(slave.host.mac), 5000, 'client sees the new master');
+    await waitFor(async () => (await role(slave)) === 'master', takeoverBoundMs(V), expectedOf(`${slave.host.name} takes over`, takeoverBoundMs(V), both()));
+    await waitFor(() => client.macsSince(stopAt).has(slave.host.mac), CLIENT_SEES_MS, expectedOf('client sees the new master', CLIENT_SEES_MS, both()));
     t.pass(`takeover seen by the client ${Date.now() - stopAt} ms after the stop began`);
   });
 
@@ -225,14 +237,16 @@ t.test('split brain: both start holding the HA IP; the lower MAC keeps it, the I
   const client = startClient(lab.host('client'), haIp, 20);
   t.teardown(() => client.stop());
   for (const n of nodes) t.ok(await holds(n, haIp), `node ${n.host.name} holds the HA IP before vigil runs`);
-  await waitFor(() => client.answers.length > 0, 5000, 'the HA IP answering');
+  await waitFor(() => client.answers.length > 0, 20 + SLACK_MS, 'the HA IP answering (the client probes every 20 ms; no daemon yet)');
   const startAt = Date.now();
   for (const n of nodes) n.daemon = startDaemon(n.host, n.config, n.pidfile);
+  // Both resume as master (they hold the HA IP), check at once and settle it: a step-down.
+  const settleMs = START_MS + stepDownBoundMs(V);
   await waitFor(async () => {
     const r = [await role(nodes[0]!), await role(nodes[1]!)];
     return r.includes('master') && r.includes('slave');
-  }, 15_000, 'one master');
-  await new Promise((r) => setTimeout(r, 1000));
+  }, settleMs, expectedOf('one master', settleMs, nodes.map((n) => n.daemon)));
+  await sleep(3 * V.masterCheckIntervalMs); // three more master checks: it stays settled
   const lower = [...nodes].sort((x, y) => (BigInt('0x' + x.host.mac.replace(/:/g, '')) < BigInt('0x' + y.host.mac.replace(/:/g, '')) ? -1 : 1))[0]!;
   const higher = nodes.find((n) => n !== lower)!;
   t.equal(await role(lower), 'master', 'the lower MAC kept the HA IP');

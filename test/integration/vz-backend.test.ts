@@ -10,6 +10,7 @@ import { ContainerWait, containerStatus } from '../../src/actions/container';
 import type { Logger } from '../../src/log';
 import type { VipConfig } from '../../src/roles/vip/config';
 import { scratchDir, waitFor } from '../support/vigil';
+import { sleep, SLACK_MS } from '../support/vigil';
 
 const FAKE = path.join(__dirname, '..', 'support', 'fake-vz');
 const VZCTL = path.join(FAKE, 'vzctl');
@@ -199,17 +200,23 @@ t.test('vzctlBackendFor: the prefixes vigil means, from config and runner', asyn
 });
 
 t.test('ContainerWait', async (t) => {
-  const settings = (settleMs: number) => () => ({ vzlist: VZLIST, settleMs, timeoutMs: 5000 });
+  const VZLIST_TIMEOUT_MS = 5000;
+  const POLL_MS = 50;
+  const settings = (settleMs: number) => () => ({ vzlist: VZLIST, settleMs, timeoutMs: VZLIST_TIMEOUT_MS });
+  /** By when `n` more polls have run: each a poll period and a vzlist run (up to its timeout); plus slack. */
+  const pollsBoundMs = (n: number) => n * (POLL_MS + VZLIST_TIMEOUT_MS) + SLACK_MS;
+  /** What a wait expected by when, and the wait's state at the failure. */
+  const expected = (w: ContainerWait, what: string, ms: number) => () => `${what} within ${ms} ms; the wait: ${JSON.stringify(w.snapshot())}`;
 
   await t.test('waits while not running, then settles, then resolves', async (t) => {
     const vz = fakeVz(t, '201', 'mounted');
     const { log, lines } = captureLog();
     const changes: string[] = [];
-    const w = new ContainerWait({ container: '201', settings: settings(300), log, pollMs: 50, onChange: (s) => changes.push(s) });
+    const w = new ContainerWait({ container: '201', settings: settings(300), log, pollMs: POLL_MS, onChange: (s) => changes.push(s) });
     let outcome: string | undefined;
     void w.done.then((o) => { outcome = o; });
-    await new Promise((r) => setTimeout(r, 400));
-    await waitFor(() => w.snapshot().polls >= 3, 5000, 'three polls').catch(() => undefined);
+    await sleep(8 * POLL_MS); // eight poll periods
+    await waitFor(() => w.snapshot().polls >= 3, pollsBoundMs(3), expected(w, 'three polls', pollsBoundMs(3))).catch(() => undefined);
     t.equal(outcome, undefined, 'still waiting while mounted');
     t.ok(w.snapshot().polls >= 3, `polled ${w.snapshot().polls} times`);
     t.match(w.snapshot(), { phase: 'waiting', status: 'mounted' });
@@ -226,11 +233,12 @@ t.test('ContainerWait', async (t) => {
   await t.test('a container that stops while settling sends it back to waiting', async (t) => {
     const vz = fakeVz(t, '202', 'running');
     const { log, lines } = captureLog();
-    const w = new ContainerWait({ container: '202', settings: settings(300), log, pollMs: 50 });
-    await waitFor(() => w.snapshot().phase === 'settling', 5000, 'settling').catch(() => undefined);
+    const w = new ContainerWait({ container: '202', settings: settings(300), log, pollMs: POLL_MS });
+    // The first poll sees it running.
+    await waitFor(() => w.snapshot().phase === 'settling', pollsBoundMs(1), expected(w, 'settling (the first poll)', pollsBoundMs(1))).catch(() => undefined);
     t.equal(w.snapshot().phase, 'settling');
     vz.setStatus('stopped');
-    await waitFor(() => w.snapshot().phase === 'waiting', 5000, 'waiting again').catch(() => undefined);
+    await waitFor(() => w.snapshot().phase === 'waiting', pollsBoundMs(1), expected(w, 'waiting again (the next poll)', pollsBoundMs(1))).catch(() => undefined);
     t.equal(w.snapshot().phase, 'waiting', 'waiting again');
     t.ok(lines().some((l) => /left running while settling/.test(l.msg)), 'and said so');
     vz.setStatus('running');
@@ -240,19 +248,19 @@ t.test('ContainerWait', async (t) => {
   await t.test('cancel ends the wait at once, in either phase', async (t) => {
     fakeVz(t, '203', 'mounted');
     const { log } = captureLog();
-    const w = new ContainerWait({ container: '203', settings: settings(60_000), log, pollMs: 50 });
-    await new Promise((r) => setTimeout(r, 120));
+    const w = new ContainerWait({ container: '203', settings: settings(60_000), log, pollMs: POLL_MS });
+    await sleep(2.4 * POLL_MS); // two polls and a bit
     const at = Date.now();
     w.cancel();
     t.equal(await w.done, 'cancelled');
     t.ok(Date.now() - at < 250, 'promptly (well under the 60 s settle)');
     const polls = w.snapshot().polls;
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(4 * POLL_MS); // four poll periods
     t.equal(w.snapshot().polls, polls, 'no poll after cancel');
 
     const vz = fakeVz(t, '204', 'running');
-    const w2 = new ContainerWait({ container: '204', settings: settings(60_000), log, pollMs: 50 });
-    await waitFor(() => w2.snapshot().phase === 'settling', 5000, 'settling').catch(() => undefined);
+    const w2 = new ContainerWait({ container: '204', settings: settings(60_000), log, pollMs: POLL_MS });
+    await waitFor(() => w2.snapshot().phase === 'settling', pollsBoundMs(1), expected(w2, 'settling (the first poll)', pollsBoundMs(1))).catch(() => undefined);
     t.equal(w2.snapshot().phase, 'settling', 'settling for a minute');
     t.ok(w2.healthy(), 'healthy while settling, however long');
     w2.cancel();
@@ -263,8 +271,8 @@ t.test('ContainerWait', async (t) => {
   await t.test('an unknown container keeps it waiting, with the reason', async (t) => {
     fakeVz(t, '205', 'mounted');
     const { log, lines } = captureLog();
-    const w = new ContainerWait({ container: '999', settings: settings(0), log, pollMs: 50 });
-    await waitFor(() => w.snapshot().polls >= 3, 5000, 'three polls').catch(() => undefined);
+    const w = new ContainerWait({ container: '999', settings: settings(0), log, pollMs: POLL_MS });
+    await waitFor(() => w.snapshot().polls >= 3, pollsBoundMs(3), expected(w, 'three polls', pollsBoundMs(3))).catch(() => undefined);
     t.match(w.snapshot(), { phase: 'waiting', error: /Container\(s\) not found/ });
     t.equal(lines().filter((l) => /status unknown/.test(l.msg)).length, 1, 'logged once, not at every poll');
     w.cancel();

@@ -12,7 +12,11 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createLab, skipUnlessRoot, type LabHost } from '../support/lab';
-import { BIN, ROOT, scratchDir, writeConfig, daemonStatus, waitFor } from '../support/vigil';
+import {
+  BIN, ROOT, scratchDir, writeConfig, daemonStatus, waitFor, sleep, expectedOf, vipTiming, durationMs, takeoverBoundMs, masterCheckBoundMs, ipFileBoundMs,
+  START_MS, SLACK_MS, type VipTiming,
+} from '../support/vigil';
+import { CONTAINER_POLL_MS } from '../../src/actions/container';
 import { ArpSocket } from '../../src/net/arp/socket';
 import { ArpProber } from '../../src/net/arp/prober';
 import { isRunning } from '../../src/daemon/pidfile';
@@ -22,12 +26,23 @@ if (skipUnlessRoot(t)) process.exit(0);
 const FAKE = path.join(ROOT, 'test', 'support', 'fake-vz');
 const MOUNT = path.join(ROOT, 'scripts', 'vz', 'mount');
 const UMOUNT = path.join(ROOT, 'scripts', 'vz', 'umount');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const TIMING = {
   check_interval: '200ms', failure_check_interval: '100ms', take_over_after: 3, probe_timeout: '100ms',
   master_check_interval: '400ms', ip_file_check_interval: '1s', announce: { count: 1, interval: '100ms' }, command_timeout: '5s',
 };
+const V = vipTiming(TIMING);
+/** One run of vzctl or vzlist (or on_slave/on_master) ends within command_timeout. */
+const TOOL_RUN_MS = durationMs(TIMING.command_timeout);
+/**
+ * By when a container that runs has a master: the wait's next poll
+ * (CONTAINER_POLL_MS), container_settle, then a takeover whose tool runs
+ * (the listing of the container's addresses, the batched --ipadd) may each
+ * take command_timeout.
+ */
+const masterAfterRunningMs = (v: VipTiming, settle: string) => CONTAINER_POLL_MS + durationMs(settle) + 2 * TOOL_RUN_MS + takeoverBoundMs(v);
+/** By when the wait for the container shows in the status: its first poll. */
+const WAITING_MS = CONTAINER_POLL_MS + SLACK_MS;
 
 interface Ct {
   id: string;
@@ -45,6 +60,8 @@ interface Ct {
   vzctlCalls(): string[];
   events(): string[];
   daemonLog(): string;
+  /** For a failed wait: the daemon's log file and the hook log. */
+  witnesses: Record<string, { logs: () => string }>;
 }
 
 /** One container on `host`: fake-vz state, a vigil config with backend vzctl, the hook environment. */
@@ -97,11 +114,13 @@ function makeCt(t: { teardown(fn: () => void | Promise<void>): void }, host: Lab
     vzctlCalls: () => lines(path.join(vzDir, 'calls')).filter((l) => l.startsWith('vzctl ')),
     events: () => lines(marker),
     daemonLog: () => read(logFile),
+    witnesses: { [`ct-${id}'s log file`]: { logs: () => read(logFile) }, 'the hook log': { logs: () => read(path.join(dir, 'hook.log')) } },
   };
 }
 
 /** Run a hook in the lab host; returns its result and how long it took. */
-async function hook(host: LabHost, script: string, env: NodeJS.ProcessEnv, timeoutMs = 30_000) {
+/** A guard, not a bound: a hook that runs past it is killed (and its assertions fail). The umount hook waits for a stop: tool runs. */
+async function hook(host: LabHost, script: string, env: NodeJS.ProcessEnv, timeoutMs = START_MS + 4 * TOOL_RUN_MS) {
   const started = process.hrtime.bigint();
   const r = await host.exec([script], { env, timeoutMs });
   return { ...r, ms: Number(process.hrtime.bigint() - started) / 1e6 };
@@ -159,17 +178,18 @@ t.test('mount → wait → hold through vzctl --ipadd → umount → --ipdel', a
   const client = lab.host('client');
   const haIp = lab.freeIp(0);
   const extra = [lab.freeIp(1), lab.freeIp(2)];
-  const ct = makeCt(t, a, '4201', haIp, extra);
+  const settle = '500ms';
+  const ct = makeCt(t, a, '4201', haIp, extra, settle);
 
   // vzctl runs the mount hook while the container is mounted, before it starts.
   const m = await hook(a, MOUNT, ct.env);
   t.equal(m.code, 0, 'mount exits 0');
   t.ok(m.ms < 500, `mount returned in ${Math.round(m.ms)} ms (it must never hold up the container start)`);
   t.match(m.stdout, /starting vigil for container 4201 in the background/);
-  await waitFor(() => pidOf(ct) !== undefined && alive(pidOf(ct)!), 15_000, 'the daemon\'s PID file');
-  await waitFor(async () => (await vipStatus(ct))?.phase === 'waiting for container', 5000, 'waiting for the container');
+  await waitFor(() => pidOf(ct) !== undefined && alive(pidOf(ct)!), START_MS, expectedOf('the daemon\'s PID file (start-up)', START_MS, ct.witnesses));
+  await waitFor(async () => (await vipStatus(ct))?.phase === 'waiting for container', WAITING_MS, expectedOf('waiting for the container (its first poll)', WAITING_MS, ct.witnesses));
   // `vigil start` polls for the PID file, so its line may come a moment after the daemon answers.
-  await waitFor(() => /vigil started for .* \(pid \d+\)/.test(fs.readFileSync(ct.hookLog, 'utf8')), 5000, 'vigil start\'s line in the hook log');
+  await waitFor(() => /vigil started for .* \(pid \d+\)/.test(fs.readFileSync(ct.hookLog, 'utf8')), SLACK_MS, expectedOf('vigil start\'s line in the hook log', SLACK_MS, ct.witnesses));
   t.pass('vigil start\'s output is in the hook log');
   // The wait's first vzlist answer comes after the phase shows (its first poll is a spawn):
   // bounded by one command_timeout (5s) and the container poll (2s), plus slack.
@@ -181,8 +201,9 @@ t.test('mount → wait → hold through vzctl --ipadd → umount → --ipdel', a
   // The container starts: vigil settles, starts as slave, nobody answers, it takes over.
   const runningAt = Date.now();
   ct.setStatus('running');
-  await waitFor(async () => (await vipStatus(ct))?.role === 'master', 15_000, 'master');
-  t.ok(Date.now() - runningAt >= 500, `became master ${Date.now() - runningAt} ms after running (container_settle 500ms first)`);
+  const masterMs = masterAfterRunningMs(V, settle);
+  await waitFor(async () => (await vipStatus(ct))?.role === 'master', masterMs, expectedOf('master (a poll, container_settle, a takeover)', masterMs, ct.witnesses));
+  t.ok(Date.now() - runningAt >= durationMs(settle), `became master ${Date.now() - runningAt} ms after running (container_settle ${settle} first)`);
   const adds = ct.vzctlCalls().filter((c) => c.includes('--ipadd'));
   t.same(adds, [`vzctl set 4201 --ipadd ${haIp} --ipadd ${extra[0]} --ipadd ${extra[1]}`], 'one batched vzctl call: the HA IP first, then the IP file');
   t.same(ct.ips().sort(), [haIp, ...extra].sort(), 'the container holds them');
@@ -191,13 +212,15 @@ t.test('mount → wait → hold through vzctl --ipadd → umount → --ipdel', a
   t.equal(await answeredBy(client, haIp), a.mac, 'a client gets the HA IP answered by the host');
 
   // Steady master: reconcile runs every master_check_interval and finds nothing to do.
-  await sleep(1500);
+  await sleep(4 * V.masterCheckIntervalMs); // four master checks
   t.equal(ct.vzctlCalls().length, 1, 'no further vzctl call while the set is in place (prefixes compared like with like)');
 
   // An IP-file edit reaches the container.
   const added = lab.freeIp(3);
   fs.writeFileSync(path.join(ct.dir, 'ha-ips'), `${extra[0]}\n${added}\n`, { mode: 0o600 });
-  await waitFor(() => ct.ips().includes(added) && !ct.ips().includes(extra[1]!), 10_000, 'the IP file change applied');
+  // An IP file check, then a reconcile: the listing, --ipadd, --ipdel.
+  const editMs = ipFileBoundMs(V) + 3 * TOOL_RUN_MS;
+  await waitFor(() => ct.ips().includes(added) && !ct.ips().includes(extra[1]!), editMs, expectedOf('the IP file change applied', editMs, ct.witnesses));
   t.ok(ct.vzctlCalls().includes(`vzctl set 4201 --ipadd ${added}`) && ct.vzctlCalls().includes(`vzctl set 4201 --ipdel ${extra[1]}`), 'the edit went through --ipadd and --ipdel');
 
   // Stop: vzctl runs umount; here the container still runs (an operator's vzctl umount path is the same).
@@ -233,19 +256,23 @@ for (const order of ['umount before any reconcile', 'a reconcile fails first'] a
     const reconcileFirst = order === 'a reconcile fails first';
     const masterCheck = reconcileFirst ? '400ms' : '60s';
     const ct = makeCt(t, a, reconcileFirst ? '4302' : '4301', haIp, [lab.freeIp(1)], '0s', { master_check_interval: masterCheck });
+    const v = vipTiming({ ...TIMING, master_check_interval: masterCheck });
     ct.setStatus('running');
     t.equal((await hook(a, MOUNT, ct.env)).code, 0);
-    await waitFor(async () => (await vipStatus(ct))?.role === 'master', 15_000, 'master within 15 s of the mount hook');
-    await waitFor(async () => (await vipStatus(ct))?.held?.length === 2, 10_000, 'both addresses held (the HA IP and the IP file\'s)');
+    const masterMs = START_MS + masterAfterRunningMs(v, '0s');
+    await waitFor(async () => (await vipStatus(ct))?.role === 'master', masterMs, expectedOf('master (start-up, a poll, a takeover)', masterMs, ct.witnesses));
+    // Both are added by the takeover's one batched call.
+    await waitFor(async () => (await vipStatus(ct))?.held?.length === 2, SLACK_MS, expectedOf('both addresses held (the HA IP and the IP file\'s)', SLACK_MS, ct.witnesses));
     // vzctl stop: the container stops (its runtime addresses vanish), then the umount hook runs.
     const listsBefore = ct.calls().filter((c) => c.startsWith('vzlist -H -o status,ip')).length;
     ct.setStatus('stopped');
     for (const ip of ct.ips()) await a.exec(['ip', 'addr', 'del', `${ip}/32`, 'dev', 'lo']);
     ct.setIps([]);
     if (reconcileFirst) {
-      // master_check_interval 400ms + a vzlist run (command_timeout 5s) + slack.
-      await waitFor(() => ct.daemonLog().split('\n').some((l) => l.includes('"msg":"reconcile incomplete"') && /container \d+ is stopped/.test(l)), 400 + 5000 + 3000,
-        () => `a master check's reconcile failing on the stopped container within 8.4 s; log tail:\n${ct.daemonLog().split('\n').slice(-8).join('\n')}`);
+      // A master check (master_check_interval + probe_timeout) whose reconcile runs vzlist (command_timeout), plus slack.
+      const failMs = masterCheckBoundMs(v) + TOOL_RUN_MS;
+      await waitFor(() => ct.daemonLog().split('\n').some((l) => l.includes('"msg":"reconcile incomplete"') && /container \d+ is stopped/.test(l)), failMs,
+        expectedOf('a master check\'s reconcile failing on the stopped container', failMs, ct.witnesses));
     }
     const pid = pidOf(ct)!;
     const u = await hook(a, UMOUNT, ct.env);
@@ -267,15 +294,16 @@ t.test('a container that never reaches running: vigil waits without probing, and
   const a = lab.host('a');
   const client = lab.host('client');
   const haIp = lab.freeIp(0);
-  const ct = makeCt(t, a, '4401', haIp, [], '200ms');
+  const settle = '200ms';
+  const ct = makeCt(t, a, '4401', haIp, [], settle);
   const arp = watchArp(client, a.mac, haIp);
   t.teardown(() => arp.close());
 
   t.equal((await hook(a, MOUNT, ct.env)).code, 0);
-  await waitFor(async () => (await vipStatus(ct))?.phase === 'waiting for container', 15_000, 'waiting');
-  // check_interval is 200ms: probing would send ~15 probes in 3 s.
-  await sleep(3000);
-  t.equal(arp.count(), 0, 'no ARP frame about the HA IP left the host in 3 s');
+  await waitFor(async () => (await vipStatus(ct))?.phase === 'waiting for container', START_MS + WAITING_MS, expectedOf('waiting (start-up, a poll)', START_MS + WAITING_MS, ct.witnesses));
+  // 15 check intervals: probing would send ~15 probes meanwhile.
+  await sleep(15 * V.checkIntervalMs);
+  t.equal(arp.count(), 0, `no ARP frame about the HA IP left the host in ${15 * V.checkIntervalMs} ms (15 check intervals)`);
   t.same(ct.vzctlCalls(), [], 'no vzctl call');
   t.same(ct.events(), [], 'no on_slave/on_master');
   const polls = ct.calls().filter((c) => c === 'vzlist -H -o status 4401').length;
@@ -296,9 +324,11 @@ t.test('a container that never reaches running: vigil waits without probing, and
 
   // Positive control: the same setup probes once the container runs, and the capture sees it.
   t.equal((await hook(a, MOUNT, ct.env)).code, 0);
-  await waitFor(async () => (await vipStatus(ct))?.phase === 'waiting for container', 15_000, 'waiting again');
+  await waitFor(async () => (await vipStatus(ct))?.phase === 'waiting for container', START_MS + WAITING_MS, expectedOf('waiting again (start-up, a poll)', START_MS + WAITING_MS, ct.witnesses));
   ct.setStatus('running');
-  await waitFor(() => arp.count() > 0, 10_000, 'ARP probes once the container runs');
+  // The next poll, container_settle 200ms, on_slave and the initial listing (tool runs), the first probe within a check interval.
+  const probeMs = CONTAINER_POLL_MS + durationMs(settle) + 2 * TOOL_RUN_MS + V.checkIntervalMs + SLACK_MS;
+  await waitFor(() => arp.count() > 0, probeMs, expectedOf('ARP probes once the container runs', probeMs, ct.witnesses));
   t.pass(`probes seen once the container runs (${arp.count()} frames)`);
   await hook(a, UMOUNT, ct.env);
 });

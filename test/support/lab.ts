@@ -69,6 +69,8 @@ export interface LabHost {
   restoreLink(): Promise<void>;
   /** Delete the host's veth pair: eth0 disappears (the "host gone" fault). */
   deleteLink(): Promise<void>;
+  /** Whether eth0 exists, is up and has carrier (LOWER_UP): what a test waits for after {@link restoreLink}. */
+  carrierUp(): Promise<boolean>;
   /**
    * Run `fn` synchronously with the main thread inside this namespace
    * (native netnsEnter/netnsRestore), always switching back. Only the
@@ -334,6 +336,11 @@ class LabHostImpl implements LabHost {
   async deleteLink(): Promise<void> {
     await ip(['-n', this.lab.bridgeNs, 'link', 'del', this.plan.brPort]);
     this.deleted = true;
+  }
+
+  async carrierUp(): Promise<boolean> {
+    const out = await ip(['-n', this.ns, '-o', 'link', 'show', 'dev', 'eth0']).catch(() => '');
+    return /[<,]LOWER_UP[,>]/.test(out) && /[<,]UP[,>]/.test(out);
   }
 
   inNetns<T>(fn: () => T): T {
