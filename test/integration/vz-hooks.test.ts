@@ -193,8 +193,9 @@ t.test('mount → wait → hold through vzctl --ipadd → umount → --ipdel', a
   t.pass('vigil start\'s output is in the hook log');
   // The wait's first vzlist answer comes after the phase shows (its first poll is a spawn):
   // bounded by one command_timeout (5s) and the container poll (2s), plus slack.
-  const waiting = await waitFor(async () => { const st = await vipStatus(ct); return st?.container?.status ? st : undefined; }, 5000 + 2000 + 3000,
-    () => `the container wait's first vzlist answer in the status within 10 s; log tail:\n${ct.daemonLog().split('\n').slice(-8).join('\n')}`);
+  const firstAnswerMs = TOOL_RUN_MS + CONTAINER_POLL_MS + SLACK_MS;
+  const waiting = await waitFor(async () => { const st = await vipStatus(ct); return st?.container?.status ? st : undefined; }, firstAnswerMs,
+    expectedOf('the container wait\'s first vzlist answer in the status', firstAnswerMs, ct.witnesses));
   t.match(waiting, { role: 'inactive', held: [], container: { container: '4201', phase: 'waiting', status: 'mounted' } }, 'status shows the wait');
   t.same(ct.vzctlCalls(), [], 'no vzctl call while the container is not running');
 
