@@ -11,6 +11,8 @@ import type { ChildProcess } from 'node:child_process';
 import { createLab, type Lab, type LabHost } from './lab';
 import { askControl, controlPath } from '../../src/daemon/control';
 import { parseDurationMs } from '../../src/util/duration';
+import { parseConfigText } from '../../src/config/load';
+import type { VipConfig } from '../../src/roles/vip/config';
 
 /** The package root, from test/support/ or its compiled copy dist/test/support/. */
 export const ROOT = (() => {
@@ -163,36 +165,20 @@ export function durationMs(v: unknown, dflt?: string): number {
 }
 
 /** The HA IP role's timings as the daemon reads them from a test's `vip:` section, in ms. */
-export interface VipTiming {
-  checkIntervalMs: number;
-  failureCheckIntervalMs: number;
-  takeOverAfter: number;
-  probeTimeoutMs: number;
-  masterCheckIntervalMs: number;
-  ipFileCheckIntervalMs: number;
-  announce: { count: number; intervalMs: number };
-  track?: { intervalMs: number; fall: number; rise: number; timeoutMs: number };
-}
+export type VipTiming = Pick<VipConfig, 'checkIntervalMs' | 'failureCheckIntervalMs' | 'takeOverAfter' | 'probeTimeoutMs'
+  | 'masterCheckIntervalMs' | 'ipFileCheckIntervalMs' | 'announce' | 'track'>;
 
 /**
- * Read the timings from the `vip:` section a test wrote, with the schema's
- * defaults for what it left out and the loader's rule for the track timeout
- * (the track interval): src/config/schema.ts and load.ts, or, since the
- * role registry, src/roles/vip/config.ts.
+ * Read the timings from the `vip:` section a test wrote through the config
+ * loader itself, so the schema's defaults and the normalisation rules (the
+ * track timeout defaults to the track interval) are the daemon's own.
  */
 export function vipTiming(vip: Record<string, any>): VipTiming {
-  const track = vip.track as Record<string, any> | undefined;
-  const trackIntervalMs = track ? durationMs(track.interval, '2s') : 0;
-  return {
-    checkIntervalMs: durationMs(vip.check_interval, '1s'),
-    failureCheckIntervalMs: durationMs(vip.failure_check_interval, '200ms'),
-    takeOverAfter: (vip.take_over_after as number | undefined) ?? 3,
-    probeTimeoutMs: durationMs(vip.probe_timeout, '200ms'),
-    masterCheckIntervalMs: durationMs(vip.master_check_interval, '2s'),
-    ipFileCheckIntervalMs: durationMs(vip.ip_file_check_interval, '5s'),
-    announce: { count: (vip.announce?.count as number | undefined) ?? 3, intervalMs: durationMs(vip.announce?.interval, '1s') },
-    ...(track ? { track: { intervalMs: trackIntervalMs, fall: track.fall ?? 3, rise: track.rise ?? 2, timeoutMs: track.timeout === undefined ? trackIntervalMs : durationMs(track.timeout) } } : {}),
-  };
+  // Tests often pass the timing keys alone: stand-ins for the required keys the timings do not depend on.
+  const section = { interface: 'eth0', address: '192.0.2.1/32', ...vip, ...(vip.track ? { track: { command: 'true', ...vip.track } } : {}) };
+  const cfg = parseConfigText(stringify({ node: 'timing', vip: section }), path.join(os.tmpdir(), 'vip-timing.yml'));
+  if (!cfg.vip) throw new Error('vipTiming: the section did not load as a vip role');
+  return cfg.vip;
 }
 
 /**

@@ -7,6 +7,7 @@ import t from 'tap';
 import {
   decodeAuthCapResponse, decodePresencePong, encodeAuthCapRequest, encodePresencePing, ipmiChecksum,
 } from '../../src/net/bmc/codec';
+import { seededRandom as prng } from '../../bench/lib/stats'; // mulberry32, seeded so a failure reproduces
 
 const hex = (s: string) => Buffer.from(s.replace(/[\s|]/g, ''), 'hex');
 
@@ -60,17 +61,6 @@ t.test('Get Channel Auth Capabilities responses from ipmi_sim and fakebmc', asyn
   t.match(decodeAuthCapResponse(cc), { seq: 1, completionCode: 0xc1 });
 });
 
-/** mulberry32, seeded so a failure reproduces (BMC_PROP_SEED). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A valid response built independently of the codec (plain loops). */
 function response(seq: number, data: number[]): Buffer {

@@ -7,21 +7,12 @@ import { stringify } from 'yaml';
 import { ConfigError } from '../../src/errors';
 import { configRoles, formatKeyPath, formatValue, parseConfigText } from '../../src/config/load';
 import { CONFIG_SCHEMA } from '../../src/config/schema';
+import { fullConfig as full, type Obj } from '../support/config-fixtures';
 
-type Obj = Record<string, unknown>;
 type Path = (string | number)[];
 
 const FILE = '/etc/vigil/test.yml';
 
-/** A valid config with every section, each optional sub-section present. */
-function full(): Obj {
-  return {
-    node: 'web-a',
-    vip: { interface: 'eth0', address: '10.0.0.100/24', announce: {}, track: { command: 'true' } },
-    fence: { agents: [{ name: 'mgmt', url: 'http://127.0.0.1:8500' }], watchdog: {} },
-    fence_handler: {},
-  };
-}
 
 function setIn(obj: Obj, path: Path, value: unknown): Obj {
   let o: any = obj;

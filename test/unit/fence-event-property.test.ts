@@ -6,6 +6,7 @@
 import t from 'tap';
 import { createHmac } from 'node:crypto';
 import { verifyDelivery, type VerifyContext } from '../../src/consul/event';
+import { seededRandom as prng } from '../../bench/lib/stats'; // mulberry32, seeded so a failure reproduces
 
 const SEED = Number(process.env.FENCE_PROP_SEED ?? 20240611);
 const RUNS = Number(process.env.FENCE_PROP_RUNS ?? 12_000);
@@ -17,17 +18,6 @@ const MAX_AGE = 120_000;
 const MAX_SKEW = 30_000;
 const KEY = Buffer.from('k3y-for-the-property-test-0123456789');
 
-/** mulberry32: small, seeded, good enough to drive mutations. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = prng(SEED);
 const int = (n: number) => Math.floor(rand() * n);
 const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;

@@ -5,6 +5,7 @@ import {
 } from '../../../../src/roles/monitor/machine';
 import { HOSTHA_MATRIX_3 } from '../../../../src/roles/monitor/matrix';
 import type { Sample, SampleState } from '../../../../src/roles/monitor/samples';
+import { seededRandom as rng } from '../../../../bench/lib/stats'; // mulberry32, seeded so a failure reproduces
 
 const CFG: HostMachineConfig = {
   host: 'cmp-01', self: 'ctl-1', networks: ['mgmt', 'tenant', 'storage'], confirm: 3, matrix: HOSTHA_MATRIX_3, kvPrefix: 'ha_cluster',
@@ -12,16 +13,6 @@ const CFG: HostMachineConfig = {
   lockDelayMs: 15_000, sessionTtlMs: 30_000, maintenance: false,
 };
 
-/** mulberry32: a small seeded PRNG, so a failure is reproducible from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const STATES: SampleState[] = ['up', 'down', 'down', 'down', 'unknown'];
 
