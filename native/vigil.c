@@ -3,6 +3,7 @@
  *
  *  - An AF_PACKET socket that sends and receives ARP frames on one interface
  *    (no frame building, no policy, no timers: those live in src/net/arp/).
+ *  - A netlink event socket for link and address changes (nlevents.c).
  *  - setns(2) for the main thread, so tests can open sockets inside a lab
  *    host's network namespace.
  *  - sd_notify over an AF_UNIX datagram socket (Node has no unix datagrams).
@@ -36,29 +37,11 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include "vigil.h"
+
 /* ---- N-API plumbing ---------------------------------------------------- */
 
-/* Check an N-API call; on failure throw (unless one is pending) and return NULL. */
-#define NAPI_CALL(env, call)                                                   \
-  do {                                                                         \
-    napi_status status_ = (call);                                              \
-    if (status_ != napi_ok) {                                                  \
-      throw_napi_failure((env), #call);                                        \
-      return NULL;                                                             \
-    }                                                                          \
-  } while (0)
-
-/* The same for functions returning void (callbacks from libuv). */
-#define NAPI_CALL_VOID(env, call)                                              \
-  do {                                                                         \
-    napi_status status_ = (call);                                              \
-    if (status_ != napi_ok) {                                                  \
-      throw_napi_failure((env), #call);                                        \
-      return;                                                                  \
-    }                                                                          \
-  } while (0)
-
-static void throw_napi_failure(napi_env env, const char *what) {
+void throw_napi_failure(napi_env env, const char *what) {
   bool pending = false;
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return;
   const napi_extended_error_info *info = NULL;
@@ -70,7 +53,7 @@ static void throw_napi_failure(napi_env env, const char *what) {
 }
 
 /* Build an Error carrying {errno, code, syscall}. */
-static napi_value make_errno_error(napi_env env, int err, const char *syscall) {
+napi_value make_errno_error(napi_env env, int err, const char *syscall) {
   const char *code = uv_err_name(-err);
   char msg[256];
   snprintf(msg, sizeof msg, "%s failed: %s (%s)", syscall, strerror(err), code);
@@ -86,13 +69,13 @@ static napi_value make_errno_error(napi_env env, int err, const char *syscall) {
   return jerr;
 }
 
-static napi_value throw_errno(napi_env env, int err, const char *syscall) {
+napi_value throw_errno(napi_env env, int err, const char *syscall) {
   napi_value e = make_errno_error(env, err, syscall);
   if (e) napi_throw(env, e);
   return NULL;
 }
 
-static napi_value throw_type(napi_env env, const char *msg) {
+napi_value throw_type(napi_env env, const char *msg) {
   napi_throw_type_error(env, "EVIGILARG", msg);
   return NULL;
 }
@@ -120,7 +103,7 @@ static bool get_string(napi_env env, napi_value v, char *buf, size_t size, const
   return true;
 }
 
-static bool get_int(napi_env env, napi_value v, int32_t *out, const char *what) {
+bool get_int(napi_env env, napi_value v, int32_t *out, const char *what) {
   napi_valuetype t;
   if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) {
     char msg[128];
@@ -135,7 +118,7 @@ static bool get_int(napi_env env, napi_value v, int32_t *out, const char *what) 
   return true;
 }
 
-static uint64_t monotonic_ns(void) {
+uint64_t monotonic_ns(void) {
   struct timespec ts;
   /* CLOCK_MONOTONIC cannot fail with a valid clock id; zero keeps callers sane if it ever did. */
   if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) return 0;
@@ -633,6 +616,7 @@ static napi_value flock_exclusive(napi_env env, napi_callback_info info) {
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"openArpSocket", NULL, open_arp_socket, NULL, NULL, NULL, napi_default, NULL},
+      {"openNetlinkEvents", NULL, open_netlink_events, NULL, NULL, NULL, napi_default, NULL},
       {"monotonicNs", NULL, monotonic_ns_js, NULL, NULL, NULL, napi_default, NULL},
       {"netnsEnter", NULL, netns_enter, NULL, NULL, NULL, napi_default, NULL},
       {"netnsRestore", NULL, netns_restore, NULL, NULL, NULL, napi_default, NULL},
