@@ -55,6 +55,36 @@ export function createVipRunner(initial: VigilConfig, { notifier }: RoleContext)
         runner = new VipRunner(cfg.vip!, io, log);
         runner.done.then(resolveDone, () => resolveDone(1));
         await runner.start();
+        watchLinks(runner);
+      };
+      // Carrier and address changes as they happen (native netlink event socket:
+      // no polling, and an overrun means "re-read", never an abort).
+      const watchLinks = (r: VipRunner) => {
+        let last: boolean | undefined;
+        let rereading = false;
+        const feed = (up: boolean) => { if (up !== last) { last = up; r.linkChanged(up); } };
+        const reread = () => carrier().then((up) => { if (up !== undefined) feed(up); },
+          (e) => log.warn({ err: errorMessage(e) }, 'could not read the carrier'));
+        links.subscribe((ev) => {
+          const ifname = cfg.vip!.interface;
+          if (ev.kind === 'link') {
+            if (ev.link.name === ifname && !ev.removed) feed(ev.link.up && ev.link.carrier);
+          } else if (ev.removed && cfg.vip!.backend === 'netlink' && ev.address.ifname === ifname) {
+            r.addressRemoved({ address: ev.address.address, prefix: ev.address.prefix });
+          }
+        }, (e) => {
+          if (e.code === 'EOVERFLOW') {
+            // Coalesced: a storm overruns many drains in a row; one re-read at a time covers them.
+            if (rereading) return;
+            rereading = true;
+            log.info('link/address events were lost (event queue overran): re-reading the carrier and the addresses');
+            void reread().finally(() => { rereading = false; });
+            r.resync();
+          } else {
+            log.warn({ err: e.message }, 'link/address events unavailable: carrier is read at each silent probe, addresses at each master check');
+          }
+        });
+        void reread();
       };
       if (v.backend !== 'vzctl') { await begin(); return; }
       // Container mode: start() returns at once, so the daemon opens its control

@@ -56,6 +56,8 @@ export interface VipStatus {
   failures: number;
   lastProbe?: { at: string; result: string; mac?: string; rttMs?: number; error?: string };
   lastConflict?: { at: string; mac: string; kept: boolean };
+  /** Carrier of the HA interface as last reported by the event socket. */
+  carrier?: boolean;
   linkDownSince?: string;
   held: string[];
   desired: string[];
@@ -103,6 +105,8 @@ export class VipRunner {
   private trackTimer?: NodeJS.Timeout;
   private trackRunning = false;
   private readonly epochWallMs = Date.now() - performance.now();
+  /** Last carrier reported by {@link linkChanged}, for status. */
+  private carrier: boolean | undefined;
   private exitResolve?: (code: number) => void;
   /** Resolves with the exit code once the role has stopped. */
   readonly done: Promise<number>;
@@ -208,6 +212,7 @@ export class VipRunner {
       interface: this.cfg.interface,
       haIp: formatCidr(this.cfg.address),
       failures: s.failures,
+      ...(this.carrier !== undefined ? { carrier: this.carrier } : {}),
       ...(s.linkDownSinceMs !== undefined ? { linkDownSince: wall(s.linkDownSinceMs) } : {}),
       ...(s.lastProbe ? { lastProbe: { at: wall(s.lastProbe.atMs), result: s.lastProbe.result, ...(s.lastProbe.result === 'answered' ? { mac: s.lastProbe.mac, rttMs: Math.round(s.lastProbe.rttMs * 1000) / 1000 } : {}), ...(s.lastProbe.result === 'error' ? { error: s.lastProbe.error } : {}) } } : {}),
       ...(s.lastConflict ? { lastConflict: { at: wall(s.lastConflict.atMs), mac: s.lastConflict.mac, kept: s.lastConflict.kept } } : {}),
@@ -217,6 +222,30 @@ export class VipRunner {
       takeovers: s.takeovers,
       stepDowns: s.stepDowns,
     };
+  }
+
+  /**
+   * Carrier of the HA interface changed (from the netlink event socket; the
+   * caller feeds changes only). Master: carrier lost starts the release
+   * timer at once; carrier back probes for a competing owner at once.
+   */
+  linkChanged(up: boolean): void {
+    const first = this.carrier === undefined;
+    this.carrier = up;
+    if (first && up) return; // the first reading, as assumed: nothing to react to
+    this.push({ type: 'link', nowMs: this.now(), up });
+  }
+
+  /** An address left the HA interface (netlink event): if it is one we hold as master, it goes back at once. */
+  addressRemoved(address: Cidr): void {
+    // Cheap filter: an address storm on other addresses (or on a slave) costs no transition.
+    if (this.state.role !== 'master' || !this.state.held.some((c) => c.address === address.address && c.prefix === address.prefix)) return;
+    this.push({ type: 'addressLost', nowMs: this.now(), address });
+  }
+
+  /** Link/address events were lost: re-check carrier and addresses now (the caller re-reads the carrier). */
+  resync(): void {
+    this.push({ type: 'resync', nowMs: this.now() });
   }
 
   /** The current role (for log bindings and tests). */
