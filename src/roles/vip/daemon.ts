@@ -17,6 +17,7 @@ import { formatCidr } from '../../util/ip';
 import type { RoleContext, RoleRunner } from '../role';
 import { VipRunner } from './runner';
 import { realVipIo } from './io';
+import { readRouteTable, resolveNeighbours, type NeighbourGate } from './neighbours';
 
 /** The runner factory of the registry entry. */
 export function createVipRunner(initial: VigilConfig, { notifier }: RoleContext): RoleRunner {
@@ -26,6 +27,9 @@ export function createVipRunner(initial: VigilConfig, { notifier }: RoleContext)
   // Container mode only: the wait for `running` + container_settle before the runner exists.
   let wait: { cw: ContainerWait; sinceMs: number } | undefined;
   let stopRequested = false;
+  // vip.neighbours as resolved at start (and on a reload that changes it).
+  let gate: NeighbourGate = { ips: [], source: 'none', note: 'not resolved yet' };
+  let resolveGate: () => Promise<void> = async () => {};
   let resolveDone!: (c: number) => void;
   const done = new Promise<number>((r) => { resolveDone = r; });
   return {
@@ -46,12 +50,20 @@ export function createVipRunner(initial: VigilConfig, { notifier }: RoleContext)
       }
       // Link state of the HA interface (the probe's interface in both modes).
       const links = await Netlink.open();
+      resolveGate = async () => {
+        const c = cfg.vip!;
+        const addrs = c.neighbours !== undefined ? [] : await links.addresses(c.interface).catch(() => []);
+        const own = addrs.filter((a) => a.address !== c.address.address).map((a) => ({ address: a.address, prefix: a.prefix }));
+        gate = resolveNeighbours(c.neighbours, c.interface, own, c.neighbours !== undefined ? undefined : readRouteTable());
+        log.info({ neighbours: gate.ips, source: gate.source }, `neighbour gate: ${gate.note}`);
+      };
       const carrier = async () => {
         const l = await links.link(cfg.vip!.interface);
         return l ? l.up && l.carrier : undefined;
       };
       const begin = async () => {
-        const io = realVipIo(() => cfg.vip!, prober, backend, log, carrier, () => links.close());
+        await resolveGate();
+        const io = realVipIo(() => cfg.vip!, prober, backend, log, carrier, () => links.close(), () => gate);
         runner = new VipRunner(cfg.vip!, io, log);
         runner.done.then(resolveDone, () => resolveDone(1));
         await runner.start();
@@ -136,7 +148,9 @@ export function createVipRunner(initial: VigilConfig, { notifier }: RoleContext)
       return undefined;
     },
     reload(next) {
+      const nbChanged = JSON.stringify(next.vip?.neighbours) !== JSON.stringify(cfg.vip?.neighbours);
       cfg = next;
+      if (nbChanged && next.vip) void resolveGate();
       if (next.vip) runner?.reload(next.vip);
     },
     status() {

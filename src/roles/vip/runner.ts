@@ -31,7 +31,9 @@ export interface VipIo {
    * One probe. `ownMac`, when known, is the MAC this probe went out with: it
    * changes if the interface is re-created, and conflicts are decided on it.
    */
-  probe(ip: string, timeoutMs: number): Promise<ProbeOutcome & { ownMac?: string }>;
+  probe(ip: string, timeoutMs: number, purpose?: 'check' | 'conflict'): Promise<ProbeOutcome & { ownMac?: string }>;
+  /** The neighbour gate for status: what is probed (or why nothing), and the last answer. */
+  neighbourStatus?(): Record<string, unknown>;
   announce(addresses: Cidr[], count: number, intervalMs: number): Promise<void>;
   /** Addresses currently on the interface (or in the container); `ours` if they carry vigil's label. */
   listAddresses(): Promise<ListedCidr[]>;
@@ -64,6 +66,8 @@ export interface VipStatus {
   track?: { ok: boolean; passes: number; fails: number };
   takeovers: number;
   stepDowns: number;
+  /** The neighbour gate (vip.neighbours): what is probed, or why nothing is. */
+  neighbours?: Record<string, unknown>;
 }
 
 /** The machine's view of the config. */
@@ -221,6 +225,7 @@ export class VipRunner {
       ...(s.track ? { track: { ...s.track } } : {}),
       takeovers: s.takeovers,
       stepDowns: s.stepDowns,
+      ...(this.io.neighbourStatus ? { neighbours: this.io.neighbourStatus() } : {}),
     };
   }
 
@@ -319,7 +324,7 @@ export class VipRunner {
         return;
       }
       case 'probe':
-        this.io.probe(eff.ip, eff.timeoutMs).then(
+        this.io.probe(eff.ip, eff.timeoutMs, eff.purpose).then(
           (o) => this.push({ type: 'probed', nowMs: this.now(), purpose: eff.purpose, ...o }),
           (e) => this.push({ type: 'probed', nowMs: this.now(), purpose: eff.purpose, result: 'error', error: errorMessage(e) }),
         );
