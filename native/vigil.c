@@ -348,6 +348,33 @@ static napi_value arp_start(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * setFilter(program): replace the socket's classic BPF filter with
+ * `program` (struct sock_filter[] in host byte order, built by
+ * src/net/arp/filter.ts). SO_ATTACH_FILTER swaps the program atomically:
+ * every frame is judged by the old or the new one, never by neither. The
+ * kernel verifies the program; a bad one is refused and the old one stays.
+ */
+static napi_value arp_set_filter(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  arp_sock *s = unwrap_sock(env, info, &argc, argv);
+  if (!s) return NULL;
+  if (s->closed) return throw_errno(env, EBADF, "setsockopt(SO_ATTACH_FILTER)");
+  bool is_buf = false;
+  if (argc < 1) return throw_type(env, "setFilter(program) needs a Buffer");
+  NAPI_CALL(env, napi_is_buffer(env, argv[0], &is_buf));
+  if (!is_buf) return throw_type(env, "setFilter(program) needs a Buffer");
+  void *data;
+  size_t len;
+  NAPI_CALL(env, napi_get_buffer_info(env, argv[0], &data, &len));
+  if (len == 0 || len % sizeof(struct sock_filter) != 0 || len / sizeof(struct sock_filter) > BPF_MAXINSNS)
+    return throw_type(env, "program must be 1..4096 whole sock_filter instructions");
+  struct sock_fprog prog = {.len = (unsigned short)(len / sizeof(struct sock_filter)), .filter = data};
+  if (setsockopt(s->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) return throw_errno(env, errno, "setsockopt(SO_ATTACH_FILTER)");
+  return NULL;
+}
+
 static napi_value arp_close_js(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   arp_sock *s = unwrap_sock(env, info, &argc, NULL);
@@ -425,7 +452,7 @@ static napi_value open_arp_socket(napi_env env, napi_callback_info info) {
   s->drain = (unsigned)drain;
   s->env = env;
 
-  napi_value obj, jidx, jmac, fsend, fstart, fclose;
+  napi_value obj, jidx, jmac, fsend, fstart, fclose, ffilter;
   if (napi_create_object(env, &obj) != napi_ok || napi_wrap(env, obj, s, arp_finalize, NULL, NULL) != napi_ok) {
     close(fd);
     free(s);
@@ -439,7 +466,9 @@ static napi_value open_arp_socket(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_create_function(env, "send", NAPI_AUTO_LENGTH, arp_send, NULL, &fsend));
   NAPI_CALL(env, napi_create_function(env, "start", NAPI_AUTO_LENGTH, arp_start, NULL, &fstart));
   NAPI_CALL(env, napi_create_function(env, "close", NAPI_AUTO_LENGTH, arp_close_js, NULL, &fclose));
+  NAPI_CALL(env, napi_create_function(env, "setFilter", NAPI_AUTO_LENGTH, arp_set_filter, NULL, &ffilter));
   napi_property_descriptor props[] = {
+      {"setFilter", NULL, NULL, NULL, NULL, ffilter, napi_default, NULL},
       {"ifindex", NULL, NULL, NULL, NULL, jidx, napi_enumerable, NULL},
       {"mac", NULL, NULL, NULL, NULL, jmac, napi_enumerable, NULL},
       {"send", NULL, NULL, NULL, NULL, fsend, napi_default, NULL},

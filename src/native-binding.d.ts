@@ -25,6 +25,11 @@ export interface NativeArpSocket {
   start(onFrame: (frame: Buffer, receivedAtNs: bigint) => void, onError: (err: Error) => void): void;
   /** Stop polling and close the fd. Idempotent; safe from inside onFrame. */
   close(): void;
+  /**
+   * Replace the socket's BPF filter (SO_ATTACH_FILTER, atomic): `program`
+   * is struct sock_filter[] in host byte order (src/net/arp/filter.ts).
+   */
+  setFilter(program: Buffer): void;
   /** True once closed. */
   readonly closed: boolean;
 }

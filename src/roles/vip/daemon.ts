@@ -150,7 +150,7 @@ export function createVipRunner(initial: VigilConfig, { notifier }: RoleContext)
     reload(next) {
       const nbChanged = JSON.stringify(next.vip?.neighbours) !== JSON.stringify(cfg.vip?.neighbours);
       cfg = next;
-      if (nbChanged && next.vip) void resolveGate();
+      if (nbChanged && next.vip) void resolveGate().then(() => runner?.refreshInterests());
       if (next.vip) runner?.reload(next.vip);
     },
     status() {

@@ -36,11 +36,21 @@ function anyAnswers(prober: ArpProber, ips: string[], timeoutMs: number): Promis
 export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: AddressBackend, log: Logger, carrier: CarrierCheck, closeCarrier: () => void = () => {},
   gate: () => NeighbourGate = () => ({ ips: [], source: 'none', note: 'none' })): VipIo {
   const startMac = prober.mac;
+  // What this role waits for, kept in the socket's kernel filter: every frame
+  // about the HA IP (answers, a competitor's gratuitous ARP) and neighbours'
+  // replies. Everything else on the link stays in the kernel.
+  const pin = () => prober.pin({ senders: [cfg().address.address], replySenders: gate().ips });
+  pin();
   // The HA IP was silent at the last check: the neighbours are then asked in the same wake-up as the next probe.
   let haSilent = false;
   let lastNeighbours: { at: number; answered: boolean } | undefined;
   return {
     ownMac: startMac,
+    refreshInterests: pin,
+    arpStatus: () => {
+      const st = prober.stats();
+      return st ? { delivered: st.received, invalid: st.invalid, sent: st.sent } : undefined;
+    },
     neighbourStatus: () => ({ ...gate(), ...(lastNeighbours ? { lastAnswered: lastNeighbours.answered, lastAt: new Date(lastNeighbours.at).toISOString() } : {}) }),
     async probe(ip: string, timeoutMs: number, purpose: 'check' | 'conflict' = 'check'): Promise<ProbeOutcome & { ownMac?: string }> {
       const nbIps = gate().ips;

@@ -34,6 +34,10 @@ export interface VipIo {
   probe(ip: string, timeoutMs: number, purpose?: 'check' | 'conflict'): Promise<ProbeOutcome & { ownMac?: string }>;
   /** The neighbour gate for status: what is probed (or why nothing), and the last answer. */
   neighbourStatus?(): Record<string, unknown>;
+  /** ARP socket counters: `delivered` = frames the kernel filter let through to JavaScript. */
+  arpStatus?(): Record<string, unknown> | undefined;
+  /** Re-apply the kernel filter's standing interests (after the neighbour list changed). */
+  refreshInterests?(): void;
   announce(addresses: Cidr[], count: number, intervalMs: number): Promise<void>;
   /** Addresses currently on the interface (or in the container); `ours` if they carry vigil's label. */
   listAddresses(): Promise<ListedCidr[]>;
@@ -68,6 +72,8 @@ export interface VipStatus {
   stepDowns: number;
   /** The neighbour gate (vip.neighbours): what is probed, or why nothing is. */
   neighbours?: Record<string, unknown>;
+  /** ARP socket counters; `delivered`: frames that reached JavaScript. */
+  arp?: Record<string, unknown>;
 }
 
 /** The machine's view of the config. */
@@ -226,6 +232,7 @@ export class VipRunner {
       takeovers: s.takeovers,
       stepDowns: s.stepDowns,
       ...(this.io.neighbourStatus ? { neighbours: this.io.neighbourStatus() } : {}),
+      ...(this.io.arpStatus?.() ? { arp: this.io.arpStatus()! } : {}),
     };
   }
 
@@ -251,6 +258,11 @@ export class VipRunner {
   /** Link/address events were lost: re-check carrier and addresses now (the caller re-reads the carrier). */
   resync(): void {
     this.push({ type: 'resync', nowMs: this.now() });
+  }
+
+  /** Re-pin the kernel filter's interests (the neighbour list changed on reload). */
+  refreshInterests(): void {
+    this.io.refreshInterests?.();
   }
 
   /** The current role (for log bindings and tests). */

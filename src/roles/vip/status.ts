@@ -16,6 +16,8 @@ export function formatVipStatus(vip: Record<string, any>): string[] {
   lines.push(`  held: ${(vip.held as string[]).join(', ') || 'nothing'}`);
   const nb = vip.neighbours as { note: string; lastAnswered?: boolean; lastAt?: string } | undefined;
   if (nb) lines.push(`  neighbours: ${nb.note}${nb.lastAnswered !== undefined ? `; last ${nb.lastAnswered ? 'answered' : 'all silent'} at ${nb.lastAt}` : ''}`);
+  const arp = vip.arp as { delivered: number; sent: number } | undefined;
+  if (arp) lines.push(`  ARP frames: ${arp.delivered} delivered to the daemon by the kernel filter, ${arp.sent} sent`);
   if (vip.carrier !== undefined) lines.push(`  carrier: ${vip.carrier ? 'up' : 'down'}`);
   if (vip.track) lines.push(`  track: ${JSON.stringify(vip.track)}`);
   return lines;
