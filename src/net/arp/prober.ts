@@ -631,7 +631,12 @@ export class ArpProber {
             }
             const t = setTimeout(() => {
               timers.delete(t);
-              finish(replies.length > 0 ? answered() : { status: 'silent', answered: false, ...base(sent) });
+              // Silence is declared only after one more poll phase: libuv runs
+              // timers before I/O, so after a stall of this process (a saturated
+              // core) the timeout fires while the answer already waits in the
+              // socket. setImmediate runs after the poll phase has drained it,
+              // and the answer's kernel receive time decides, not our lateness.
+              setImmediate(() => finish(replies.length > 0 ? answered() : { status: 'silent', answered: false, ...base(sent) }));
             }, o.timeoutMs);
             timers.add(t);
           }
