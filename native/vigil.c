@@ -3,6 +3,7 @@
  *
  *  - An AF_PACKET socket that sends and receives ARP frames on one interface
  *    (no frame building, no policy, no timers: those live in src/net/arp/).
+ *  - A netlink event socket for link and address changes (nlevents.c).
  *  - setns(2) for the main thread, so tests can open sockets inside a lab
  *    host's network namespace.
  *  - sd_notify over an AF_UNIX datagram socket (Node has no unix datagrams).
@@ -36,29 +37,11 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include "vigil.h"
+
 /* ---- N-API plumbing ---------------------------------------------------- */
 
-/* Check an N-API call; on failure throw (unless one is pending) and return NULL. */
-#define NAPI_CALL(env, call)                                                   \
-  do {                                                                         \
-    napi_status status_ = (call);                                              \
-    if (status_ != napi_ok) {                                                  \
-      throw_napi_failure((env), #call);                                        \
-      return NULL;                                                             \
-    }                                                                          \
-  } while (0)
-
-/* The same for functions returning void (callbacks from libuv). */
-#define NAPI_CALL_VOID(env, call)                                              \
-  do {                                                                         \
-    napi_status status_ = (call);                                              \
-    if (status_ != napi_ok) {                                                  \
-      throw_napi_failure((env), #call);                                        \
-      return;                                                                  \
-    }                                                                          \
-  } while (0)
-
-static void throw_napi_failure(napi_env env, const char *what) {
+void throw_napi_failure(napi_env env, const char *what) {
   bool pending = false;
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return;
   const napi_extended_error_info *info = NULL;
@@ -70,7 +53,7 @@ static void throw_napi_failure(napi_env env, const char *what) {
 }
 
 /* Build an Error carrying {errno, code, syscall}. */
-static napi_value make_errno_error(napi_env env, int err, const char *syscall) {
+napi_value make_errno_error(napi_env env, int err, const char *syscall) {
   const char *code = uv_err_name(-err);
   char msg[256];
   snprintf(msg, sizeof msg, "%s failed: %s (%s)", syscall, strerror(err), code);
@@ -86,13 +69,13 @@ static napi_value make_errno_error(napi_env env, int err, const char *syscall) {
   return jerr;
 }
 
-static napi_value throw_errno(napi_env env, int err, const char *syscall) {
+napi_value throw_errno(napi_env env, int err, const char *syscall) {
   napi_value e = make_errno_error(env, err, syscall);
   if (e) napi_throw(env, e);
   return NULL;
 }
 
-static napi_value throw_type(napi_env env, const char *msg) {
+napi_value throw_type(napi_env env, const char *msg) {
   napi_throw_type_error(env, "EVIGILARG", msg);
   return NULL;
 }
@@ -120,7 +103,7 @@ static bool get_string(napi_env env, napi_value v, char *buf, size_t size, const
   return true;
 }
 
-static bool get_int(napi_env env, napi_value v, int32_t *out, const char *what) {
+bool get_int(napi_env env, napi_value v, int32_t *out, const char *what) {
   napi_valuetype t;
   if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) {
     char msg[128];
@@ -135,7 +118,7 @@ static bool get_int(napi_env env, napi_value v, int32_t *out, const char *what) 
   return true;
 }
 
-static uint64_t monotonic_ns(void) {
+uint64_t monotonic_ns(void) {
   struct timespec ts;
   /* CLOCK_MONOTONIC cannot fail with a valid clock id; zero keeps callers sane if it ever did. */
   if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) return 0;
@@ -365,6 +348,33 @@ static napi_value arp_start(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * setFilter(program): replace the socket's classic BPF filter with
+ * `program` (struct sock_filter[] in host byte order, built by
+ * src/net/arp/filter.ts). SO_ATTACH_FILTER swaps the program atomically:
+ * every frame is judged by the old or the new one, never by neither. The
+ * kernel verifies the program; a bad one is refused and the old one stays.
+ */
+static napi_value arp_set_filter(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  arp_sock *s = unwrap_sock(env, info, &argc, argv);
+  if (!s) return NULL;
+  if (s->closed) return throw_errno(env, EBADF, "setsockopt(SO_ATTACH_FILTER)");
+  bool is_buf = false;
+  if (argc < 1) return throw_type(env, "setFilter(program) needs a Buffer");
+  NAPI_CALL(env, napi_is_buffer(env, argv[0], &is_buf));
+  if (!is_buf) return throw_type(env, "setFilter(program) needs a Buffer");
+  void *data;
+  size_t len;
+  NAPI_CALL(env, napi_get_buffer_info(env, argv[0], &data, &len));
+  if (len == 0 || len % sizeof(struct sock_filter) != 0 || len / sizeof(struct sock_filter) > BPF_MAXINSNS)
+    return throw_type(env, "program must be 1..4096 whole sock_filter instructions");
+  struct sock_fprog prog = {.len = (unsigned short)(len / sizeof(struct sock_filter)), .filter = data};
+  if (setsockopt(s->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) return throw_errno(env, errno, "setsockopt(SO_ATTACH_FILTER)");
+  return NULL;
+}
+
 static napi_value arp_close_js(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   arp_sock *s = unwrap_sock(env, info, &argc, NULL);
@@ -442,7 +452,7 @@ static napi_value open_arp_socket(napi_env env, napi_callback_info info) {
   s->drain = (unsigned)drain;
   s->env = env;
 
-  napi_value obj, jidx, jmac, fsend, fstart, fclose;
+  napi_value obj, jidx, jmac, fsend, fstart, fclose, ffilter;
   if (napi_create_object(env, &obj) != napi_ok || napi_wrap(env, obj, s, arp_finalize, NULL, NULL) != napi_ok) {
     close(fd);
     free(s);
@@ -456,7 +466,9 @@ static napi_value open_arp_socket(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_create_function(env, "send", NAPI_AUTO_LENGTH, arp_send, NULL, &fsend));
   NAPI_CALL(env, napi_create_function(env, "start", NAPI_AUTO_LENGTH, arp_start, NULL, &fstart));
   NAPI_CALL(env, napi_create_function(env, "close", NAPI_AUTO_LENGTH, arp_close_js, NULL, &fclose));
+  NAPI_CALL(env, napi_create_function(env, "setFilter", NAPI_AUTO_LENGTH, arp_set_filter, NULL, &ffilter));
   napi_property_descriptor props[] = {
+      {"setFilter", NULL, NULL, NULL, NULL, ffilter, napi_default, NULL},
       {"ifindex", NULL, NULL, NULL, NULL, jidx, napi_enumerable, NULL},
       {"mac", NULL, NULL, NULL, NULL, jmac, napi_enumerable, NULL},
       {"send", NULL, NULL, NULL, NULL, fsend, napi_default, NULL},
@@ -633,6 +645,7 @@ static napi_value flock_exclusive(napi_env env, napi_callback_info info) {
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"openArpSocket", NULL, open_arp_socket, NULL, NULL, NULL, napi_default, NULL},
+      {"openNetlinkEvents", NULL, open_netlink_events, NULL, NULL, NULL, napi_default, NULL},
       {"monotonicNs", NULL, monotonic_ns_js, NULL, NULL, NULL, napi_default, NULL},
       {"netnsEnter", NULL, netns_enter, NULL, NULL, NULL, napi_default, NULL},
       {"netnsRestore", NULL, netns_restore, NULL, NULL, NULL, napi_default, NULL},

@@ -25,11 +25,49 @@ export interface NativeArpSocket {
   start(onFrame: (frame: Buffer, receivedAtNs: bigint) => void, onError: (err: Error) => void): void;
   /** Stop polling and close the fd. Idempotent; safe from inside onFrame. */
   close(): void;
+  /**
+   * Replace the socket's BPF filter (SO_ATTACH_FILTER, atomic): `program`
+   * is struct sock_filter[] in host byte order (src/net/arp/filter.ts).
+   */
+  setFilter(program: Buffer): void;
   /** True once closed. */
   readonly closed: boolean;
 }
 
+/**
+ * A NETLINK_ROUTE socket that only listens to multicast groups (RTNLGRP_*):
+ * large receive buffer (SO_RCVBUFFORCE), NETLINK_NO_ENOBUFS, polled by libuv.
+ * An overrun never becomes an error: it is reported through `onOverflow`
+ * (the socket's drop counter moved), and the owner re-reads the state.
+ */
+export interface NativeNetlinkEvents {
+  /** The socket's netlink port id (nl_pid). */
+  readonly port: number;
+  /** The receive buffer the kernel granted, in bytes (SO_RCVBUF reads back twice the asked size). */
+  readonly rcvbufBytes: number;
+  /**
+   * Start delivering: `onDatagram(buf)` once per datagram (may hold several
+   * netlink messages), at most `drain` per readable event; `onOverflow()`
+   * after a drain during which events were lost; `onError` on a fatal
+   * poll/recv error, after which the socket is closed.
+   */
+  start(onDatagram: (buf: Buffer) => void, onOverflow: () => void, onError: (err: Error) => void): void;
+  /** Join (`true`) or leave a multicast group. */
+  membership(group: number, join: boolean): void;
+  /** Whether the socket keeps the event loop alive (default true once started). */
+  ref(keepAlive: boolean): void;
+  /** Stop polling and close the fd. Idempotent; safe from inside a callback. */
+  close(): void;
+  readonly closed: boolean;
+}
+
 export interface NativeBinding {
+  /**
+   * Open a netlink event socket in the calling thread's namespace, joined to
+   * `groups` (RTNLGRP_* numbers, may be empty), asking for `rcvbufBytes` of
+   * receive buffer. `drain` caps datagrams read per readable event (default 64).
+   */
+  openNetlinkEvents(groups: number[], rcvbufBytes: number, drain?: number): NativeNetlinkEvents;
   /**
    * Open an ARP socket on `ifname`: socket(AF_PACKET, SOCK_RAW|SOCK_NONBLOCK|
    * SOCK_CLOEXEC, ETH_P_ARP), a BPF filter passing only ARP, bound to the

@@ -72,6 +72,13 @@ export interface LabHost {
   /** Whether eth0 exists, is up and has carrier (LOWER_UP): what a test waits for after {@link restoreLink}. */
   carrierUp(): Promise<boolean>;
   /**
+   * Detach the bridge-side veth end from the bridge (`nomaster`): eth0 keeps
+   * carrier but every frame is lost (a dead uplink behind an access switch).
+   */
+  isolate(): Promise<void>;
+  /** Undo {@link isolate}. */
+  unisolate(): Promise<void>;
+  /**
    * Run `fn` synchronously with the main thread inside this namespace
    * (native netnsEnter/netnsRestore), always switching back. Only the
    * synchronous part of `fn` runs inside: open sockets there, await outside.
@@ -331,6 +338,14 @@ class LabHostImpl implements LabHost {
       return;
     }
     await ip(['-n', this.lab.bridgeNs, 'link', 'set', this.plan.brPort, 'up']);
+  }
+
+  async isolate(): Promise<void> {
+    await ip(['-n', this.lab.bridgeNs, 'link', 'set', this.plan.brPort, 'nomaster']);
+  }
+
+  async unisolate(): Promise<void> {
+    await ip(['-n', this.lab.bridgeNs, 'link', 'set', this.plan.brPort, 'master', 'br0']);
   }
 
   async deleteLink(): Promise<void> {

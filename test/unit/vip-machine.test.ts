@@ -2,7 +2,7 @@
 import t from 'tap';
 import {
   initialState, transition, keepsOnConflict, type VipEffect, type VipEvent, type VipMachineConfig,
-  type VipState, type ProbeOutcome,
+  type VipState, type ProbeOutcome, type TimerName, carrierReleaseMs, takeoverWindowMs,
 } from '../../src/roles/vip/machine';
 import type { Cidr } from '../../src/util/ip';
 
@@ -75,7 +75,7 @@ class Sim {
         this.feed(nextPending.ev());
       } else if (nextTimer) {
         this.timers.delete(nextTimer[0]);
-        this.feed({ type: 'timer', nowMs: at, timer: nextTimer[0] as 'probe' | 'master-check' });
+        this.feed({ type: 'timer', nowMs: at, timer: nextTimer[0] as TimerName });
       }
     }
     this.now = until;
@@ -406,4 +406,63 @@ t.test('a master that lets the HA IP go sends a release notice after removing it
   slave.feed({ type: 'stop', nowMs: slave.now });
   slave.run(slave.now + 1000);
   t.equal(slave.effects('release').length, 0);
+});
+
+t.test('carrier lost on the master: release timer at once, released before the earliest peer takeover', async (t) => {
+  const c = cfg();
+  const sim = new Sim(c, true);
+  sim.run(500);
+  sim.probe = () => ({ result: 'error', error: 'no carrier on eth0', linkDown: true });
+  sim.feed({ type: 'link', nowMs: sim.now, up: false });
+  t.equal(sim.timers.get('link-release'), 500 + carrierReleaseMs(c), 'release timer armed at the event');
+  t.ok(carrierReleaseMs(c) < (c.takeOverAfter - 1) * (c.failureCheckIntervalMs + c.probeTimeoutMs), 'before the earliest peer takeover');
+  t.ok(carrierReleaseMs(c) < takeoverWindowMs(c), 'sooner than the probe-based release');
+  sim.run(500 + carrierReleaseMs(c) + 100);
+  t.equal(sim.state.role, 'slave', 'released');
+  t.equal(sim.state.held.length, 0, 'addresses removed');
+});
+
+t.test('carrier flap shorter than the release: still master, and a conflict probe at once', async (t) => {
+  const c = cfg({ masterCheckIntervalMs: 60_000 });
+  const sim = new Sim(c, true);
+  sim.run(1000);
+  sim.feed({ type: 'link', nowMs: sim.now, up: false });
+  sim.run(1100);
+  const probes = sim.effects('probe').length;
+  sim.feed({ type: 'link', nowMs: sim.now, up: true });
+  t.equal(sim.timers.has('link-release'), false, 'release timer cancelled');
+  t.equal(sim.effects('probe').length, probes + 1, 'conflict probe at once');
+  t.equal(sim.state.linkDownSinceMs, undefined);
+  sim.run(5000);
+  t.equal(sim.state.role, 'master');
+});
+
+t.test('carrier back while a probe is out: the next check runs as soon as it returns', async (t) => {
+  const c = cfg({ masterCheckIntervalMs: 60_000 });
+  const sim = new Sim(c, true);
+  sim.probe = () => ({ result: 'silent' }); // no competing owner: the probe is out for its whole timeout
+  sim.run(10); // the initial master check is out
+  t.equal(sim.state.probeInFlight, true);
+  sim.feed({ type: 'link', nowMs: sim.now, up: false });
+  sim.feed({ type: 'link', nowMs: sim.now, up: true });
+  t.equal(sim.state.checkSoon, true);
+  const probes = sim.effects('probe').length;
+  sim.run(500);
+  t.equal(sim.effects('probe').length, probes + 1, 'a second check within one probe timeout, not after 60 s');
+});
+
+t.test('an address of ours removed behind our back: reconcile at once; others and non-masters ignored', async (t) => {
+  const c = cfg({ masterCheckIntervalMs: 60_000 });
+  const sim = new Sim(c, true);
+  sim.run(1000);
+  const rec = sim.effects('reconcile').length;
+  sim.feed({ type: 'addressLost', nowMs: sim.now, address: HA });
+  t.equal(sim.effects('reconcile').length, rec + 1, 'reconciled at once');
+  t.match(sim.effects('log').map((x) => (x.eff as { msg: string }).msg).join('\n'), /not by vigil/);
+  sim.run(2000);
+  const step = transition(sim.state, { type: 'addressLost', nowMs: sim.now, address: EXTRA }, c);
+  t.same(step.effects, [], 'an address we do not hold is ignored');
+  const slave = new Sim(cfg());
+  slave.run(1000);
+  t.same(transition(slave.state, { type: 'addressLost', nowMs: 1000, address: HA }, slave.c).effects, [], 'a slave ignores it');
 });

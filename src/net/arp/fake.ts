@@ -55,6 +55,12 @@ class FakeSocket implements NativeArpSocket {
     this.onError = onError;
   }
 
+  /** The last program given to setFilter (the fake delivers every frame regardless). */
+  filter: Buffer | undefined;
+  setFilter(program: Buffer): void {
+    this.filter = program;
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

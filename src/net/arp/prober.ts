@@ -22,7 +22,8 @@ import {
   buildAnnounceReply, buildAnnounceRequest, buildProbe, buildRelease, buildRequest, isProbe, isRelease, OP_REPLY,
 } from './codec';
 import type { ArpPacket, MacLike } from './codec';
-import { ArpSocket } from './socket';
+import { ArpSocket, type ArpSocketStats } from './socket';
+import { buildArpFilter } from './filter';
 import type { ArpBinding } from './socket';
 import { native } from '../../native';
 
@@ -176,6 +177,12 @@ const retryDelayMs = (n: number): number => Math.min(2 ** (n - 1), 50);
 // ---------------------------------------------------------------------------
 // Shared sockets: one per (binding, network namespace, interface).
 
+/** Standing interests (see {@link ArpProber.pin}). */
+export interface Pin { senders?: string[]; replySenders?: string[] }
+
+/** Every ARP frame (the filter of last resort when a built one is refused). */
+const OPEN_FILTER = buildArpFilter({ senders: [], openAll: true });
+
 type Waiter = { onPacket(p: ArpPacket, at: bigint, kind: ArpReply['kind']): void; fail(e: VigilError): void; conflicts: boolean };
 
 /** One open socket and the probes waiting on it. */
@@ -186,6 +193,11 @@ class Endpoint {
   private readonly waiters = new Map<string, Set<Waiter>>();
   /** Released IP → who listens for release notices about it ({@link ArpProber.onRelease}). */
   readonly releaseListeners = new Map<string, Set<(mac: string) => void>>();
+
+  /** Standing interests of the probers on this socket ({@link ArpProber.pin}). */
+  readonly pins = new Set<Pin>();
+  /** The interests the kernel filter was last built from. */
+  private filterKey: string | undefined;
 
   constructor(socket: ArpSocket, private readonly forget: () => void) {
     this.socket = socket;
@@ -202,10 +214,45 @@ class Endpoint {
     return !this.socket.closed;
   }
 
+  /**
+   * Rebuild the kernel filter from what is waited for now: the waiters' IPs,
+   * the pins, the release listeners; swapped only when that set changed (a
+   * pinned IP probed at every check never swaps it). If the kernel refuses
+   * a program, fall back to passing every ARP frame: slower, never blind.
+   */
+  refilter(): void {
+    const pinSenders = new Set<string>();
+    const pinReplies = new Set<string>();
+    for (const p of this.pins) { p.senders?.forEach((x) => pinSenders.add(x)); p.replySenders?.forEach((x) => pinReplies.add(x)); }
+    const senders = new Set(pinSenders);
+    const probeTargets = new Set<string>();
+    for (const [ip, set] of this.waiters) {
+      // A pinned neighbour is answered by a reply: keep it reply-only while probed, so the filter stays put.
+      if (!pinReplies.has(ip)) senders.add(ip);
+      for (const w of set) if (w.conflicts) { probeTargets.add(ip); break; }
+    }
+    const releaseTargets = new Set(this.releaseListeners.keys());
+    const sort = (x: Set<string>) => [...x].sort();
+    const interests = { senders: sort(senders), replySenders: sort(pinReplies), probeTargets: sort(probeTargets), releaseTargets: sort(releaseTargets) };
+    const key = JSON.stringify(interests);
+    if (key === this.filterKey) return;
+    try {
+      this.socket.setFilter(buildArpFilter(interests));
+      this.filterKey = key;
+    } catch (e) {
+      log.warn({ iface: this.socket.ifname, err: String(e) }, 'ARP kernel filter not updated; passing every ARP frame instead');
+      try { this.socket.setFilter(OPEN_FILTER); } catch { /* the old filter stays */ }
+      this.filterKey = undefined;
+    }
+  }
+
   watch(ip: string, w: Waiter): void {
     let set = this.waiters.get(ip);
+    const fresh = !set || (w.conflicts && ![...set].some((x) => x.conflicts));
     if (!set) this.waiters.set(ip, (set = new Set()));
     set.add(w);
+    // The filter must pass the answer before the probe goes out.
+    if (fresh) this.refilter();
   }
 
   unwatch(ip: string, w: Waiter): void {
@@ -213,6 +260,7 @@ class Endpoint {
     if (!set) return;
     set.delete(w);
     if (set.size === 0) this.waiters.delete(ip);
+    if (set.size === 0 || w.conflicts) this.refilter();
   }
 
   private dispatch(p: ArpPacket, at: bigint): void {
@@ -359,6 +407,7 @@ export class ArpProber {
   private sender: { ip: string | undefined; atNs: bigint } | undefined;
   /** Release listeners of this prober, re-attached to a reopened socket. */
   private readonly releaseListeners: { ip: string; cb: (mac: string) => void }[] = [];
+  private myPin: Pin | undefined;
 
   /**
    * Open (or join) the shared socket on `iface` in the calling thread's
@@ -410,7 +459,9 @@ export class ArpProber {
         throw new VigilError('ENETNS', `ARP socket on '${this.iface}' was lost and cannot be reopened from another network namespace`);
       }
       this.lease = acquire(this.iface, this.binding, this.netns);
+      if (this.myPin) this.lease.ep.pins.add(this.myPin);
       for (const l of this.releaseListeners) this.attachRelease(this.lease.ep, l);
+      this.lease.ep.refilter();
     }
     return this.lease.ep;
   }
@@ -419,6 +470,26 @@ export class ArpProber {
     let set = ep.releaseListeners.get(l.ip);
     if (!set) ep.releaseListeners.set(l.ip, (set = new Set()));
     set.add(l.cb);
+    ep.refilter();
+  }
+
+  /**
+   * Standing interests of this prober, kept in the socket's kernel filter for
+   * as long as the prober is open (across reopens): `senders`, IPs whose every
+   * frame matters (the HA IP: answers and a competitor's gratuitous ARP);
+   * `replySenders`, IPs whose replies only matter (neighbours answering our
+   * requests). Pinning what is probed at every check keeps the filter from
+   * being swapped twice per probe. Replaces the previous pin of this prober.
+   */
+  pin(p: Pin): void {
+    if (this.myPin) this.lease?.ep.pins.delete(this.myPin);
+    this.myPin = { senders: [...(p.senders ?? [])], replySenders: [...(p.replySenders ?? [])] };
+    if (this.lease?.ep.alive) { this.lease.ep.pins.add(this.myPin); this.lease.ep.refilter(); }
+  }
+
+  /** Counters of the socket in use (frames delivered to JS = `received`), or undefined before it opens. */
+  stats(): ArpSocketStats | undefined {
+    return this.lease?.ep.socket.stats;
   }
 
   /**
@@ -434,7 +505,9 @@ export class ArpProber {
     return () => {
       const i = this.releaseListeners.indexOf(l);
       if (i >= 0) this.releaseListeners.splice(i, 1);
-      this.lease?.ep.releaseListeners.get(ip)?.delete(cb);
+      const set = this.lease?.ep.releaseListeners.get(ip);
+      set?.delete(cb);
+      if (set && set.size === 0) { this.lease!.ep.releaseListeners.delete(ip); this.lease!.ep.refilter(); }
     };
   }
 
@@ -558,7 +631,12 @@ export class ArpProber {
             }
             const t = setTimeout(() => {
               timers.delete(t);
-              finish(replies.length > 0 ? answered() : { status: 'silent', answered: false, ...base(sent) });
+              // Silence is declared only after one more poll phase: libuv runs
+              // timers before I/O, so after a stall of this process (a saturated
+              // core) the timeout fires while the answer already waits in the
+              // socket. setImmediate runs after the poll phase has drained it,
+              // and the answer's kernel receive time decides, not our lateness.
+              setImmediate(() => finish(replies.length > 0 ? answered() : { status: 'silent', answered: false, ...base(sent) }));
             }, o.timeoutMs);
             timers.add(t);
           }
@@ -640,8 +718,15 @@ export class ArpProber {
     const err = new VigilError('ECANCELED', `ARP prober on '${this.iface}' closed`);
     for (const c of [...this.cancels]) c(err);
     // The socket may live on for other probers: take our listeners off it.
-    for (const l of this.releaseListeners) this.lease?.ep.releaseListeners.get(l.ip)?.delete(l.cb);
+    const ep = this.lease?.ep;
+    for (const l of this.releaseListeners) {
+      const set = ep?.releaseListeners.get(l.ip);
+      set?.delete(l.cb);
+      if (set && set.size === 0) ep!.releaseListeners.delete(l.ip);
+    }
     this.releaseListeners.length = 0;
+    if (this.myPin) ep?.pins.delete(this.myPin);
+    if (ep && ep.refs > 1 && ep.alive) ep.refilter(); // narrow it back for the probers that stay
     this.lease?.release();
     this.lease = undefined;
   }

@@ -127,6 +127,20 @@ export class ArpSocket extends EventEmitter<ArpSocketEvents> {
     }
   }
 
+  /**
+   * Replace the kernel filter (see filter.ts): frames it drops never reach
+   * JavaScript. Atomic; a program the kernel refuses throws and leaves the
+   * old one in place.
+   */
+  setFilter(program: Buffer): void {
+    if (this.isClosed) return;
+    try {
+      this.sock.setFilter(program);
+    } catch (e) {
+      throw fromNative(e, `ARP filter on '${this.ifname}'`);
+    }
+  }
+
   /** Stop receiving and close the fd. Idempotent; safe inside a 'frame' listener. */
   close(): void {
     if (this.isClosed) return;

@@ -17,7 +17,7 @@ import {
   parseAddress, parseLink, parseMessages, parseNeighbour,
   type AddressInfo, type LinkInfo, type NeighbourInfo, type NlMessage,
 } from './codec';
-import { NetlinkRequester, errnoError, netlinkSystemError, openPackageTransport, type NetlinkTransport } from './transport';
+import { NetlinkRequester, errnoError, netlinkSystemError, openNativeEventTransport, openPackageTransport, type NetlinkTransport } from './transport';
 
 export type { AddressInfo, LinkInfo, NeighbourInfo } from './codec';
 
@@ -50,8 +50,14 @@ export interface AddAddressOptions {
   label?: string;
 }
 
-/** Receive buffer asked for on each socket; the kernel caps it at net.core.rmem_max. */
+/** Receive buffer asked for on the request socket; the kernel caps it at net.core.rmem_max. */
 const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
+/**
+ * Receive buffer of the event socket (SO_RCVBUFFORCE passes rmem_max as
+ * root). An overrun is survivable (EOVERFLOW → re-read), so this only needs
+ * to make it rare: ~20,000 address events of ~200 bytes of skb truesize.
+ */
+const EVENT_BUFFER_BYTES = 8 * 1024 * 1024;
 const DEFAULT_TIMEOUT_MS = 5000;
 
 const EEXIST = 17;
@@ -112,7 +118,8 @@ export class Netlink {
     const reqSocket = openPackageTransport({ recvBufferBytes: RECV_BUFFER_BYTES });
     let eventSocket: NetlinkTransport;
     try {
-      eventSocket = openPackageTransport({ recvBufferBytes: RECV_BUFFER_BYTES });
+      // Native: the package's socket aborts the process when its queue overruns.
+      eventSocket = openNativeEventTransport({ recvBufferBytes: EVENT_BUFFER_BYTES });
     } catch (e) {
       reqSocket.close();
       throw e;
@@ -218,7 +225,9 @@ export class Netlink {
   /**
    * Receive link and IPv4 address changes (RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR)
    * on the event socket. Returns the unsubscribe function. `onError` hears
-   * about socket trouble (events may have been lost: re-read the state).
+   * about socket trouble: code `EOVERFLOW` when the receive queue overran
+   * (events were lost, the socket goes on: re-read the state with a dump),
+   * anything else when the socket failed and delivers no more events.
    * While anyone is subscribed, the event socket keeps the process alive.
    */
   subscribe(cb: (ev: NetlinkEvent) => void, onError?: (err: VigilError) => void): () => void {
@@ -329,7 +338,9 @@ export class Netlink {
 
   private onEventError(err: unknown): void {
     const e = netlinkSystemError(err, 'netlink event socket');
-    log.warn({ code: e.code }, 'netlink event socket error; events may have been lost');
+    // An overrun is routine under an address storm and is handled by the subscribers' re-read.
+    if (e.code === 'EOVERFLOW') log.debug('netlink event socket overran; subscribers re-read the state');
+    else log.warn({ code: e.code }, 'netlink event socket error; no more events from it');
     for (const s of [...this.subscribers]) {
       try { s.onError?.(e); } catch (x) { log.error({ err: x }, 'netlink onError handler threw'); }
     }

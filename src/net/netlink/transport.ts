@@ -19,6 +19,7 @@ import { RawNetlinkSocket, Protocol } from 'netlink';
 import { getSystemErrorName } from 'node:util';
 import { SystemError, VigilError } from '../../errors';
 import { NLM_F, NLMSG, encodeMessage, parseErrorPayload, parseMessages, type NlMessage } from './codec';
+import { native } from '../../native';
 
 /** Acks one transaction may have in flight: 64 error replies stay well under the default 208 KiB receive buffer. */
 export const MAX_BATCH_MESSAGES = 64;
@@ -83,6 +84,42 @@ export function openPackageTransport(opts: { recvBufferBytes?: number } = {}): N
       closed = true;
       raw.close();
     },
+  };
+}
+
+/**
+ * Open a listen-only event socket in the native layer (native/nlevents.c),
+ * in the calling thread's current network namespace: large receive buffer,
+ * NETLINK_NO_ENOBUFS, so an overrun can never abort the process. An overrun
+ * reaches `listen`'s onError as a VigilError with code `EOVERFLOW` (events
+ * were lost; the socket stays open): the owner re-reads the state with a
+ * dump. `send` is refused: this socket never makes requests. Starts unref'd.
+ */
+export function openNativeEventTransport(opts: { recvBufferBytes: number }): NetlinkTransport {
+  let sock: ReturnType<ReturnType<typeof native>['openNetlinkEvents']>;
+  try {
+    sock = native().openNetlinkEvents([], opts.recvBufferBytes);
+  } catch (e) {
+    throw netlinkSystemError(e, 'open netlink event socket');
+  }
+  let keep = false;
+  let started = false;
+  return {
+    port: sock.port,
+    send: (_d, cb) => cb(new VigilError('EINVAL', 'the netlink event socket does not send')),
+    listen: (onDatagram, onError) => {
+      if (started) throw new VigilError('EINVAL', 'netlink event socket already listening');
+      started = true;
+      sock.start(onDatagram,
+        () => onError(new VigilError('EOVERFLOW', 'netlink event socket overran: events were lost, state must be re-read')),
+        (err) => onError(err));
+      sock.ref(keep);
+    },
+    addMembership: (g) => { try { sock.membership(g, true); } catch (e) { throw netlinkSystemError(e, 'join netlink group'); } },
+    dropMembership: (g) => { try { sock.membership(g, false); } catch (e) { throw netlinkSystemError(e, 'leave netlink group'); } },
+    ref: () => { keep = true; if (!sock.closed) sock.ref(true); },
+    unref: () => { keep = false; if (!sock.closed) sock.ref(false); },
+    close: () => sock.close(),
   };
 }
 

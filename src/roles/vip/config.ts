@@ -16,7 +16,7 @@ import { resolve } from 'node:path';
 import type { Command } from '../../actions/commands';
 import type { Cidr } from '../../util/ip';
 import { parseCidr } from '../../util/ip';
-import { command, duration, int, leaf, path, section, type Schema } from '../../config/kinds';
+import { command, duration, int, leaf, list, path, section, type Schema } from '../../config/kinds';
 import { formatValue, ms, notLonger, toCommand, type AddProblem } from '../../config/normalize';
 
 /** `vip.track`: a keepalived-style health check of the service. */
@@ -53,6 +53,12 @@ export interface VipConfig {
   vzctl: string;
   vzlist: string;
   containerSettleMs: number;
+  /**
+   * Neighbours that must answer before silence counts (a slave) or while
+   * holding the IP (a master). Undefined: the default gateway when it is on
+   * the interface's subnet, resolved at start; [] turns the gate off.
+   */
+  neighbours?: string[];
 }
 
 /** The schema of `vip:`; `track.timeout` defaults to the track interval (filled in below). */
@@ -85,6 +91,7 @@ export const VIP_SCHEMA: Schema = section('a mapping with the HA IP settings (in
   vzctl: leaf({ kind: 'program' }, 'vzctl'),
   vzlist: leaf({ kind: 'program' }, 'vzlist'),
   container_settle: duration('30s', 0),
+  neighbours: list('a list of IPv4 addresses of neighbours on the HA interface (for example the gateway)', leaf({ kind: 'ipv4' }), { uniqueItems: true, maxItems: 16 }),
 }, { required: ['interface', 'address'] });
 
 /** The validated `vip:` mapping → {@link VipConfig}, with the cross-key rules. */
@@ -108,6 +115,7 @@ export function normalizeVip(v: Record<string, any>, add: AddProblem): VipConfig
     vzctl: v.vzctl,
     vzlist: v.vzlist,
     containerSettleMs: ms(v.container_settle),
+    ...(v.neighbours !== undefined ? { neighbours: [...(v.neighbours as string[])] } : {}),
   };
   if (v.track) {
     const interval = ms(v.track.interval);

@@ -17,6 +17,7 @@ import { formatCidr } from '../../util/ip';
 import type { RoleContext, RoleRunner } from '../role';
 import { VipRunner } from './runner';
 import { realVipIo } from './io';
+import { readRouteTable, resolveNeighbours, type NeighbourGate } from './neighbours';
 
 /** The runner factory of the registry entry. */
 export function createVipRunner(initial: VigilConfig, { notifier }: RoleContext): RoleRunner {
@@ -26,6 +27,9 @@ export function createVipRunner(initial: VigilConfig, { notifier }: RoleContext)
   // Container mode only: the wait for `running` + container_settle before the runner exists.
   let wait: { cw: ContainerWait; sinceMs: number } | undefined;
   let stopRequested = false;
+  // vip.neighbours as resolved at start (and on a reload that changes it).
+  let gate: NeighbourGate = { ips: [], source: 'none', note: 'not resolved yet' };
+  let resolveGate: () => Promise<void> = async () => {};
   let resolveDone!: (c: number) => void;
   const done = new Promise<number>((r) => { resolveDone = r; });
   return {
@@ -46,15 +50,53 @@ export function createVipRunner(initial: VigilConfig, { notifier }: RoleContext)
       }
       // Link state of the HA interface (the probe's interface in both modes).
       const links = await Netlink.open();
+      resolveGate = async () => {
+        const c = cfg.vip!;
+        const addrs = c.neighbours !== undefined ? [] : await links.addresses(c.interface).catch(() => []);
+        const own = addrs.filter((a) => a.address !== c.address.address).map((a) => ({ address: a.address, prefix: a.prefix }));
+        gate = resolveNeighbours(c.neighbours, c.interface, own, c.neighbours !== undefined ? undefined : readRouteTable());
+        log.info({ neighbours: gate.ips, source: gate.source }, `neighbour gate: ${gate.note}`);
+      };
       const carrier = async () => {
         const l = await links.link(cfg.vip!.interface);
         return l ? l.up && l.carrier : undefined;
       };
       const begin = async () => {
-        const io = realVipIo(() => cfg.vip!, prober, backend, log, carrier, () => links.close());
+        await resolveGate();
+        const io = realVipIo(() => cfg.vip!, prober, backend, log, carrier, () => links.close(), () => gate);
         runner = new VipRunner(cfg.vip!, io, log);
         runner.done.then(resolveDone, () => resolveDone(1));
         await runner.start();
+        watchLinks(runner);
+      };
+      // Carrier and address changes as they happen (native netlink event socket:
+      // no polling, and an overrun means "re-read", never an abort).
+      const watchLinks = (r: VipRunner) => {
+        let last: boolean | undefined;
+        let rereading = false;
+        const feed = (up: boolean) => { if (up !== last) { last = up; r.linkChanged(up); } };
+        const reread = () => carrier().then((up) => { if (up !== undefined) feed(up); },
+          (e) => log.warn({ err: errorMessage(e) }, 'could not read the carrier'));
+        links.subscribe((ev) => {
+          const ifname = cfg.vip!.interface;
+          if (ev.kind === 'link') {
+            if (ev.link.name === ifname && !ev.removed) feed(ev.link.up && ev.link.carrier);
+          } else if (ev.removed && cfg.vip!.backend === 'netlink' && ev.address.ifname === ifname) {
+            r.addressRemoved({ address: ev.address.address, prefix: ev.address.prefix });
+          }
+        }, (e) => {
+          if (e.code === 'EOVERFLOW') {
+            // Coalesced: a storm overruns many drains in a row; one re-read at a time covers them.
+            if (rereading) return;
+            rereading = true;
+            log.info('link/address events were lost (event queue overran): re-reading the carrier and the addresses');
+            void reread().finally(() => { rereading = false; });
+            r.resync();
+          } else {
+            log.warn({ err: e.message }, 'link/address events unavailable: carrier is read at each silent probe, addresses at each master check');
+          }
+        });
+        void reread();
       };
       if (v.backend !== 'vzctl') { await begin(); return; }
       // Container mode: start() returns at once, so the daemon opens its control
@@ -106,7 +148,9 @@ export function createVipRunner(initial: VigilConfig, { notifier }: RoleContext)
       return undefined;
     },
     reload(next) {
+      const nbChanged = JSON.stringify(next.vip?.neighbours) !== JSON.stringify(cfg.vip?.neighbours);
       cfg = next;
+      if (nbChanged && next.vip) void resolveGate().then(() => runner?.refreshInterests());
       if (next.vip) runner?.reload(next.vip);
     },
     status() {

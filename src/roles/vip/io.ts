@@ -11,6 +11,7 @@ import type { AddressBackend } from '../../actions/addresses';
 import type { Cidr } from '../../util/ip';
 import type { VipIo } from './runner';
 import type { ProbeOutcome } from './machine';
+import type { NeighbourGate } from './neighbours';
 
 /**
  * Carrier of the HA interface (netlink, no spawn): undefined when the
@@ -18,14 +19,47 @@ import type { ProbeOutcome } from './machine';
  */
 export type CarrierCheck = () => Promise<boolean | undefined>;
 
+/**
+ * Whether any of `ips` answers an ARP request within `timeoutMs`: true at the
+ * first answer (usually well under a millisecond), false once all are silent.
+ */
+function anyAnswers(prober: ArpProber, ips: string[], timeoutMs: number): Promise<boolean> {
+  if (ips.length === 0) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    let left = ips.length;
+    const one = (ok: boolean) => { if (ok) resolve(true); else if (--left === 0) resolve(false); };
+    for (const ip of ips) prober.probe(ip, { timeoutMs, count: 1, source: 'request' }).then((r) => one(r.status === 'answered'), () => one(false));
+  });
+}
+
 /** Build the real I/O for one HA IP role. The prober must already be open. */
-export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: AddressBackend, log: Logger, carrier: CarrierCheck, closeCarrier: () => void = () => {}): VipIo {
+export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: AddressBackend, log: Logger, carrier: CarrierCheck, closeCarrier: () => void = () => {},
+  gate: () => NeighbourGate = () => ({ ips: [], source: 'none', note: 'none' })): VipIo {
   const startMac = prober.mac;
+  // What this role waits for, kept in the socket's kernel filter: every frame
+  // about the HA IP (answers, a competitor's gratuitous ARP) and neighbours'
+  // replies. Everything else on the link stays in the kernel.
+  const pin = () => prober.pin({ senders: [cfg().address.address], replySenders: gate().ips });
+  pin();
+  // The HA IP was silent at the last check: the neighbours are then asked in the same wake-up as the next probe.
+  let haSilent = false;
+  let lastNeighbours: { at: number; answered: boolean } | undefined;
   return {
     ownMac: startMac,
-    async probe(ip: string, timeoutMs: number): Promise<ProbeOutcome & { ownMac?: string }> {
+    refreshInterests: pin,
+    arpStatus: () => {
+      const st = prober.stats();
+      return st ? { delivered: st.received, invalid: st.invalid, sent: st.sent } : undefined;
+    },
+    neighbourStatus: () => ({ ...gate(), ...(lastNeighbours ? { lastAnswered: lastNeighbours.answered, lastAt: new Date(lastNeighbours.at).toISOString() } : {}) }),
+    async probe(ip: string, timeoutMs: number, purpose: 'check' | 'conflict' = 'check'): Promise<ProbeOutcome & { ownMac?: string }> {
+      const nbIps = gate().ips;
+      // Master: once per master check, alongside the conflict probe. Slave: only while the HA IP is silent.
+      const ask = () => anyAnswers(prober, nbIps, timeoutMs).then((ok) => { lastNeighbours = { at: Date.now(), answered: ok }; return ok; });
+      const early = nbIps.length > 0 && (purpose === 'conflict' || haSilent) ? ask() : undefined;
       // acceptConflict false: another slave's RFC 5227 probe is not an owner answering.
       const r = await prober.probe(ip, { timeoutMs, count: 1, acceptConflict: false });
+      haSilent = r.status !== 'answered';
       // The MAC this probe went out with: a re-created interface has a new one,
       // and the conflict decision must use the MAC the other side sees now.
       const mine = r.senderMac !== undefined ? { ownMac: r.senderMac } : {};
@@ -39,6 +73,11 @@ export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: Ad
       // Asked only when the probe got no answer: an answer proves the link.
       const up = await carrier().catch(() => undefined);
       if (up !== true) return { result: 'error', linkDown: true, error: up === undefined ? `interface ${cfg().interface} is gone` : `no carrier on ${cfg().interface}`, ...mine };
+      if (r.status === 'silent' && nbIps.length > 0 && !(await (early ?? ask()))) {
+        // Carrier but nobody answers: the silence says nothing about the holder. A slave
+        // never counts it; a master treats it as its own dead link (released after a peer's takeover window).
+        return { result: 'error', linkDown: true, error: `no neighbour answers (${nbIps.join(', ')}): this node reaches nobody, the HA IP's silence is unknown`, ...mine };
+      }
       if (r.status === 'silent') return { result: 'silent', ...mine };
       return { result: 'error', error: r.error.message, ...mine };
     },

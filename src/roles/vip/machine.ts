@@ -46,7 +46,7 @@ export type Phase =
   | 'stop-remove';
 
 /** Timers the machine arms through `schedule` effects. */
-export type TimerName = 'probe' | 'master-check';
+export type TimerName = 'probe' | 'master-check' | 'link-release';
 
 /** The outcome of one ARP probe: tri-state, never "error = down". */
 export type ProbeOutcome =
@@ -93,6 +93,11 @@ export interface VipState {
   lastConflict?: { atMs: number; mac: string; kept: boolean };
   /** Master only: since when our own link has been down (carrier lost). */
   linkDownSinceMs?: number;
+  /**
+   * A check is wanted at once (carrier back, an address lost, events lost)
+   * but a probe was in flight: its outcome schedules the next one at 0 ms.
+   */
+  checkSoon?: boolean;
   track?: TrackState;
   /** A TERM arrived mid-transition: stop as soon as it completes. */
   stopRequested: boolean;
@@ -129,6 +134,12 @@ export type VipEvent =
    * probe, so that several slaves do not all take over in the same instant.
    */
   | { type: 'released'; nowMs: number; mac: string; probeDelayMs: number }
+  /** Carrier of the HA interface changed (a netlink event; only changes are fed). */
+  | { type: 'link'; nowMs: number; up: boolean }
+  /** An address we hold disappeared from the interface, and not by our hand. */
+  | { type: 'addressLost'; nowMs: number; address: Cidr }
+  /** Link/address events were lost (the event socket overran): check everything now. */
+  | { type: 'resync'; nowMs: number }
   | { type: 'stop'; nowMs: number };
 
 /** Effects the runner carries out. */
@@ -205,6 +216,9 @@ export function transition(s: VipState, ev: VipEvent, cfg: VipMachineConfig): St
     case 'desired': return onDesired(s, ev);
     case 'track': return onTrack(s, ev, cfg);
     case 'released': return onReleased(s, ev, cfg);
+    case 'link': return onLink(s, ev, cfg);
+    case 'addressLost': return onAddressLost(s, ev, cfg);
+    case 'resync': return checkNow(s, ev.nowMs, cfg, []);
     case 'stop': return onStop(s, ev, cfg);
   }
 }
@@ -251,6 +265,12 @@ function slaveSteady(s: VipState, _nowMs: number, probeAfterMs: number, effects:
 }
 
 function onTimer(s: VipState, ev: Extract<VipEvent, { type: 'timer' }>, cfg: VipMachineConfig): Step {
+  if (ev.timer === 'link-release') {
+    if (s.role !== 'master' || s.phase !== 'steady' || s.linkDownSinceMs === undefined) return { state: s, effects: [] };
+    const downMs = ev.nowMs - s.linkDownSinceMs;
+    const effects: VipEffect[] = [{ type: 'log', level: 'warn', msg: 'carrier still lost: releasing the HA IP before a peer can take over, so the heal finds one owner', data: { downMs } }];
+    return stepDown({ ...s, linkDownSinceMs: undefined }, ev.nowMs, `carrier lost for ${Math.round(downMs)} ms`, cfg, effects);
+  }
   if (s.phase !== 'steady' || s.probeInFlight) return { state: s, effects: [] };
   if (ev.timer === 'probe' && s.role === 'slave') {
     return { state: { ...s, probeInFlight: true }, effects: [{ type: 'probe', purpose: 'check', ip: cfg.haIp.address, timeoutMs: cfg.probeTimeoutMs }] };
@@ -276,12 +296,16 @@ function onProbed(s: VipState, ev: Extract<VipEvent, { type: 'probed' }>, cfg: V
   // they actually see.
   const ownMac = ev.ownMac ? ev.ownMac.toLowerCase() : s.ownMac;
   const pre: VipEffect[] = ownMac !== s.ownMac ? [{ type: 'log', level: 'warn', msg: 'own MAC changed (interface re-created?): conflicts are now decided with the new one', data: { was: s.ownMac, now: ownMac } }] : [];
-  const st: VipState = { ...s, ownMac, probeInFlight: false, lastProbe: { atMs: ev.nowMs, ...outcome } };
+  const st: VipState = { ...s, ownMac, probeInFlight: false, checkSoon: false, lastProbe: { atMs: ev.nowMs, ...outcome } };
   const step = st.phase !== 'steady' ? { state: st, effects: [] }
     : st.role === 'slave' && ev.purpose === 'check' ? slaveProbed(st, ev, cfg)
     : st.role === 'master' && ev.purpose === 'conflict' ? masterProbed(st, ev, cfg)
     : { state: st, effects: [] };
-  return pre.length ? { state: step.state, effects: [...pre, ...step.effects] } : step;
+  // A check asked for while this probe was out runs now instead of at the next period.
+  const effects = s.checkSoon
+    ? step.effects.map((e) => (e.type === 'schedule' && e.timer !== 'link-release' ? { ...e, afterMs: 0 } : e))
+    : step.effects;
+  return { state: step.state, effects: pre.length ? [...pre, ...effects] : effects };
 }
 
 function slaveProbed(s: VipState, ev: Extract<VipEvent, { type: 'probed' }>, cfg: VipMachineConfig): Step {
@@ -360,6 +384,59 @@ function masterProbed(s: VipState, ev: Extract<VipEvent, { type: 'probed' }>, cf
 }
 
 /**
+ * How long a master whose carrier is lost keeps the HA IP: until just before
+ * the earliest moment a peer can have taken over. A peer's first silent probe
+ * may have gone out just before the cut, so it can take over
+ * (take_over_after - 1) × (failure_check_interval + probe_timeout) after it;
+ * we release one probe timeout earlier, which leaves our own address removal
+ * that margin. After any heal at most one node answers (no doubled takeover),
+ * and a carrier flap shorter than this never moves the IP.
+ */
+export function carrierReleaseMs(cfg: VipMachineConfig): number {
+  return Math.max(0, (cfg.takeOverAfter - 1) * (cfg.failureCheckIntervalMs + cfg.probeTimeoutMs) - cfg.probeTimeoutMs);
+}
+
+/** Check at once: the master reconciles and probes, the slave probes (after an in-flight probe if one is out). */
+function checkNow(s: VipState, _nowMs: number, cfg: VipMachineConfig, effects: VipEffect[]): Step {
+  if (s.phase !== 'steady' || (s.role !== 'master' && s.role !== 'slave')) return { state: s, effects };
+  if (s.probeInFlight) return { state: { ...s, checkSoon: true }, effects };
+  const step = onTimer(s, { type: 'timer', nowMs: _nowMs, timer: s.role === 'master' ? 'master-check' : 'probe' }, cfg);
+  return { state: step.state, effects: [...effects, ...step.effects] };
+}
+
+function onLink(s: VipState, ev: Extract<VipEvent, { type: 'link' }>, cfg: VipMachineConfig): Step {
+  const effects: VipEffect[] = [];
+  if (!ev.up) {
+    if (s.role === 'master' && s.phase === 'steady' && s.linkDownSinceMs === undefined) {
+      const releaseAfterMs = carrierReleaseMs(cfg);
+      effects.push(
+        { type: 'log', level: 'warn', msg: 'carrier lost while master: the HA IP is released unless it returns in time', data: { releaseAfterMs } },
+        { type: 'schedule', timer: 'link-release', afterMs: releaseAfterMs },
+      );
+      return { state: { ...s, linkDownSinceMs: ev.nowMs }, effects };
+    }
+    if (s.role === 'slave') effects.push({ type: 'log', level: 'warn', msg: 'carrier lost: silence counts as unknown, no takeover until it returns' });
+    return { state: s, effects };
+  }
+  effects.push({ type: 'cancel', timer: 'link-release' });
+  if (s.role === 'master' && s.linkDownSinceMs !== undefined) {
+    effects.push({ type: 'log', level: 'info', msg: 'carrier back before the release: still master; probing for a competing owner now', data: { downMs: Math.round(ev.nowMs - s.linkDownSinceMs) } });
+  } else if (s.role === 'master' || s.role === 'slave') {
+    effects.push({ type: 'log', level: 'info', msg: 'carrier back: probing now' });
+  }
+  return checkNow({ ...s, linkDownSinceMs: undefined }, ev.nowMs, cfg, effects);
+}
+
+function onAddressLost(s: VipState, ev: Extract<VipEvent, { type: 'addressLost' }>, cfg: VipMachineConfig): Step {
+  // Only a steady master's own addresses: during a step-down or stop we are the ones removing them.
+  const wanted = (c: Cidr) => sameAddr(c, ev.address);
+  // (Held and still desired: one dropped from the IP file is being removed by our own reconcile.)
+  if (s.role !== 'master' || s.phase !== 'steady' || !s.held.some(wanted) || !s.desired.some(wanted)) return { state: s, effects: [] };
+  const effects: VipEffect[] = [{ type: 'log', level: 'warn', msg: 'an address we hold was removed from the interface, not by vigil (ip addr del, a network manager flush?): putting it back now', data: { address: key(ev.address) } }];
+  return checkNow(s, ev.nowMs, cfg, effects);
+}
+
+/**
  * The longest a healthy peer needs to take over after the HA IP goes silent:
  * one check interval, then take_over_after probes with their timeouts.
  */
@@ -369,7 +446,7 @@ export function takeoverWindowMs(cfg: VipMachineConfig): number {
 
 /** stepDown: on_slave first (the IP keeps answering meanwhile), then remove. */
 function stepDown(s: VipState, nowMs: number, reason: string, cfg: VipMachineConfig, effects: VipEffect[]): Step {
-  effects.push({ type: 'cancel', timer: 'master-check' }, { type: 'cancel', timer: 'probe' });
+  effects.push({ type: 'cancel', timer: 'master-check' }, { type: 'cancel', timer: 'probe' }, { type: 'cancel', timer: 'link-release' });
   const st = { ...s, stepDowns: s.stepDowns + 1 };
   effects.push({ type: 'log', level: 'warn', msg: 'stepping down', data: { reason, atMs: nowMs } });
   if (cfg.hasOnSlave) {
@@ -528,7 +605,7 @@ function onStop(s: VipState, ev: Extract<VipEvent, { type: 'stop' }>, cfg: VipMa
 }
 
 function beginStop(s: VipState, nowMs: number, cfg: VipMachineConfig, effects: VipEffect[]): Step {
-  effects.push({ type: 'cancel', timer: 'probe' }, { type: 'cancel', timer: 'master-check' });
+  effects.push({ type: 'cancel', timer: 'probe' }, { type: 'cancel', timer: 'master-check' }, { type: 'cancel', timer: 'link-release' });
   const st = become({ ...s, stopRequested: true }, 'stopping', nowMs, 'stop requested', effects);
   if (cfg.hasOnSlave) {
     effects.push({ type: 'runCommand', which: 'on_slave' });

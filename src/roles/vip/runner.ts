@@ -31,7 +31,13 @@ export interface VipIo {
    * One probe. `ownMac`, when known, is the MAC this probe went out with: it
    * changes if the interface is re-created, and conflicts are decided on it.
    */
-  probe(ip: string, timeoutMs: number): Promise<ProbeOutcome & { ownMac?: string }>;
+  probe(ip: string, timeoutMs: number, purpose?: 'check' | 'conflict'): Promise<ProbeOutcome & { ownMac?: string }>;
+  /** The neighbour gate for status: what is probed (or why nothing), and the last answer. */
+  neighbourStatus?(): Record<string, unknown>;
+  /** ARP socket counters: `delivered` = frames the kernel filter let through to JavaScript. */
+  arpStatus?(): Record<string, unknown> | undefined;
+  /** Re-apply the kernel filter's standing interests (after the neighbour list changed). */
+  refreshInterests?(): void;
   announce(addresses: Cidr[], count: number, intervalMs: number): Promise<void>;
   /** Addresses currently on the interface (or in the container); `ours` if they carry vigil's label. */
   listAddresses(): Promise<ListedCidr[]>;
@@ -56,12 +62,18 @@ export interface VipStatus {
   failures: number;
   lastProbe?: { at: string; result: string; mac?: string; rttMs?: number; error?: string };
   lastConflict?: { at: string; mac: string; kept: boolean };
+  /** Carrier of the HA interface as last reported by the event socket. */
+  carrier?: boolean;
   linkDownSince?: string;
   held: string[];
   desired: string[];
   track?: { ok: boolean; passes: number; fails: number };
   takeovers: number;
   stepDowns: number;
+  /** The neighbour gate (vip.neighbours): what is probed, or why nothing is. */
+  neighbours?: Record<string, unknown>;
+  /** ARP socket counters; `delivered`: frames that reached JavaScript. */
+  arp?: Record<string, unknown>;
 }
 
 /** The machine's view of the config. */
@@ -103,6 +115,8 @@ export class VipRunner {
   private trackTimer?: NodeJS.Timeout;
   private trackRunning = false;
   private readonly epochWallMs = Date.now() - performance.now();
+  /** Last carrier reported by {@link linkChanged}, for status. */
+  private carrier: boolean | undefined;
   private exitResolve?: (code: number) => void;
   /** Resolves with the exit code once the role has stopped. */
   readonly done: Promise<number>;
@@ -208,6 +222,7 @@ export class VipRunner {
       interface: this.cfg.interface,
       haIp: formatCidr(this.cfg.address),
       failures: s.failures,
+      ...(this.carrier !== undefined ? { carrier: this.carrier } : {}),
       ...(s.linkDownSinceMs !== undefined ? { linkDownSince: wall(s.linkDownSinceMs) } : {}),
       ...(s.lastProbe ? { lastProbe: { at: wall(s.lastProbe.atMs), result: s.lastProbe.result, ...(s.lastProbe.result === 'answered' ? { mac: s.lastProbe.mac, rttMs: Math.round(s.lastProbe.rttMs * 1000) / 1000 } : {}), ...(s.lastProbe.result === 'error' ? { error: s.lastProbe.error } : {}) } } : {}),
       ...(s.lastConflict ? { lastConflict: { at: wall(s.lastConflict.atMs), mac: s.lastConflict.mac, kept: s.lastConflict.kept } } : {}),
@@ -216,7 +231,38 @@ export class VipRunner {
       ...(s.track ? { track: { ...s.track } } : {}),
       takeovers: s.takeovers,
       stepDowns: s.stepDowns,
+      ...(this.io.neighbourStatus ? { neighbours: this.io.neighbourStatus() } : {}),
+      ...(this.io.arpStatus?.() ? { arp: this.io.arpStatus()! } : {}),
     };
+  }
+
+  /**
+   * Carrier of the HA interface changed (from the netlink event socket; the
+   * caller feeds changes only). Master: carrier lost starts the release
+   * timer at once; carrier back probes for a competing owner at once.
+   */
+  linkChanged(up: boolean): void {
+    const first = this.carrier === undefined;
+    this.carrier = up;
+    if (first && up) return; // the first reading, as assumed: nothing to react to
+    this.push({ type: 'link', nowMs: this.now(), up });
+  }
+
+  /** An address left the HA interface (netlink event): if it is one we hold as master, it goes back at once. */
+  addressRemoved(address: Cidr): void {
+    // Cheap filter: an address storm on other addresses (or on a slave) costs no transition.
+    if (this.state.role !== 'master' || !this.state.held.some((c) => c.address === address.address && c.prefix === address.prefix)) return;
+    this.push({ type: 'addressLost', nowMs: this.now(), address });
+  }
+
+  /** Link/address events were lost: re-check carrier and addresses now (the caller re-reads the carrier). */
+  resync(): void {
+    this.push({ type: 'resync', nowMs: this.now() });
+  }
+
+  /** Re-pin the kernel filter's interests (the neighbour list changed on reload). */
+  refreshInterests(): void {
+    this.io.refreshInterests?.();
   }
 
   /** The current role (for log bindings and tests). */
@@ -290,7 +336,7 @@ export class VipRunner {
         return;
       }
       case 'probe':
-        this.io.probe(eff.ip, eff.timeoutMs).then(
+        this.io.probe(eff.ip, eff.timeoutMs, eff.purpose).then(
           (o) => this.push({ type: 'probed', nowMs: this.now(), purpose: eff.purpose, ...o }),
           (e) => this.push({ type: 'probed', nowMs: this.now(), purpose: eff.purpose, result: 'error', error: errorMessage(e) }),
         );

@@ -14,6 +14,11 @@ export function formatVipStatus(vip: Record<string, any>): string[] {
   lines.push(`  last probe: ${lp ? `${lp.result}${lp.mac ? ` from ${lp.mac}` : ''}${lp.rttMs !== undefined ? ` in ${lp.rttMs} ms` : ''}${lp.error ? ` (${lp.error})` : ''} at ${lp.at}` : 'none yet'}`);
   lines.push(`  failures: ${vip.failures}; takeovers: ${vip.takeovers}; step-downs: ${vip.stepDowns}`);
   lines.push(`  held: ${(vip.held as string[]).join(', ') || 'nothing'}`);
+  const nb = vip.neighbours as { note: string; lastAnswered?: boolean; lastAt?: string } | undefined;
+  if (nb) lines.push(`  neighbours: ${nb.note}${nb.lastAnswered !== undefined ? `; last ${nb.lastAnswered ? 'answered' : 'all silent'} at ${nb.lastAt}` : ''}`);
+  const arp = vip.arp as { delivered: number; sent: number } | undefined;
+  if (arp) lines.push(`  ARP frames: ${arp.delivered} delivered to the daemon by the kernel filter, ${arp.sent} sent`);
+  if (vip.carrier !== undefined) lines.push(`  carrier: ${vip.carrier ? 'up' : 'down'}`);
   if (vip.track) lines.push(`  track: ${JSON.stringify(vip.track)}`);
   return lines;
 }
