@@ -172,7 +172,7 @@ export function createRealIo(all: VigilConfig, cfg: MonitorConfig, log: Logger):
       }
     },
     async claim(c, onLost) {
-      const lock = new ConsulLock(kv, { key: c.key, value: c.value, session: { name: `vigil-monitor ${all.node}`, ttl: secs(c.ttlMs), lockDelay: secs(c.lockDelayMs), checks: [...c.checks], behavior: 'release' } });
+      const lock = new ConsulLock(kv, { key: c.key, value: c.value, session: { name: `vigil-monitor ${all.node}`, node: all.node, ttl: secs(c.ttlMs), lockDelay: secs(c.lockDelayMs), checks: [...c.checks], behavior: 'release' } });
       const hold = await lock.acquire();
       if (!hold) {
         const e = await kv.kvGet(c.key).catch(() => undefined);
