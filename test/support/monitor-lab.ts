@@ -34,6 +34,8 @@ export interface MonitorLab {
   /** The BMC password (unique per run, so a grep finds only leaks). */
   secret: string;
   computes: string[];
+  /** Stop a host's heartbeat senders: it turns failed in Consul but its link stays up (it still answers ARP). */
+  silence(host: string): void;
   /** GET a KV key's decoded value from the mgmt double, or undefined. */
   kv(key: string): Promise<string | undefined>;
   /** Write a monitor config for host `m` and start `vigil run` in it. */
@@ -54,9 +56,10 @@ export async function monitorLab(t: Parameters<typeof testLab>[0], tag: string, 
   };
   const [m, tn] = await Promise.all([start(lab.host('c1'), 'c1'), start(lab.host('c2'), 'c2')]);
   // Computes and monitors are members of both networks; a monitor's claim session is bound to its own serfHealth.
+  const beats: Record<string, ReturnType<LabHost['spawn']>[]> = {};
   for (const name of [...computes, ...monitors]) {
     const h = lab.host(name);
-    for (const c of ['c1', 'c2']) h.spawn(heartbeatCommand(name, { host: lab.host(c).ip, port: 8301 }, { addr: h.ip, intervalMs: 200 }), { env: childEnv(), stdio: 'ignore' });
+    for (const c of ['c1', 'c2']) (beats[name] ??= []).push(h.spawn(heartbeatCommand(name, { host: lab.host(c).ip, port: 8301 }, { addr: h.ip, intervalMs: 200 }), { env: childEnv(), stdio: 'ignore' }));
   }
   const secret = randomBytes(8).toString('hex');
   const pwFile = path.join(dir, 'bmc.pw');
@@ -77,6 +80,7 @@ export async function monitorLab(t: Parameters<typeof testLab>[0], tag: string, 
   });
   const out: MonitorLab = {
     lab, dir, daemons, mgmt: m.d, tenant: tn.d, mgmtSock: m.sock, sims, secret, computes,
+    silence(host) { for (const p of beats[host] ?? []) p.kill('SIGKILL'); },
     async kv(key) {
       const r = await doubleRequest({ url: m.d.url, socketPath: m.sock }, 'GET', `/v1/kv/${key}`);
       if (r.status !== 200) return undefined;

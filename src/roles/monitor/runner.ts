@@ -57,6 +57,8 @@ export class MonitorRunner {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private round = 0;
+  /** While a round feeds its samples, guard evaluations wait for the whole fleet's samples. */
+  private deferred: MonitoredHost[] | undefined;
   private resolveDone!: (code: number) => void;
   /** Monotonic time of the last finished round (health rule). */
   lastProgressMs = performance.now();
@@ -113,9 +115,17 @@ export class MonitorRunner {
       }
     }));
     const samples = sampleRound(this.hosts, cfg.networks, answers);
-    for (const h of this.hosts) {
-      if (this.round % BMC_PROBE_EVERY_ROUNDS === 0 && h.bmc) void this.probe(h);
-      await this.feedSampled(h, samples[h.name] ?? {});
+    this.deferred = [];
+    try {
+      for (const h of this.hosts) {
+        if (this.round % BMC_PROBE_EVERY_ROUNDS === 0 && h.bmc) void this.probe(h);
+        await this.feedSampled(h, samples[h.name] ?? {});
+      }
+    } finally {
+      const waiting = this.deferred;
+      this.deferred = undefined;
+      // The guards see every host's state of this round (mass failure is fleet-wide).
+      for (const h of waiting) await this.guards(h);
     }
     this.round += 1;
   }
@@ -186,13 +196,9 @@ export class MonitorRunner {
         await this.feed(h, { type: 'counterWritten', nowMs: this.io.now(), ok: r.ok });
         return !r.ok;
       }
-      case 'evaluateGuards': {
-        const all = [...this.states.values()];
-        const maint = new Set(this.hosts.filter((x) => x.maintenance).map((x) => x.name));
-        const held = new Set([...this.stored.values()].filter((r) => r.incident?.session !== undefined).map((r) => r.name));
-        const report = evaluateGuards(guardInputFor(this.state(host), all, this.selfViews, maint, held), this.cfg.guards);
-        return this.feed(h, { type: 'guards', nowMs: this.io.now(), report });
-      }
+      case 'evaluateGuards':
+        if (this.deferred) { this.deferred.push(h); return false; }
+        return this.guards(h);
       case 'claimIncident': {
         if (!h.bmc) {
           this.log.error({ host, code: 'EMONITORNOBMC' }, 'incident not claimed: the host has no usable BMC, so no fence could be confirmed');
@@ -235,6 +241,14 @@ export class MonitorRunner {
         this.log[eff.level]({ ...eff.data }, eff.msg);
         return false;
     }
+  }
+
+  private async guards(h: MonitoredHost): Promise<boolean> {
+    const all = this.hosts.map((x) => this.state(x.name));
+    const maint = new Set(this.hosts.filter((x) => x.maintenance).map((x) => x.name));
+    const held = new Set([...this.stored.values()].filter((r) => r.incident?.session !== undefined).map((r) => r.name));
+    const report = evaluateGuards(guardInputFor(this.state(h.name), all, this.selfViews, maint, held), this.cfg.guards);
+    return this.feed(h, { type: 'guards', nowMs: this.io.now(), report });
   }
 
   /** The status document (`vigil monitor status --json`). */
