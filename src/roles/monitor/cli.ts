@@ -85,11 +85,18 @@ async function writeHostTxn(verb: string, file: string, host: string, ops: (pref
       const keys = await client.kvKeys(`${cfg.kvPrefix}/compute_nodes/${host}/`);
       if (keys.value.length === 0) { say(verb, `${JSON.stringify(host)} has no keys under ${cfg.kvPrefix}/compute_nodes/ (expected a host of the KV inventory)`); return EXIT.USAGE; }
     }
-    const guard: TxnOp[] = unlocked ? [{ KV: { Verb: 'check-session', Key: incident(cfg.kvPrefix, host), Session: '' } }] : [];
+    // Held by a session → refuse; present and free → check-session "" (still free at commit); absent → check-not-exists.
+    let guard: TxnOp[] = [];
+    if (unlocked) {
+      const key = incident(cfg.kvPrefix, host);
+      const e = await client.kvGet(key);
+      if (e?.session) { say(verb, `refused: a monitor holds ${key} (an incident is in flight; wait for it or for its session to end)`); return EXIT.FAIL; }
+      guard = [{ KV: e ? { Verb: 'check-session', Key: key, Session: '' } : { Verb: 'check-not-exists', Key: key } }];
+    }
     await client.txn(toClientOps([...guard, ...ops(cfg.kvPrefix)]));
     return EXIT.OK;
   } catch (e) {
-    if (e instanceof ConsulTxnConflict) { say(verb, `refused: a monitor holds ${incident(cfg.kvPrefix, host)} (an incident is in flight; wait for it or for its session to end)`); return EXIT.FAIL; }
+    if (e instanceof ConsulTxnConflict) { say(verb, `refused: ${incident(cfg.kvPrefix, host)} changed while writing (a monitor claimed an incident?); try again`); return EXIT.FAIL; }
     say(verb, errorMessage(e));
     return EXIT.FAIL;
   }

@@ -50,6 +50,7 @@ export function normalizeMonitorSection(value: Record<string, any>, add: AddProb
     const problems = e instanceof ConfigError ? (e.detail as { problems?: MonitorConfigProblem[] } | undefined)?.problems : undefined;
     if (!problems) throw e;
     for (const p of problems) add(['monitor', ...p.path], `${p.text} [${p.code}]`);
-    return undefined as unknown as MonitorConfig;
+    // Present (so the loader does not add "no role configured"), never used: the loader throws.
+    return { networks: [], inventory: { source: 'config', hosts: [] } } as unknown as MonitorConfig;
   }
 }
