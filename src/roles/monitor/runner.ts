@@ -57,6 +57,7 @@ export class MonitorRunner {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private round = 0;
+  private kvProblemsLogged = new Set<string>();
   /** While a round feeds its samples, guard evaluations wait for the whole fleet's samples. */
   private deferred: MonitoredHost[] | undefined;
   private resolveDone!: (code: number) => void;
@@ -134,7 +135,11 @@ export class MonitorRunner {
     const cfg = this.cfg;
     try {
       const inv = decodeInventory(await this.io.readKv(cfg.kvPrefix), cfg.kvPrefix);
-      for (const p of inv.problems) this.log.error({ code: p.code, key: p.key }, `${p.message}: the last good state is kept`);
+      // Logged when it appears (and when it is gone), not every round.
+      const seen = new Set(inv.problems.map((p) => `${p.key}\0${p.message}`));
+      for (const p of inv.problems) if (!this.kvProblemsLogged.has(`${p.key}\0${p.message}`)) this.log.error({ code: p.code, key: p.key }, `${p.message}: the last good state is kept`);
+      if (this.kvProblemsLogged.size > 0 && seen.size === 0) this.log.info('KV values parse again');
+      this.kvProblemsLogged = seen;
       this.inventory = mergeInventory(this.inventory, inv);
     } catch (e) {
       this.log.warn({ err: errorMessage(e) }, 'KV tree not read this round: the last good state is kept');
