@@ -3,14 +3,23 @@
 // fence is confirmed by the power state; the other hosts are left alone; the latch is in KV.
 import t from 'tap';
 import { skipUnlessRoot } from '../support/lab';
-import { daemonStatus, waitFor } from '../support/vigil';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { daemonStatus, runCli, waitFor } from '../support/vigil';
+import { recordingIpmitool } from '../support/ipmi-sim';
 import { monitorLab, SUSPICION_MS, tail } from '../support/monitor-lab';
 
 if (skipUnlessRoot(t, ['ipmi_sim', 'ipmitool'])) process.exit(0);
 
 t.test('host dies on all networks: exactly one fence, confirmed, with three monitors racing', async (t) => {
   const L = await monitorLab(t, 'mon-fence', ['h1', 'h2', 'h3'], ['m1', 'm2', 'm3']);
-  const ms = ['m1', 'm2', 'm3'].map((m) => ({ name: m, ...L.startMonitor(m) }));
+  // Each monitor's ipmitool is a wrapper that records its argv and environment names, then runs the real one.
+  const wrappers = Object.fromEntries(['m1', 'm2', 'm3'].map((m) => {
+    const d = path.join(L.dir, `ipmitool-${m}`);
+    fs.mkdirSync(d, { mode: 0o700 });
+    return [m, recordingIpmitool(d, L.lab.host(m))];
+  }));
+  const ms = ['m1', 'm2', 'm3'].map((m) => ({ name: m, ...L.startMonitor(m, L.monitorSection({ fence: { power_timeout: '8s', power_wait: '500ms', ipmitool: wrappers[m]!.program } })) }));
   const logs = () => ms.map((m) => `--- ${m.name}\n${tail(m.daemon)}`).join('\n');
   // Every monitor has sampled every host up on both networks.
   await waitFor(async () => {
@@ -37,6 +46,15 @@ t.test('host dies on all networks: exactly one fence, confirmed, with three moni
   t.equal(L.sims.h2!.power(), '1', 'h2 untouched');
   t.equal(L.sims.h3!.power(), '1', 'h3 untouched');
   for (const m of ms) t.notOk(m.daemon.logs().includes(L.secret), `${m.name}: the BMC password is in no log line`);
+  const runs = Object.values(wrappers).flatMap((w) => w.runs());
+  t.ok(runs.length >= 2, `ipmitool ran for the action and the power read (${runs.length} runs)`);
+  for (const r of runs) {
+    t.notOk(r.cmdline.some((a) => a.includes(L.secret)), `argv ${r.cmdline.slice(1).join(' ')} holds no password`);
+    t.ok(r.cmdline.includes('-E'), 'the password goes through the environment (-E)');
+  }
+  const text = await runCli(['status', '-c', fencers[0]!.config]);
+  t.match(text.stdout, /monitor on m\d: 3 hosts/, 'vigil status shows the monitor\'s lines');
+  t.match(text.stdout, /h1\s+fenced/, 'and h1 fenced');
   const st = await daemonStatus(fencers[0]!.pidfile);
   const h1 = st?.roles?.monitor?.hosts?.find((h: any) => h.host === 'h1');
   t.match(h1, { phase: 'fenced', incident: { held: true, fence: { method: 'ipmi', outcome: 'off' } } }, 'the fencer\'s status shows the confirmed fence');
