@@ -104,3 +104,34 @@ t.test('vigil monitor maintenance, reset, status', async (t) => {
   r = await runCli(['monitor', 'status', '-c', cfg]);
   t.equal(r.code, 3, 'status without a daemon: exit 3', { stdout: r.stdout, stderr: r.stderr });
 });
+
+t.test('a KV value that stops parsing at runtime: logged once with its key, the last good state kept', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const { BIN, daemonStatus, waitFor } = await import('../support/vigil');
+  const d = await startDoubleForTest(t, { node_name: 'c1', server: true, double: { clients: [{ name: 'h1', addr: '192.0.2.50' }] } });
+  const dir = scratchDir('mon-kvrt');
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const put = (key: string, value: string) => doubleRequest(d.url, 'PUT', `/v1/kv/${key}`, value);
+  await put('ha_cluster/compute_nodes/h1/config/bmc/ip', '192.0.2.10');
+  await put('ha_cluster/compute_nodes/h1/status/failed', 'False');
+  const pidfile = path.join(dir, 'm1.pid');
+  const cfg = writeConfig(dir, 'm1', { node: 'm1', pidfile, state_dir: dir, monitor: { networks: { mgmt: { url: d.url }, tenant: { url: d.url } }, inventory: { source: 'kv' }, interval: '1s', confirm: 2, session_ttl: '10s' } });
+  const proc = spawn(process.execPath, [BIN, 'run', '-c', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout.on('data', (c: Buffer) => { out += c.toString(); });
+  proc.stderr.on('data', (c: Buffer) => { out += c.toString(); });
+  t.teardown(() => { proc.kill('SIGKILL'); });
+  const hostOf = async () => (await daemonStatus(pidfile))?.roles?.monitor?.hosts?.find((h: any) => h.host === 'h1');
+  await waitFor(async () => (await hostOf())?.samples?.mgmt?.state === 'up', 10_000, () => `h1 sampled up from the KV inventory; log:\n${out}`);
+  await put('ha_cluster/compute_nodes/h1/status/failed', 'perhaps');
+  const st = await waitFor(async () => {
+    const s = (await daemonStatus(pidfile))?.roles?.monitor;
+    return s?.kvProblems?.length ? s : undefined;
+  }, 5000, () => `the status listing the KV problem; log:\n${out}`);
+  t.match(st.kvProblems[0], { key: 'ha_cluster/compute_nodes/h1/status/failed', message: /"perhaps" does not parse/ });
+  t.ok(st.hosts.some((h: any) => h.host === 'h1'), 'h1 still monitored (its last good record)');
+  await new Promise((r) => setTimeout(r, 2500));
+  t.equal((out.match(/perhaps\\?" does not parse/g) ?? []).length, 1, 'logged once, not every round', { log: out });
+  t.match(out, /"code":"EKVPARSE","key":"ha_cluster\/compute_nodes\/h1\/status\/failed"/, 'with its code and key');
+  t.equal(proc.exitCode, null, 'still running');
+});
