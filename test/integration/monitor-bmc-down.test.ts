@@ -2,7 +2,8 @@
 // ends in fence-unconfirmed with an alarm (stable code), and nothing further happens.
 import t from 'tap';
 import { skipUnlessRoot } from '../support/lab';
-import { daemonStatus, waitFor } from '../support/vigil';
+import { daemonStatus, runCli, waitFor } from '../support/vigil';
+import { doubleRequest } from '../support/consul-double';
 import { monitorLab, SUSPICION_MS, tail } from '../support/monitor-lab';
 
 if (skipUnlessRoot(t, ['ipmi_sim', 'ipmitool'])) process.exit(0);
@@ -34,4 +35,16 @@ t.test('BMC unreachable: fence-unconfirmed, alarm, no further action', async (t)
     t.ok(['fence-unconfirmed', 'observing'].includes(h1?.phase), `${m.name}: h1 ${h1?.phase} (fence-unconfirmed, or observing the other's incident)`);
   }
   t.equal(L.sims.h2!.power(), '1', 'h2 untouched');
+
+  // The operator dealt with h1 by hand: it is back, and the finished incident is reset.
+  await L.lab.host('h1').restoreLink();
+  const r = await runCli(['monitor', 'reset', 'h1', '-c', ms[0]!.config], L.lab.host('m1'));
+  t.equal(r.code, 0, 'vigil monitor reset h1 on a finished (fence-unconfirmed) incident: exit 0', { stderr: r.stderr });
+  t.equal(await L.kv('ha_cluster/compute_nodes/h1/status/failed'), 'False', 'latch cleared');
+  await waitFor(async () => {
+    const all = await Promise.all(ms.map((m) => daemonStatus(m.pidfile)));
+    return all.every((s) => s?.roles?.monitor?.hosts?.find((h: any) => h.host === 'h1')?.phase === 'healthy');
+  }, 10_000, () => `every monitor back to h1 healthy after the reset; logs:\n${logs()}`);
+  const key = await doubleRequest({ url: L.mgmt.url, socketPath: L.mgmtSock }, 'GET', '/v1/kv/ha_cluster/compute_nodes/h1/incident');
+  t.notOk(key.status === 200 && 'Session' in (JSON.parse(key.body) as object[])[0]!, 'the claimer released the incident');
 });

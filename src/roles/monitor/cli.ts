@@ -90,8 +90,15 @@ async function writeHostTxn(verb: string, file: string, host: string, ops: (pref
     if (unlocked) {
       const key = incident(cfg.kvPrefix, host);
       const e = await client.kvGet(key);
-      if (e?.session) { say(verb, `refused: a monitor holds ${key} (an incident is in flight; wait for it or for its session to end)`); return EXIT.FAIL; }
-      guard = [{ KV: e ? { Verb: 'check-session', Key: key, Session: '' } : { Verb: 'check-not-exists', Key: key } }];
+      // A finished incident (fenced, fence-unconfirmed, aborted) may be reset while its claimer still
+      // holds the key (the claimer then releases it); one still claiming or fencing may not.
+      let step: unknown;
+      try { step = (JSON.parse(e?.value?.toString('utf8') || '{}') as { step?: unknown }).step; } catch { step = undefined; }
+      if (e?.session && !(typeof step === 'string' && FINISHED_STEPS.includes(step))) {
+        say(verb, `refused: a monitor holds ${key} (an incident is in flight: ${typeof step === 'string' ? step : 'claimed'}; wait for it or for its session to end)`);
+        return EXIT.FAIL;
+      }
+      guard = [{ KV: e ? { Verb: 'check-index', Key: key, Index: e.modifyIndex } : { Verb: 'check-not-exists', Key: key } }];
     }
     await client.txn(toClientOps([...guard, ...ops(cfg.kvPrefix)]));
     return EXIT.OK;
@@ -101,6 +108,9 @@ async function writeHostTxn(verb: string, file: string, host: string, ops: (pref
     return EXIT.FAIL;
   }
 }
+
+/** Journal steps after which an incident is over (machine.ts JournalStep). */
+const FINISHED_STEPS: readonly string[] = ['fenced', 'fence-unconfirmed', 'aborted'];
 
 const incident = (prefix: string, host: string) => computeKey(prefix, host, COMPUTE_KEYS.incident);
 

@@ -44,6 +44,9 @@ export const ALARM_CODES: Record<string, string> = {
   'still-answers': 'EMONITORSTILLANSWERS', 'silence-unverified': 'EMONITORSILENCEUNKNOWN', 'claim-lost': 'EMONITORCLAIMLOST',
 };
 
+/** Phases of a finished incident, which an operator's reset in KV ends. */
+const FINISHED_PHASES: readonly string[] = ['fenced', 'fence-unconfirmed', 'aborted'];
+
 /** BMC presence pings are slow and cheap: once per this many rounds per host (and at start). */
 const BMC_PROBE_EVERY_ROUNDS = 6;
 
@@ -176,6 +179,12 @@ export class MonitorRunner {
   }
 
   private async feedSampled(h: MonitoredHost, samples: Record<string, import('./samples').Sample>): Promise<void> {
+    // `vigil monitor reset` cleared the latch in KV while our machine sits on a finished incident:
+    // carry the reset out here (release our claim, start over).
+    const cur = this.state(h.name);
+    if (FINISHED_PHASES.includes(cur.phase) && this.stored.has(h.name) && this.stored.get(h.name)?.failed?.value === false) {
+      await this.feed(h, { type: 'operatorReset', nowMs: this.io.now() });
+    }
     // A lost CAS re-reads and re-feeds; a few tries, then the next round.
     for (let attempt = 0; attempt < 3; attempt++) {
       const casLost = await this.feed(h, { type: 'sampled', nowMs: this.io.now(), samples, stored: this.storedView(h.name) });
