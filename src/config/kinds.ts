@@ -31,7 +31,9 @@ export type LeafSpec =
   | { kind: 'program' }
   | { kind: 'ctid' }
   | { kind: 'event' }
-  | { kind: 'name' };
+  | { kind: 'name' }
+  | { kind: 'fraction' }
+  | { kind: 'kvprefix' };
 
 /** The outcome of a failed leaf check: `<value> <problem> (expected <expected>)`. */
 export interface LeafProblem { problem: string; expected: string }
@@ -47,6 +49,8 @@ const CTID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 // Consul event names end up in a URL path (/v1/event/fire/:name) and a watch's -name flag.
 const EVENT_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+// A Consul KV prefix: name segments joined by '/', no leading or trailing '/', no '..' games.
+const KVPREFIX_RE = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
 // A program is looked up on PATH or given absolutely; it is argv[0], never a shell word.
 const PROGRAM_RE = /^(\/[^\0]*|[A-Za-z0-9_][A-Za-z0-9._+-]*)$/;
 
@@ -171,7 +175,24 @@ export function checkLeaf(spec: LeafSpec, v: unknown): LeafProblem | undefined {
     case 'name':
       return typeof v === 'string' && NAME_RE.test(v) ? undefined
         : { problem: 'is not a valid name', expected: 'a name of 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit' };
+    case 'fraction':
+      return fractionOf(v) !== undefined ? undefined
+        : { problem: 'is not a fraction', expected: "a number above 0 and below 1, like 0.25 or '1/3'" };
+    case 'kvprefix':
+      return typeof v === 'string' && v.length <= 256 && KVPREFIX_RE.test(v) ? undefined
+        : { problem: 'is not a KV prefix', expected: "a KV path of letters, digits, '.', '_' or '-' segments joined by '/', like ha_cluster" };
   }
+}
+
+/** `0.25` or `'1/3'` → a number in (0, 1); undefined otherwise. */
+export function fractionOf(v: unknown): number | undefined {
+  let f: number | undefined;
+  if (typeof v === 'number') f = v;
+  else if (typeof v === 'string') {
+    const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(v);
+    f = m ? Number(m[1]) / Number(m[2]) : /^\s*\d*\.?\d+\s*$/.test(v) ? Number(v) : undefined;
+  }
+  return f !== undefined && Number.isFinite(f) && f > 0 && f < 1 ? f : undefined;
 }
 
 function isNetworkOrBroadcast(addr: string, prefix: number): boolean {

@@ -115,6 +115,8 @@ function describeAjvError(e: ErrorObject): [Path, string] | undefined {
     }
     case 'additionalProperties': {
       const key = (e.params as { additionalProperty: string }).additionalProperty;
+      // A name → value mapping (patternProperties): any name is a key, this one is not a name.
+      if (parent?.patternProperties) return [[...path, key], `is not a valid name (expected ${(parent.description as string | undefined) ?? 'a name'}, each name of letters, digits, '.', '_' or '-', starting with a letter or digit)`];
       const known = Object.keys((parent?.properties as Record<string, unknown>) ?? {});
       // Short keys are a typo away from everything; allow one edit there, two for longer keys.
       const near = known.filter((k) => editDistance(k, key) <= (key.length >= 5 ? 2 : 1)).sort((a, b) => editDistance(a, key) - editDistance(b, key))[0];

@@ -11,5 +11,17 @@ export function fullConfig(): Obj {
     vip: { interface: 'eth0', address: '10.0.0.100/24', announce: {}, track: { command: 'true' } },
     fence: { agents: [{ name: 'mgmt', url: 'http://127.0.0.1:8500' }], watchdog: {} },
     fence_handler: {},
+    monitor: {
+      networks: { mgmt: { url: 'http://127.0.0.1:8500' }, tenant: { url: 'http://127.0.0.1:8501' } },
+      inventory: { hosts: [{ name: 'cmp-01', nodes: { tenant: 'cmp-01-t' }, bmc: { ip: '192.0.2.101', user: 'admin', password_file: '/etc/vigil/bmc/cmp-01' } }] },
+      matrix: [
+        { when: { mgmt: 'up', tenant: 'up' }, actions: [] },
+        { when: { mgmt: 'up', tenant: 'down' }, actions: ['migrate'] },
+        { when: { mgmt: 'down', tenant: 'up' }, actions: ['email'] },
+        { when: { mgmt: 'down', tenant: 'down' }, actions: ['ipmi', 'evacuate'] },
+      ],
+      guards: {},
+      fence: {},
+    },
   };
 }

@@ -80,7 +80,7 @@ t.test('every default is applied (fence, fence_handler, track, watchdog)', async
     event: 'fence', maxAgeMs: 120_000, maxSkewMs: 30_000,
     onEnable: [['systemctl', 'enable', '--now', 'openstack-nova-compute']],
   });
-  t.same(configRoles(cfg), ['vip', 'fence', 'fence_handler']);
+  t.same(configRoles(cfg), ['vip', 'fence', 'fence_handler', 'monitor']);
 });
 
 t.test('a bare fence_handler gets the default fence actions and no fence loop', async (t) => {
@@ -338,6 +338,8 @@ t.test('the message from the brief, word for word', async (t) => {
 /** Every mapping in the schema, as a path into `full()` (lists at index 0). */
 function objectPaths(schema: Obj, path: Path = []): Path[] {
   const out: Path[] = [];
+  // A name → value mapping (monitor.networks, a host's nodes, a matrix row's when) takes any name as a key.
+  if (schema.type === 'object' && schema.patternProperties) return out;
   if (schema.type === 'object') {
     out.push(path);
     for (const [k, s] of Object.entries(schema.properties as Record<string, Obj>)) out.push(...objectPaths(s, [...path, k]));
@@ -357,6 +359,13 @@ t.test('unknown keys are refused at every level', async (t) => {
     const where = formatKeyPath([...p, 'bogus_key']);
     t.ok(errs.some((e) => e.includes(`: ${where}: unknown key (`)), `${where} refused`, { errors: errs });
   }
+});
+
+t.test('a name-keyed mapping refuses a key that is not a name', async (t) => {
+  const cfg = full();
+  setIn(cfg, ['monitor', 'networks', 'bad name!'], { url: 'http://127.0.0.1:8502' });
+  const errs = errorsOf(stringify(cfg));
+  t.ok(errs.some((e) => e.includes('monitor.networks["bad name!"]: is not a valid name (expected a mapping of network name')), 'monitor.networks: a bad network name is refused', { errors: errs });
 });
 
 t.test('a misspelt key gets a suggestion', async (t) => {
@@ -401,8 +410,8 @@ t.test('cross-field rules', async (t) => {
       "fence.agents[1].name: 'a' is used by an earlier agent (expected a unique name)"],
     ['fence:\n  agents:\n    - { name: a, url: "http://127.0.0.1:8500" }\n    - { name: b, url: "http://127.0.0.1:8500/" }\n',
       "fence.agents[1].url: 'http://127.0.0.1:8500/' is used by an earlier agent"],
-    ['node: web-a\n', 'no role configured (expected at least one of the sections vip, fence or fence_handler)'],
-    ['fence: { agents: [] }\n', 'fence.agents: [] is empty and there is no vip or fence_handler section, so no role is configured'],
+    ['node: web-a\n', 'no role configured (expected at least one of the sections vip, fence, fence_handler or monitor)'],
+    ['fence: { agents: [] }\n', 'fence.agents: [] is empty and there is no vip, fence_handler or monitor section, so no role is configured'],
     ['fence:\n', 'fence.agents: [] is empty'],
   ];
   for (const [text, want] of cases) {
@@ -480,7 +489,7 @@ t.test('the example config is valid and documents every key', async (t) => {
   const path = join(__dirname, '../../etc/vigil.example.yml');
   const text = readFileSync(path, 'utf8');
   const cfg = parseConfigText(text, path);
-  t.same(configRoles(cfg), ['vip', 'fence', 'fence_handler']);
+  t.same(configRoles(cfg), ['vip', 'fence', 'fence_handler', 'monitor']);
   // Every key of the schema appears in the example, set or commented.
   const keys = new Set<string>();
   const walk = (s: Obj) => {

@@ -29,9 +29,9 @@
 import Ajv from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { ConfigError } from '../../errors';
-import { checkLeaf } from '../../config/schema';
-import type { LeafSpec } from '../../config/schema';
-import { formatKeyPath, formatValue } from '../../config/load';
+import { checkLeaf } from '../../config/kinds';
+import type { LeafSpec } from '../../config/kinds';
+import { formatKeyPath, formatValue } from '../../config/normalize';
 import { formatDurationMs, parseDurationMs } from '../../util/duration';
 import { buildMatrix, defaultMatrix, type Matrix, type MatrixRowSpec } from './matrix';
 import type { GuardConfig } from './guards';
@@ -47,7 +47,7 @@ export type BmcProtocol = (typeof BMC_PROTOCOLS)[number];
 export interface MonitorNetwork { name: string; url: string; tokenFile?: string; caFile?: string; checks: readonly string[] }
 
 /** A host's BMC. The password stays in its file until the executor reads it. */
-export interface BmcConfig { method: FenceMethod; protocol: BmcProtocol; ip: string; port?: number; user: string; passwordFile: string; system?: string }
+export interface BmcConfig { method: FenceMethod; protocol: BmcProtocol; ip: string; port?: number; user: string; passwordFile: string; system?: string; cipherSuite?: number; caFile?: string }
 
 /** A monitored host from the config. */
 export interface MonitorHost {
@@ -69,7 +69,7 @@ export interface MonitorConfig {
   confirm: number;
   matrix: Matrix;
   guards: GuardConfig;
-  fence: { method: FenceMethod; powerTimeoutMs: number; powerWaitMs: number; silenceCheck: boolean; event: string; command?: readonly string[] };
+  fence: { method: FenceMethod; powerTimeoutMs: number; powerWaitMs: number; silenceCheck: boolean; event: string; command?: readonly string[]; ipmitool: string };
   lockDelayMs: number;
   sessionTtlMs: number;
 }
@@ -206,6 +206,7 @@ export function normalizeMonitor(input: unknown): MonitorConfig {
     powerWaitMs: ms(r.fence.power_wait),
     silenceCheck: r.fence.silence_check as boolean,
     event: r.fence.event as string,
+    ipmitool: r.fence.ipmitool as string,
     ...(r.fence.command ? { command: [...(r.fence.command as string[])] } : {}),
   };
   if (fence.powerWaitMs >= fence.powerTimeoutMs) {
@@ -273,7 +274,7 @@ function normalizeHosts(r: Record<string, any>, netNames: string[], defaultMetho
         add('ECONFLICT', [...at, 'bmc', 'protocol'], `${formatValue(protocol)} disagrees with method ${method} (expected protocol ${method}, or no protocol)`);
       }
       if (h.bmc.user === OS_NOVA_DEFAULT_USER) add('EDEFAULTCRED', [...at, 'bmc', 'user'], `'test' is os_nova's default BMC user (expected a real BMC account)`);
-      bmc = { method, protocol, ip: h.bmc.ip, user: h.bmc.user, passwordFile: h.bmc.password_file, ...(h.bmc.port ? { port: h.bmc.port } : {}), ...(h.bmc.system ? { system: h.bmc.system } : {}) };
+      bmc = { method, protocol, ip: h.bmc.ip, user: h.bmc.user, passwordFile: h.bmc.password_file, ...(h.bmc.port ? { port: h.bmc.port } : {}), ...(h.bmc.system ? { system: h.bmc.system } : {}), ...(h.bmc.cipher_suite !== undefined ? { cipherSuite: h.bmc.cipher_suite } : {}), ...(h.bmc.ca_file ? { caFile: h.bmc.ca_file } : {}) };
     }
     return { name: h.name, nodes, ...(bmc ? { bmc } : {}), maintenance: h.maintenance };
   });

@@ -108,7 +108,9 @@ function massFailure(inp: GuardInput, cfg: GuardConfig): GuardResult {
   const downBy: Record<string, string[]> = {};
   const tripped: string[] = [];
   for (const n of networks) {
-    const down = hosts.filter((h) => inp.fleet[h]![n] === 'down');
+    // Down but not yet confirmed counts too: hosts cut at the same moment are confirmed a round
+    // apart at worst, and the first must not be fenced before the second shows it is a mass failure.
+    const down = hosts.filter((h) => inp.fleet[h]![n] === 'down' || inp.fleet[h]![n] === 'pending');
     downBy[n] = down;
     const overFraction = total > 0 && down.length / total > cfg.maxDownFraction;
     const overAbs = cfg.maxDown !== undefined && down.length > cfg.maxDown;

@@ -27,8 +27,8 @@
  *   session_ttl: 30s
  * ```
  */
-import type { LeafSpec } from '../../config/schema';
-import { MAX_DURATION_MS } from '../../config/schema';
+import type { LeafSpec } from '../../config/kinds';
+import { MAX_DURATION_MS } from '../../config/kinds';
 
 type Schema = Record<string, unknown>;
 
@@ -43,7 +43,7 @@ export const MONITOR_DEFAULTS = {
   interval: '10s',
   confirm: 3,
   guards: { max_down_fraction: '1/3', max_concurrent_recoveries: 1 },
-  fence: { method: 'ipmi', power_timeout: '20s', power_wait: '2s', silence_check: false, event: 'fence' },
+  fence: { method: 'ipmi', power_timeout: '20s', power_wait: '2s', silence_check: false, event: 'fence', ipmitool: '/usr/bin/ipmitool' },
   lock_delay: '15s',
   session_ttl: '30s',
   inventory: { source: 'config' },
@@ -70,7 +70,7 @@ function mapOf(description: string, value: Schema, opts: { minProperties?: numbe
   return { type: 'object', description, additionalProperties: value, ...(opts.minProperties !== undefined ? { minProperties: opts.minProperties } : {}) };
 }
 
-const BMC = section('a mapping with the keys method, protocol, ip, port, user, password_file and system', {
+const BMC = section('a mapping with the keys method, protocol, ip, port, user, password_file, system, cipher_suite and ca_file', {
   method: leaf({ kind: 'enum', values: FENCE_METHODS }),
   protocol: leaf({ kind: 'enum', values: BMC_PROTOCOLS }),
   ip: leaf({ kind: 'ipv4' }),
@@ -80,6 +80,10 @@ const BMC = section('a mapping with the keys method, protocol, ip, port, user, p
   password_file: leaf({ kind: 'path' }),
   // Redfish system id (`/redfish/v1/Systems/<system>`); the first member when absent.
   system: leaf({ kind: 'name' }),
+  // ipmitool -C: 17 (the BMC module's default) needs IPMI 2.0 with SHA-256; ipmi_sim and older BMCs speak 3.
+  cipher_suite: int(0, 17),
+  // Redfish over HTTPS: the CA that signed the BMC's certificate (pinned).
+  ca_file: leaf({ kind: 'path' }),
 }, { required: ['ip', 'user', 'password_file'] });
 
 const HOST = section('a mapping with the keys name (required), nodes, bmc and maintenance', {
@@ -123,13 +127,15 @@ export const MONITOR_SCHEMA: Schema = section(
       max_down: int(0, 100_000),
       max_concurrent_recoveries: int(1, 1000, MONITOR_DEFAULTS.guards.max_concurrent_recoveries),
     }, { default: {} }),
-    fence: section('a mapping with the keys method, power_timeout, power_wait, silence_check, event and command', {
+    fence: section('a mapping with the keys method, power_timeout, power_wait, silence_check, event, command and ipmitool', {
       method: leaf({ kind: 'enum', values: FENCE_METHODS }, MONITOR_DEFAULTS.fence.method),
       power_timeout: duration(MONITOR_DEFAULTS.fence.power_timeout, 1000, 600_000),
       power_wait: duration(MONITOR_DEFAULTS.fence.power_wait, 100, 60_000),
       silence_check: leaf({ kind: 'bool' }, MONITOR_DEFAULTS.fence.silence_check),
       event: leaf({ kind: 'event' }, MONITOR_DEFAULTS.fence.event),
       command: leaf({ kind: 'argv' }),
+      // The ipmitool program (ipmi method and IPMI power reads); run only during an incident.
+      ipmitool: leaf({ kind: 'path' }, MONITOR_DEFAULTS.fence.ipmitool),
     }, { default: {} }),
     // Range checked by normalize with its reason (N-19, Consul's 60 s clamp).
     lock_delay: duration(MONITOR_DEFAULTS.lock_delay, 0, 3_600_000),

@@ -121,3 +121,9 @@ export function renderStatusText(st: MonitorStatus): string {
   }
   return `${out.join('\n')}\n`;
 }
+
+/** `vigil status`'s lines for the monitor role (the daemon's status JSON under roles.monitor). */
+export function formatMonitorStatus(st: Record<string, any>): string[] {
+  if (!Array.isArray(st.hosts)) return ['monitor: no round yet'];
+  return renderStatusText(st as MonitorStatus).replace(/\n$/, '').split('\n');
+}

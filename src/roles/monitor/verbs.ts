@@ -10,7 +10,7 @@
  *   vigil monitor maintenance on|off HOST [-c FILE]
  */
 import { parseArgs } from 'node:util';
-import { checkLeaf } from '../../config/schema';
+import { checkLeaf } from '../../config/kinds';
 
 /** Default config path (src/cli/common.ts DEFAULT_CONFIG). */
 const DEFAULT_CONFIG = '/etc/vigil/vigil.yml';

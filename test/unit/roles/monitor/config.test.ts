@@ -36,7 +36,7 @@ t.test('every default', async (t) => {
     confirm: 3,
     matrix: HOSTHA_MATRIX_2,
     guards: { maxDownFraction: 1 / 3, maxConcurrentRecoveries: 1 },
-    fence: { method: 'ipmi', powerTimeoutMs: 20_000, powerWaitMs: 2_000, silenceCheck: false, event: 'fence' },
+    fence: { method: 'ipmi', powerTimeoutMs: 20_000, powerWaitMs: 2_000, silenceCheck: false, event: 'fence', ipmitool: '/usr/bin/ipmitool' },
     lockDelayMs: 15_000,
     sessionTtlMs: 30_000,
   });

@@ -99,3 +99,12 @@ t.test('selfViewFrom: agent/self info → SelfView', async (t) => {
   t.same(selfViewFrom({ server: true }), { server: true, leaderKnown: false });
   t.same(selfViewFrom({ error: 'No known Consul servers' }), { error: 'No known Consul servers' });
 });
+
+t.test('mass failure counts hosts down but not yet confirmed (pending)', async (t) => {
+  // Hosts cut at the same moment may be confirmed a round apart: the first must not go alone.
+  const fleet = { ...input().fleet, 'cmp-2': { mgmt: 'pending', tenant: 'pending' } as Record<string, ConfirmState>, 'cmp-3': { mgmt: 'pending', tenant: 'up' } as Record<string, ConfirmState> };
+  const g = result(input({ fleet }), 'mass-failure');
+  t.equal(g.ok, false, '1 down + 2 pending of 6 on mgmt is more than 1/3');
+  t.same((g.evidence.down as Record<string, string[]>).mgmt, ['cmp-1', 'cmp-2', 'cmp-3']);
+  t.equal(result(input({ fleet: { ...input().fleet, 'cmp-2': { mgmt: 'pending', tenant: 'up' } } }), 'mass-failure').ok, true, '2 of 6 is not more than 1/3');
+});

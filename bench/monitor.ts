@@ -1,0 +1,126 @@
+/**
+ * Layer: bench. The `monitor` role (issue 14), against Consul TEST DOUBLES
+ * (test/support/consul-double: not Consul, which cannot be installed here).
+ *
+ *   npx ts-node-transpile-only bench/monitor.ts [--runs N] [--defaults] [--only latency|cycle]
+ *   (from the source tree: the Consul double's server.js is plain JS that tsc does not copy to dist/)
+ *
+ * 1. Latency (lab of network namespaces, root needed; test/support/monitor-lab.ts):
+ *    three compute hosts heartbeating to two doubles (mgmt, tenant; suspicion
+ *    1.5 s), one ipmi_sim BMC each, two monitors running `vigil run`. Each run
+ *    cuts h1's veth and reads from the fencer's log (a) the decision ("guards
+ *    pass, claiming") and (b) the confirmed power-off ("host fenced"), both
+ *    from the cut. Fast setting: interval 1 s, confirm 2; `--defaults` adds one
+ *    run at interval 10 s, confirm 3. Model beside it:
+ *      decision ≈ suspicion + confirm × interval (− up to one interval: the
+ *      counter is shared by every monitor through KV, so with M monitors the
+ *      count can rise up to M times per interval), + power polling for (b).
+ * 2. Cycle cost (in process, loopback): one MonitorRunner with the real I/O
+ *    against three doubles (one per network) whose member lists hold N hosts;
+ *    N = 10, 100, 1000. Steady-state rounds (after the first, which writes
+ *    every host's counters): CPU ms (process.cpuUsage), wall ms, HTTP requests
+ *    per round (the doubles' request logs), RSS after the rounds.
+ *
+ * Writes bench/results/monitor.json.
+ */
+import { parseArgs } from 'node:util';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { startConsulDouble, tempAgentConfig, freeLoopbackPort, type ConsulDouble } from '../test/support/consul-double';
+import { monitorLab, SUSPICION_MS } from '../test/support/monitor-lab';
+import { scratchDir, waitFor } from '../test/support/vigil';
+import { writeResult } from './lib/results';
+import { normalizeMonitor } from '../src/roles/monitor/config';
+import { MonitorRunner } from '../src/roles/monitor/runner';
+import { createRealIo } from '../src/roles/monitor/io';
+import { rootLog } from '../src/log';
+import type { VigilConfig } from '../src/config/types';
+
+const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+
+async function latencyRun(setting: { interval: string; confirm: number }): Promise<{ decisionMs: number; poweredOffMs: number }> {
+  const teardowns: (() => unknown)[] = [];
+  const t = { teardown: (fn: () => unknown) => { teardowns.push(fn); } };
+  try {
+    const L = await monitorLab(t, 'bench-mon', ['h1', 'h2', 'h3'], ['m1', 'm2']);
+    const section = L.monitorSection({ interval: setting.interval, confirm: setting.confirm, session_ttl: '30s' });
+    const ms = ['m1', 'm2'].map((m) => L.startMonitor(m, section));
+    const intervalMs = Number(setting.interval.replace('s', '')) * 1000;
+    await new Promise((r) => setTimeout(r, 3000 + intervalMs));
+    await L.lab.host('h1').cutLink();
+    const cut = Date.now();
+    const line = await waitFor(() => ms.map((m) => m.daemon.logs()).join('\n').split('\n').find((l) => l.includes('host fenced')), 120_000, 'h1 fenced');
+    const fencer = ms.find((m) => m.daemon.logs().includes('host fenced'))!.daemon.logs().split('\n');
+    const at = (l: string | undefined) => (l ? Date.parse((JSON.parse(l) as { time: string }).time) - cut : NaN);
+    return { decisionMs: at(fencer.find((l) => l.includes('guards pass, claiming'))), poweredOffMs: at(line) };
+  } finally {
+    for (const fn of teardowns.reverse()) await fn();
+  }
+}
+
+async function cycleCost(n: number): Promise<Record<string, number>> {
+  const doubles: ConsulDouble[] = [];
+  const dir = scratchDir('bench-mon-cycle');
+  try {
+    const members = Array.from({ length: n }, (_, i) => ({ name: `cmp-${i}`, addr: `10.1.${Math.floor(i / 250)}.${(i % 250) + 1}` }));
+    for (const name of ['mgmt', 'tenant', 'storage']) {
+      const d = await startConsulDouble({ configDir: tempAgentConfig({ node_name: `c-${name}`, server: true, double: { clients: members } }), host: '127.0.0.1', port: await freeLoopbackPort() });
+      doubles.push(d);
+    }
+    const pw = path.join(dir, 'pw');
+    fs.writeFileSync(pw, 'bench-password\n', { mode: 0o600 });
+    const cfg = normalizeMonitor({
+      networks: { mgmt: { url: doubles[0]!.url }, tenant: { url: doubles[1]!.url }, storage: { url: doubles[2]!.url } },
+      inventory: { hosts: members.map((m) => ({ name: m.name, bmc: { ip: '192.0.2.1', user: 'admin', password_file: pw } })) },
+      interval: '10s',
+    });
+    const log = rootLog().child({ module: 'bench' });
+    log.level = 'silent';
+    const all = { node: 'bench', monitor: cfg } as unknown as VigilConfig;
+    const runner = new MonitorRunner(cfg, 'bench', createRealIo(all, cfg, log), log);
+    // BMC presence pings go to 192.0.2.1 (TEST-NET): not part of the cycle's cost, so rounds start at 1.
+    await runner.runRound();
+    const rounds = 5;
+    const count = async () => (await Promise.all(doubles.map((d) => d.requests()))).reduce((a, r) => a + r.length, 0);
+    for (const d of doubles) await fetch(`${d.url}/_double/requests`, { method: 'DELETE' });
+    const c0 = process.cpuUsage();
+    const w0 = performance.now();
+    for (let i = 0; i < rounds; i++) await runner.runRound();
+    const cpu = process.cpuUsage(c0);
+    const wall = performance.now() - w0;
+    const reqs = await count();
+    return { hosts: n, networks: 3, cpuMsPerCycle: round((cpu.user + cpu.system) / 1000 / rounds), wallMsPerCycle: round(wall / rounds), httpRequestsPerCycle: round(reqs / rounds), rssMiB: round(process.memoryUsage().rss / 2 ** 20) };
+  } finally {
+    for (const d of doubles) await d.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { runs: { type: 'string', default: '2' }, defaults: { type: 'boolean' }, only: { type: 'string' } } });
+  const result: Record<string, unknown> = { command: `npx ts-node-transpile-only bench/monitor.ts ${process.argv.slice(2).join(' ')}`.trim(), suspicionMs: SUSPICION_MS };
+  if (values.only !== 'latency') {
+    const cycles = [];
+    for (const n of [10, 100, 1000]) { const c = await cycleCost(n); console.log(JSON.stringify(c)); cycles.push(c); }
+    result.cycle = { note: 'steady-state rounds, every host up on 3 networks, no KV writes; plain reads (no blocking queries yet): 3 requests per network + 1 KV read', rows: cycles, targetCpuMsFor1000: 100 };
+  }
+  if (values.only !== 'cycle') {
+    const settings = [{ name: 'fast', interval: '1s', confirm: 2, runs: Number(values.runs) }, ...(values.defaults ? [{ name: 'defaults', interval: '10s', confirm: 3, runs: 1 }] : [])];
+    const lat = [];
+    for (const s of settings) {
+      const runs = [];
+      for (let i = 0; i < s.runs; i++) { const r = await latencyRun(s); console.log(s.name, JSON.stringify(r)); runs.push(r); }
+      const iMs = Number(s.interval.replace('s', '')) * 1000;
+      lat.push({
+        setting: s.name, interval: s.interval, confirm: s.confirm, monitors: 2, runs,
+        model: { decisionMs: SUSPICION_MS + s.confirm * iMs, note: 'suspicion + confirm × interval (the shared KV counter can reach confirm sooner with several monitors); power-off adds the ipmitool action and one power read (power_wait 500 ms)' },
+        target: { decisionWithinMs: s.confirm * iMs + SUSPICION_MS + 1000 },
+      });
+    }
+    result.latency = lat;
+    result.peers = { masakariConsul: 'published: 60 s monitoring interval, then 180 s engine wait before recovery, no power check', hostha: '≈ 2–3 min from failure to fence (seed inventory §5)' };
+  }
+  console.log(`wrote ${writeResult('monitor', result)}`);
+}
+
+main().then(() => process.exit(0), (e: unknown) => { console.error(e); process.exit(1); });

@@ -1,0 +1,40 @@
+/**
+ * Layer: roles. The `monitor` role (`monitor:`), successor of
+ * os_nova_ha_monitor and the hostha controller: watch compute hosts per
+ * network through Consul, confirm failures with CAS counters in KV, claim
+ * each incident with a session lock and fence with a BMC-confirmed
+ * power-off. Its registry entry; the runner, its I/O and the verbs load on
+ * use.
+ */
+import { defineRole } from '../role';
+import type { SecretFile } from '../role';
+import { MONITOR_SECTION_SCHEMA, normalizeMonitorSection } from './section';
+import { formatMonitorStatus } from './status';
+
+export default defineRole({
+  name: 'monitor',
+  summary: 'watch compute hosts through Consul, decide safely, fence with BMC confirmation',
+  dir: __dirname,
+  section: {
+    key: 'monitor',
+    configKey: 'monitor',
+    schema: MONITOR_SECTION_SCHEMA,
+    nullable: [],
+    normalize: (v, ctx) => normalizeMonitorSection(v, ctx.add),
+  },
+  secretFiles: (c) => [
+    ...c.networks.flatMap((n): SecretFile[] => (n.tokenFile !== undefined ? [{ path: n.tokenFile, kind: 'key', label: `token file (network ${n.name})` }] : [])),
+    ...c.inventory.hosts.flatMap((h): SecretFile[] => (h.bmc ? [{ path: h.bmc.passwordFile, kind: 'key', label: `BMC password file (host ${h.name})` }] : [])),
+  ],
+  daemon: {
+    logRole: 'monitor',
+    healthRule: 'a sampling round completed within 3 × interval + 10s (an incident\'s fence runs beside the rounds)',
+    load: async () => (await import('./daemon')).createMonitorRunner,
+    formatStatus: formatMonitorStatus,
+  },
+  verbs: [
+    { name: 'status', summary: 'hosts, counters, incidents, guards and BMC reachability from the running daemon', load: async () => (await import('./cli')).runStatus },
+    { name: 'reset', summary: "clear a host's latches and counters in KV", load: async () => (await import('./cli')).runReset },
+    { name: 'maintenance', summary: 'keep vigil off a host (on) or release it (off), in KV', load: async () => (await import('./cli')).runMaintenance },
+  ],
+});

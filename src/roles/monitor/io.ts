@@ -1,0 +1,210 @@
+/**
+ * Layer: I/O. The monitor's Consul clients (one per network, token and CA
+ * read through the permission checks) and the bridge from kvschema.ts's
+ * wire-form txn ops to the client's. Shared by the runner and the verbs.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConsulClient } from '../../consul/client';
+import { ConsulLock } from '../../consul/lock';
+import { ConsulTxnConflict, type TxnKvOp } from '../../consul/txn';
+import { encodeFencePayload } from '../../consul/event';
+import { readFenceKey } from '../../consul/key';
+import { readSecureFile } from '../../config/permissions';
+import type { VigilConfig } from '../../config/types';
+import { createPowerDriver, powerOffConfirmed, probeBmc, realClock, type FenceMethod as BmcMethod, type FenceResult } from '../../actions/bmc';
+import { probe as arpProbe } from '../../net/arp/prober';
+import { ConfigError, errorMessage } from '../../errors';
+import type { Logger } from '../../log';
+import { checkPasswordText, type MonitorConfig, type MonitorNetwork } from './config';
+import type { TxnOp, RawKvEntry } from './kvschema';
+import type { FenceRequest, MonitorIo, NetworkRead } from './runner';
+
+/** Per-request deadline of a non-blocking call (a blocking read adds its wait). */
+export const REQUEST_TIMEOUT_MS = 5_000;
+
+/**
+ * A client for one network's agent. The token file must be root-only
+ * (readSecureFile throws a ConfigError naming it otherwise); the token is
+ * sent as a header, never logged.
+ */
+export function networkClient(n: MonitorNetwork, timeoutMs = REQUEST_TIMEOUT_MS): ConsulClient {
+  const token = n.tokenFile !== undefined ? readSecureFile(n.tokenFile, 'key', { label: `token file (network ${n.name})` }).trim() : undefined;
+  // The CA is public material: readable is enough.
+  const ca = n.caFile !== undefined ? readFileSync(n.caFile) : undefined;
+  return new ConsulClient({ url: n.url, timeoutMs, ...(token ? { token } : {}), ...(ca ? { ca } : {}) });
+}
+
+/** The network whose Consul holds the KV tree, sessions and incident locks. */
+export function kvNetworkOf(cfg: MonitorConfig): MonitorNetwork {
+  return cfg.networks.find((n) => n.name === cfg.kvNetwork)!;
+}
+
+/** kvschema.ts ops (values base64, Consul's wire form) → the client's ops (raw values). */
+export function toClientOps(ops: readonly TxnOp[]): TxnKvOp[] {
+  return ops.map(({ KV: o }): TxnKvOp => {
+    const value = o.Value !== undefined ? Buffer.from(o.Value, 'base64') : Buffer.alloc(0);
+    switch (o.Verb) {
+      case 'set': return { verb: 'set', key: o.Key, value };
+      case 'cas': return { verb: 'cas', key: o.Key, value, index: o.Index ?? 0 };
+      case 'lock': case 'unlock': return { verb: o.Verb, key: o.Key, value, session: o.Session ?? '' };
+      case 'check-session': return { verb: 'check-session', key: o.Key, session: o.Session ?? '' };
+      case 'check-index': case 'delete-cas': return { verb: o.Verb, key: o.Key, index: o.Index ?? 0 };
+      default: return { verb: o.Verb, key: o.Key };
+    }
+  });
+}
+
+/** The interface whose IPv4 subnet holds `addr` (the ARP probe goes out there). */
+export function interfaceFor(addr: string): string | undefined {
+  const n = addr.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+  for (const [name, list] of Object.entries(networkInterfaces())) {
+    for (const a of list ?? []) {
+      if (a.family !== 'IPv4' || a.internal || !a.cidr) continue;
+      const prefix = Number(a.cidr.split('/')[1]);
+      const mine = a.address.split('.').reduce((x, o) => x * 256 + Number(o), 0);
+      const size = 2 ** (32 - prefix);
+      if (Math.floor(mine / size) === Math.floor(n / size)) return name;
+    }
+  }
+  return undefined;
+}
+
+/** The last evidence line of a fence, for the log and the journal. */
+function fenceDetail(r: FenceResult): string {
+  const last = r.evidence[r.evidence.length - 1];
+  return last ? `${last.step}: ${last.detail}${last.code ? ` [${last.code}]` : ''}` : r.outcome;
+}
+
+/**
+ * The real I/O. Token files and BMC password files are checked (owner,
+ * mode) and the passwords checked against os_nova's default here, at
+ * start: a ConfigError (exit 2) names the file, never its content.
+ */
+export function createRealIo(all: VigilConfig, cfg: MonitorConfig, log: Logger): MonitorIo {
+  for (const h of cfg.inventory.hosts) {
+    if (!h.bmc) continue;
+    const text = readSecureFile(h.bmc.passwordFile, 'key', { label: `BMC password file (host ${h.name})`, maxBytes: 4096 });
+    const p = checkPasswordText(text, h.bmc.passwordFile);
+    if (p) throw new ConfigError(`monitor.inventory.hosts: ${p}`, { path: h.bmc.passwordFile });
+  }
+  const clients = new Map(cfg.networks.map((n) => [n.name, networkClient(n)]));
+  const kv = clients.get(cfg.kvNetwork)!;
+  const locks = new Map<string, ConsulLock>();
+  const secs = (ms: number) => `${Math.max(1, Math.round(ms / 1000))}s`;
+
+  async function readNetwork(network: string): Promise<NetworkRead> {
+    const c = clients.get(network)!;
+    const [members, health, self] = await Promise.all([
+      c.request('GET', '/v1/agent/members').then((r) => JSON.parse(r.body.toString('utf8')) as unknown),
+      // One request for every node's checks (not one per host): 3 requests per network per round.
+      c.request('GET', '/v1/health/state/any').then((r) => JSON.parse(r.body.toString('utf8')) as unknown),
+      c.self(),
+    ]);
+    const byNode: Record<string, unknown[]> = {};
+    if (Array.isArray(health)) for (const chk of health as { Node?: string }[]) if (typeof chk?.Node === 'string') (byNode[chk.Node] ??= []).push(chk);
+    return { members, health: byNode, self: { server: self.server, knownServers: self.knownServers, leaderAddr: self.leaderAddr } };
+  }
+
+  /** The BMC driver of a host; a KV password goes to a private 0600 file for the fence's duration. */
+  function bmcMethod(f: FenceRequest, dir: () => string): BmcMethod {
+    const b = f.bmc;
+    let passwordFile = b.passwordFile;
+    if (passwordFile === undefined) {
+      const rec = f.kvPassword;
+      if (!rec) throw new Error('no BMC password in KV');
+      passwordFile = join(dir(), 'pw');
+      writeFileSync(passwordFile, rec.reveal(), { mode: 0o600 });
+    }
+    const common = { ip: b.ip, user: b.user, passwordFile, ...(b.port ? { port: b.port } : {}) };
+    if (b.protocol === 'redfish') return { method: 'redfish', ...common, ...(b.system ? { systemId: b.system } : {}), ...(b.caFile ? { caFile: b.caFile } : {}) };
+    return { method: 'ipmi', ...common, ...(b.cipherSuite !== undefined ? { cipherSuite: b.cipherSuite } : {}), program: cfg.fence.ipmitool };
+  }
+
+  async function fence(f: FenceRequest): Promise<{ outcome: 'off' | 'not-off' | 'error'; powerState?: string; detail: string }> {
+    let tmp: string | undefined;
+    const dir = () => (tmp ??= mkdtempSync(join(tmpdir(), 'vigil-monitor-')));
+    const timing = { powerTimeoutMs: f.powerTimeoutMs, powerWaitMs: f.powerWaitMs };
+    try {
+      const confirm = bmcMethod(f, dir);
+      if (f.method === 'event') {
+        // hostha's fence: the host's own handler powers it off; the BMC confirms, and escalates if it did not.
+        const c = clients.get(f.network!)!;
+        const key = all.fenceHandler?.keyFile !== undefined ? readFenceKey(all.fenceHandler.keyFile) : undefined;
+        const ev = await c.fireEvent(f.event ?? cfg.fence.event, encodeFencePayload('fence', all.node, Math.floor(Date.now() / 1000), key), { node: `^${f.node}$` });
+        log.warn({ host: f.host, network: f.network, event: ev.id }, 'fence event fired: waiting for the BMC to read off');
+        const driver = createPowerDriver(confirm, { log });
+        try {
+          const end = realClock.now() + f.powerTimeoutMs;
+          while (realClock.now() < end) {
+            const r = await driver.powerStatus();
+            if (r.state === 'off') return { outcome: 'off', powerState: 'off', detail: `fence event ${ev.id}; BMC reads off` };
+            await realClock.sleep(f.powerWaitMs);
+          }
+        } finally { await driver.close?.(); }
+        log.warn({ host: f.host }, 'host not off after the fence event: BMC power-off');
+      }
+      const method: BmcMethod = f.method === 'command'
+        ? { method: 'command', argv: [...(cfg.fence.command ?? []), f.host], confirm: confirm as Exclude<BmcMethod, { method: 'command' }> }
+        : confirm;
+      const r = await powerOffConfirmed(method, timing, { log });
+      const state = [...r.evidence].reverse().find((e) => e.state !== undefined)?.state;
+      if (r.outcome === 'off') return { outcome: 'off', powerState: 'off', detail: fenceDetail(r) };
+      return { outcome: state === 'on' ? 'not-off' : 'error', ...(state ? { powerState: state } : {}), detail: fenceDetail(r) };
+    } catch (e) {
+      return { outcome: 'error', detail: errorMessage(e) };
+    } finally {
+      if (tmp) rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+
+  return {
+    async readKv(prefix) {
+      const entries = await kv.kvList(`${prefix}/`);
+      return entries.map((e): RawKvEntry => ({ Key: e.key, Value: e.value === null ? null : e.value.toString('base64'), ModifyIndex: e.modifyIndex, LockIndex: e.lockIndex, ...(e.session ? { Session: e.session } : {}) }));
+    },
+    readNetwork: (network) => readNetwork(network),
+    async txn(ops) {
+      try { await kv.txn(toClientOps(ops)); return { ok: true }; } catch (e) {
+        if (e instanceof ConsulTxnConflict) return { ok: false, detail: e.message };
+        throw e;
+      }
+    },
+    async claim(c, onLost) {
+      const lock = new ConsulLock(kv, { key: c.key, value: c.value, session: { name: `vigil-monitor ${all.node}`, node: all.node, ttl: secs(c.ttlMs), lockDelay: secs(c.lockDelayMs), checks: [...c.checks], behavior: 'release' } });
+      const hold = await lock.acquire();
+      if (!hold) {
+        const e = await kv.kvGet(c.key).catch(() => undefined);
+        return { acquired: false, reason: e?.session ? 'held by another session' : 'in lock-delay or taken', ...(e?.session ? { holder: e.session } : {}) };
+      }
+      locks.set(c.key, lock);
+      lock.keep((reason) => { locks.delete(c.key); onLost(reason); });
+      return { acquired: true, session: hold.session };
+    },
+    async release(key) {
+      const lock = locks.get(key);
+      locks.delete(key);
+      await lock?.release();
+    },
+    fence,
+    async checkSilence(targets) {
+      const answered: { network: string; addr: string }[] = [];
+      const errors: string[] = [];
+      await Promise.all(targets.map(async (t) => {
+        if (!t.addr) { errors.push(`${t.network}: no address known for ${t.node}`); return; }
+        const iface = interfaceFor(t.addr);
+        if (!iface) { errors.push(`${t.network}: no interface on the subnet of ${t.addr}`); return; }
+        const r = await arpProbe(t.addr, iface, { timeoutMs: 1000, count: 3 });
+        if (r.status === 'answered') answered.push({ network: t.network, addr: t.addr });
+        else if (r.status === 'error') errors.push(`${t.network}: ARP probe of ${t.addr} on ${iface} failed: ${r.error.message}`);
+      }));
+      return { answered, errors };
+    },
+    async probeBmc(ip, port) {
+      const r = await probeBmc(ip, port ? { port } : {});
+      return { reachable: r.status === 'up' ? true : r.status === 'down' ? false : 'unknown', atMs: Date.now(), detail: r.detail };
+    },
+    now: () => Date.now(),
+  };
+}
