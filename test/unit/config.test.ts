@@ -20,6 +20,12 @@ function full(): Obj {
     vip: { interface: 'eth0', address: '10.0.0.100/24', announce: {}, track: { command: 'true' } },
     fence: { agents: [{ name: 'mgmt', url: 'http://127.0.0.1:8500' }], watchdog: {} },
     fence_handler: {},
+    promote: {
+      name: 'mail', site: 'dc2', peer: 'dc1', consul: {}, fence: {}, failback: {},
+      peer_probes: [{ kind: 'icmp', host: '10.0.1.10' }], ready: [{ kind: 'tcp', host: '10.0.2.5', port: 443 }],
+      prereq: { key: 'vigil/promote/mail/replication', equals: 'ACTIVE' },
+      promote_steps: [{ name: 'promote', command: ['/bin/true'] }], demote_steps: [{ name: 'demote', command: ['/bin/true'] }],
+    },
   };
 }
 
@@ -89,7 +95,7 @@ t.test('every default is applied (fence, fence_handler, track, watchdog)', async
     event: 'fence', maxAgeMs: 120_000, maxSkewMs: 30_000,
     onEnable: [['systemctl', 'enable', '--now', 'openstack-nova-compute']],
   });
-  t.same(configRoles(cfg), ['vip', 'fence', 'fence_handler']);
+  t.same(configRoles(cfg), ['vip', 'fence', 'fence_handler', 'promote']);
 });
 
 t.test('a bare fence_handler gets the default fence actions and no fence loop', async (t) => {
@@ -410,8 +416,8 @@ t.test('cross-field rules', async (t) => {
       "fence.agents[1].name: 'a' is used by an earlier agent (expected a unique name)"],
     ['fence:\n  agents:\n    - { name: a, url: "http://127.0.0.1:8500" }\n    - { name: b, url: "http://127.0.0.1:8500/" }\n',
       "fence.agents[1].url: 'http://127.0.0.1:8500/' is used by an earlier agent"],
-    ['node: web-a\n', 'no role configured (expected at least one of the sections vip, fence or fence_handler)'],
-    ['fence: { agents: [] }\n', 'fence.agents: [] is empty and there is no vip or fence_handler section, so no role is configured'],
+    ['node: web-a\n', 'no role configured (expected at least one of the sections vip, fence, fence_handler or promote)'],
+    ['fence: { agents: [] }\n', 'fence.agents: [] is empty and there is no vip, fence_handler or promote section, so no role is configured'],
     ['fence:\n', 'fence.agents: [] is empty'],
   ];
   for (const [text, want] of cases) {
@@ -489,7 +495,7 @@ t.test('the example config is valid and documents every key', async (t) => {
   const path = join(__dirname, '../../etc/vigil.example.yml');
   const text = readFileSync(path, 'utf8');
   const cfg = parseConfigText(text, path);
-  t.same(configRoles(cfg), ['vip', 'fence', 'fence_handler']);
+  t.same(configRoles(cfg), ['vip', 'fence', 'fence_handler', 'promote']);
   // Every key of the schema appears in the example, set or commented.
   const keys = new Set<string>();
   const walk = (s: Obj) => {
