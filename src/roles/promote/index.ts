@@ -7,6 +7,7 @@
  */
 import { defineRole } from '../role';
 import { PROMOTE_SCHEMA, normalizePromote } from './config';
+import { formatPromoteStatus } from './status';
 
 export default defineRole({
   name: 'promote',
@@ -22,5 +23,17 @@ export default defineRole({
   secretFiles: (c) => [
     ...(c.consul.tokenFile !== undefined ? [{ path: c.consul.tokenFile, kind: 'key' as const, label: 'token file (promote)' }] : []),
     ...(c.fence.kind === 'bmc' && c.fence.passwordFile !== undefined ? [{ path: c.fence.passwordFile, kind: 'key' as const, label: 'BMC password file (promote)' }] : []),
+  ],
+  daemon: {
+    logRole: 'promote',
+    healthRule: 'a check within 2 × max(check_interval, renew_interval) + the longest probe timeout + 3 × consul.timeout + 5s',
+    load: async () => (await import('./daemon')).createPromoteRunner,
+    formatStatus: formatPromoteStatus,
+  },
+  verbs: [
+    { name: 'run-once', summary: 'one promote check for timer setups; exit 3 when another scheduler runs', load: async () => (await import('./verbs')).runOnce },
+    { name: 'status', summary: 'the promote journal, and whether the operator is needed', load: async () => (await import('./verbs')).status },
+    { name: 'grant', summary: 'manual mode: let this site take the lease (--force: type the peer\'s name)', load: async () => (await import('./verbs')).grant },
+    { name: 'revoke', summary: 'manual mode: take the grant back; a holder demotes', load: async () => (await import('./verbs')).revoke },
   ],
 });

@@ -33,6 +33,7 @@ export interface Journal {
   hold?: Hold;
   fenced: boolean;
   granted: boolean;
+  grantForce?: boolean;
   yielded: boolean;
   afterDemote: 'standby' | 'stopped';
   reason?: string;
@@ -53,7 +54,7 @@ export function journalOf(cfg: PromoteConfig, s: PromoteState, steps: StepEntry[
   return {
     version: 1, name: cfg.name, site: cfg.site, phase: s.phase,
     ...(s.hold ? { hold: s.hold } : {}),
-    fenced: s.fenced, granted: s.granted, yielded: s.yielded, afterDemote: s.afterDemote,
+    fenced: s.fenced, granted: s.granted, grantForce: s.grantForce, yielded: s.yielded, afterDemote: s.afterDemote,
     ...(s.reason !== undefined ? { reason: s.reason } : {}),
     steps, updatedAt: at.toISOString(),
   };
@@ -75,7 +76,7 @@ export function lastMark(steps: StepEntry[], list: StepList): StepEntry | undefi
 export function recoverJournal(j: Journal | undefined, cfg: PromoteConfig): Recovery {
   const base = initialState();
   if (!j) return { kind: 'fresh', state: base };
-  const kept: PromoteState = { ...base, fenced: j.fenced, granted: j.granted, yielded: j.yielded, afterDemote: j.afterDemote, ...(j.reason !== undefined ? { reason: j.reason } : {}) };
+  const kept: PromoteState = { ...base, fenced: j.fenced, granted: j.granted, grantForce: j.grantForce === true, yielded: j.yielded, afterDemote: j.afterDemote, ...(j.reason !== undefined ? { reason: j.reason } : {}) };
   const adopt = j.hold ? { adopt: j.hold } : {};
   switch (j.phase) {
     case 'standby':

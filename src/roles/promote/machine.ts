@@ -45,6 +45,8 @@ export interface PromoteState {
   fenced: boolean;
   /** Manual mode: the operator's grant. */
   granted: boolean;
+  /** The grant was forced (`--force`, the peer's name typed): the peer probes do not gate. */
+  grantForce: boolean;
   /** After a failback demote: no attempt until the peer is seen holding the lease. */
   yielded: boolean;
   /** Auto failback: consecutive healthy checks of the peer and since when. */
@@ -72,6 +74,8 @@ export interface CheckInputs {
 /** What the machine reacts to. */
 export type PromoteEvent =
   | { type: 'check'; nowMs: number; inputs: CheckInputs }
+  /** The give-up timer: only the holder's deadline is checked. */
+  | { type: 'deadline'; nowMs: number }
   | { type: 'acquired'; nowMs: number; sentMs: number; hold: Hold }
   | { type: 'acquireFailed'; nowMs: number; why: string }
   | { type: 'renewed'; nowMs: number; sentMs: number }
@@ -80,7 +84,7 @@ export type PromoteEvent =
   | { type: 'stepDone'; nowMs: number; list: StepList; index: number }
   | { type: 'stepFailed'; nowMs: number; list: StepList; index: number; error: string }
   | { type: 'released'; nowMs: number }
-  | { type: 'grant'; nowMs: number }
+  | { type: 'grant'; nowMs: number; force?: boolean }
   | { type: 'revoke'; nowMs: number };
 
 /** Which step list. */
@@ -96,7 +100,7 @@ export type PromoteEffect =
 
 /** The state a fresh role starts in. */
 export function initialState(): PromoteState {
-  return { phase: 'standby', witnessSeen: false, step: 0, fenced: false, granted: false, yielded: false, peerHealthy: { count: 0 }, afterDemote: 'standby' };
+  return { phase: 'standby', witnessSeen: false, step: 0, fenced: false, granted: false, grantForce: false, yielded: false, peerHealthy: { count: 0 }, afterDemote: 'standby' };
 }
 
 /** True while this site holds (and may act on) the lease at `nowMs`. */
@@ -138,7 +142,7 @@ function mayAttempt(s: PromoteState, cfg: PromoteConfig, i: CheckInputs): string
   if (i.leaseHeldByOther === true) return 'the peer holds the lease';
   if (i.ready !== 'up') return `ready probes ${i.ready}`;
   if (i.prereq === false) return 'prerequisite not met';
-  if (i.peer !== 'down') return `peer ${i.peer}`;
+  if (i.peer !== 'down' && !s.grantForce) return `peer ${i.peer}`;
   return undefined;
 }
 
@@ -191,6 +195,11 @@ export function transition(s: PromoteState, cfg: PromoteConfig, e: PromoteEvent)
     case 'check':
       if (s.phase === 'stopped') return [s, []];
       return onCheck(s, cfg, e.nowMs, e.inputs);
+    case 'deadline': {
+      const holding = s.phase === 'candidate' || s.phase === 'promoting' || s.phase === 'promoted';
+      if (holding && s.hold && (e.nowMs >= giveUpAtMs(s, cfg)! || !leaseValid(s, cfg, e.nowMs))) return stepDown(s, cfg, 'lease not renewed in time');
+      return [s, []];
+    }
     case 'acquired': {
       if (s.phase !== 'candidate') return [s, [{ type: 'release' }]];
       const held: PromoteState = { ...s, hold: e.hold, lastRenewSentMs: e.sentMs, acquiredAtMs: e.nowMs, fenced: false };
@@ -223,9 +232,9 @@ export function transition(s: PromoteState, cfg: PromoteConfig, e: PromoteEvent)
       }
       return [dropHold(s), []];
     case 'grant':
-      return [{ ...s, granted: true, yielded: false }, [log('info', 'granted')]];
+      return [{ ...s, granted: true, grantForce: e.force === true, yielded: false }, [log('info', 'granted', { force: e.force === true })]];
     case 'revoke': {
-      const n = { ...s, granted: false };
+      const n = { ...s, granted: false, grantForce: false };
       if (s.phase === 'candidate' || s.phase === 'promoting' || s.phase === 'promoted') return stepDown(n, cfg, 'grant revoked');
       return [n, [log('info', 'revoked')]];
     }
