@@ -30,6 +30,9 @@ export default defineRole({
     load: async () => (await import('./daemon')).createPromoteRunner,
     formatStatus: formatPromoteStatus,
   },
+  importers: [
+    { name: 'habeat', summary: 'print the promote section of a habeat.yml', load: async () => (await import('./habeat-cli')).run },
+  ],
   verbs: [
     { name: 'run-once', summary: 'one promote check for timer setups; exit 3 when another scheduler runs', load: async () => (await import('./verbs')).runOnce },
     { name: 'status', summary: 'the promote journal, and whether the operator is needed', load: async () => (await import('./verbs')).status },
