@@ -10,12 +10,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
-import { BIN, scratchDir } from './vigil';
-import { childEnv, consulDoubleCommand, writeAgentConfig } from './consul-double';
+import { BIN, ROOT, scratchDir } from './vigil';
+import { childEnv, writeAgentConfig } from './consul-double';
 import { createSitesLab, readText, type SitesLab } from './sites-lab';
 
+/** The timings of a scenario. */
+export interface Timing { ttlMs: number; lockDelayMs: number; renewMs: number; retries: number; demoteTimeoutMs: number; checkMs: number }
 /** TTL, lock-delay and renewal the scenarios use (the config's floors: 10 s TTL, 15 s lock-delay). */
-export const TIMING = { ttlMs: 10_000, lockDelayMs: 15_000, renewMs: 2000, retries: 1, demoteTimeoutMs: 3000, checkMs: 1000 };
+export const TIMING: Timing = { ttlMs: 10_000, lockDelayMs: 15_000, renewMs: 2000, retries: 1, demoteTimeoutMs: 3000, checkMs: 1000 };
 /** Latest a surviving site promotes after the holder is cut off: 2 × TTL (server invalidation) + lock-delay + checks. */
 export const TAKEOVER_BOUND_MS = 2 * TIMING.ttlMs + TIMING.lockDelayMs + 5 * TIMING.checkMs + 5000;
 const SERVICE_PORT = 7070;
@@ -37,21 +39,29 @@ export interface Scenario {
   kill(site: 'a' | 'b', signal?: NodeJS.Signals): void;
   readyFile(site: 'a' | 'b'): string;
   stop(): Promise<void>;
+  /** The double's unix socket (reachable from outside W's namespace: control channel). */
+  doubleSocket: string;
+  /** SIGSTOP / SIGCONT a site's daemon. */
+  signal(site: 'a' | 'b', signal: NodeJS.Signals): void;
 }
 
 const sh = (script: string): string[] => ['/bin/sh', '-c', script];
 
 /** Build the lab and start the double in W. Daemons start with {@link Scenario.start}. */
-export async function startScenario(t: { teardown(fn: () => unknown): void }, tag: string): Promise<Scenario> {
+export async function startScenario(t: { teardown(fn: () => unknown): void }, tag: string, timing: Timing = TIMING): Promise<Scenario> {
+  const TIMING = timing;
   const lab = await createSitesLab();
   const dir = scratchDir(`promote-${tag}`);
-  const procs: Record<string, { kill(s?: NodeJS.Signals): void; out: string }> = {};
+  const procs: Record<string, { kill(s?: NodeJS.Signals): void; out: string; pid: number }> = {};
   const timelineFile = path.join(dir, 'timeline');
   const w = lab.site('w');
   const doubleDir = path.join(dir, 'double');
   fs.mkdirSync(doubleDir);
   writeAgentConfig(doubleDir, { node_name: 'w', server: true, retry_join: [w.addr.a!], session_ttl_min: '1s' });
-  const dbl = w.spawn([...consulDoubleCommand(doubleDir), '-host', '0.0.0.0', '-port', '8500'], childEnv());
+  const doubleSocket = path.join(dir, 'double.sock');
+  // From the source tree, so the bench (run from dist/, where the double's .js files are not copied) finds it too.
+  const server = path.join(ROOT, 'test', 'support', 'consul-double', 'server.js');
+  const dbl = w.spawn([process.execPath, server, 'agent', '-config-dir', doubleDir, '-host', '0.0.0.0', '-port', '8500', '-unix', doubleSocket], childEnv());
   let dblOut = '';
   dbl.stdout!.on('data', (c: Buffer) => { dblOut += c.toString(); });
   dbl.stderr!.on('data', (c: Buffer) => { dblOut += c.toString(); });
@@ -113,12 +123,18 @@ export async function startScenario(t: { teardown(fn: () => unknown): void }, ta
       const file = path.join(dir, `${name}.yml`);
       fs.writeFileSync(file, stringify(configFor(name, over)), { mode: 0o600 });
       const p = lab.site(name).spawn([process.execPath, BIN, 'run', '-c', file]);
-      const entry = { out: '', kill: (s: NodeJS.Signals = 'SIGTERM') => { try { process.kill(-p.pid!, s); } catch { /* gone */ } } };
+      const entry = { pid: p.pid!, out: '', kill: (s: NodeJS.Signals = 'SIGTERM') => { try { process.kill(-p.pid!, s); } catch { /* gone */ } } };
       p.stdout!.on('data', (c: Buffer) => { entry.out += c.toString(); });
       p.stderr!.on('data', (c: Buffer) => { entry.out += c.toString(); });
       procs[name] = entry;
     },
     kill(name, signal = 'SIGKILL') { procs[name]?.kill(signal); },
+    doubleSocket,
+    signal(name, signal) {
+      // `ip netns exec` execs the program, so the spawned pid is vigil's own.
+      const e = procs[name];
+      if (e) { try { process.kill(e.pid, signal); } catch { /* gone */ } }
+    },
     stop,
   };
   return sc;
