@@ -14,7 +14,8 @@
  * - takeoverMs: from the fault to B's first promote step (when B promotes);
  * - overlapMs: the time both sites were promoted at once (A from its first
  *   promote step to its demote step, B likewise); must be 0 in every run.
- * TTL 15 s, lock-delay 15 s, acquire_after 0: the model bound is
+ * TTL 15 s, lock-delay 15 s, acquire_after 0, check_interval 250 ms (the
+ * standby's detection is part of the figure): the model bound is
  * 2 × TTL + lock-delay + 1 s = 46 s. Prints the seed (replay with --seed).
  * Writes bench/results/<out>.json.
  */
@@ -25,7 +26,7 @@ import * as path from 'node:path';
 import { startScenario, type Mark, type Scenario, type Timing } from '../test/support/promote-sites';
 import { doubleRequest } from '../test/support/consul-double';
 
-const TIMING: Timing = { ttlMs: 15_000, lockDelayMs: 15_000, renewMs: 3000, retries: 2, demoteTimeoutMs: 5000, checkMs: 1000 };
+const TIMING: Timing = { ttlMs: 15_000, lockDelayMs: 15_000, renewMs: 3000, retries: 2, demoteTimeoutMs: 5000, checkMs: 250 };
 const MODEL_MS = 2 * TIMING.ttlMs + TIMING.lockDelayMs + 1000;
 const FAULTS = ['isolate-a', 'cut-ab', 'cut-aw', 'cut-bw', 'stall-a', 'witness-restart'] as const;
 type Fault = (typeof FAULTS)[number];
@@ -146,4 +147,8 @@ async function main(): Promise<void> {
   console.log(`wrote ${out}`);
 }
 
+if (require.main === module) {
+  // A signal ends the process through exit, so the labs' exit hook removes namespaces and daemons.
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => process.exit(130));
+}
 if (require.main === module) main().catch((e) => { console.error(e); process.exit(1); });

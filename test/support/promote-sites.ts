@@ -93,7 +93,7 @@ export async function startScenario(t: { teardown(fn: () => unknown): void }, ta
         ttl: `${TIMING.ttlMs / 1000}s`, lock_delay: `${TIMING.lockDelayMs / 1000}s`, renew_interval: `${TIMING.renewMs / 1000}s`,
         retries: TIMING.retries, demote_timeout: `${TIMING.demoteTimeoutMs / 1000}s`, check_interval: `${TIMING.checkMs / 1000}s`,
         journal_dir: path.join(dir, `${name}-journal`),
-        peer_probes: [{ kind: 'tcp', host: peerAddr, port: SERVICE_PORT, timeout: '500ms' }],
+        peer_probes: [{ kind: 'tcp', host: peerAddr, port: SERVICE_PORT, timeout: `${Math.min(500, TIMING.checkMs)}ms` }],
         ready: [],
         promote_steps: [
           { name: 'p1', command: sh(mark('p1')), timeout: '5s' },
