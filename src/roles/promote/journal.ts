@@ -100,7 +100,7 @@ export function recoverJournal(j: Journal | undefined, cfg: PromoteConfig): Reco
       if (m.status === 'done') return { kind: 'resume', state: { ...kept, phase: 'promoting', step: m.index + 1 }, ...adopt };
       const st = cfg.promoteSteps[m.index];
       if (st?.verify) return { kind: 'verify', state: { ...kept, phase: 'promoting', step: m.index }, step: m.index, ...adopt };
-      const reason = `promote step ${m.name} was started and never finished (crash); it has no verify command: check it by hand, then run vigil promote grant or revoke`;
+      const reason = `promote step ${m.name} was started and never finished (crash); it has no verify command: check it by hand, demote by hand if needed, then remove ${journalPath(cfg.journalDir, cfg.name)} and restart vigil`;
       return { kind: 'operator', state: { ...kept, phase: 'stopped', reason }, reason };
     }
   }
