@@ -44,6 +44,13 @@ function runOnce(config: string): { proc: ChildProcess; out: () => string; exite
   return { proc, out: () => out, exited: new Promise((r) => proc.on('exit', (code) => r(code))) };
 }
 const tail = (s: string) => s.trim().split('\n').slice(-12).join('\n');
+/** True once the journal marks promote step `name` started (the crash point between two steps). */
+const started = (dir: string, name: string): boolean => {
+  try {
+    const j = JSON.parse(fs.readFileSync(path.join(dir, 'journal', 'mail.json'), 'utf8')) as { steps: { name: string; status: string }[] };
+    return j.steps.some((s) => s.name === name && s.status === 'started');
+  } catch { return false; }
+};
 
 t.test('two concurrent run-once: the second exits 3 busy; SIGKILL between steps: no repeat after restart', async (t) => {
   const d = await startDoubleForTest(t, DOUBLE);
@@ -61,6 +68,7 @@ t.test('two concurrent run-once: the second exits 3 busy; SIGKILL between steps:
   t.equal(second.stderr.trim().split('\n').length, 1, 'one line');
 
   // Kill the holder while p2 sleeps (between p1 done and p2 done).
+  await waitFor(() => started(dir, 'p2'), 5000, () => `the journal marking p2 started; run-once said:\n${tail(first.out())}`);
   first.proc.kill('SIGKILL');
   await first.exited;
   const journal = JSON.parse(fs.readFileSync(path.join(dir, 'journal', 'mail.json'), 'utf8'));
@@ -88,12 +96,15 @@ t.test('SIGKILL between steps with a verify: the restart verifies, continues, an
   const first = runOnce(cfg);
   t.teardown(() => { first.proc.kill('SIGKILL'); });
   await waitFor(() => markers(dir).some((m) => m.startsWith('p1 ')), 3000 + TTL_MS, () => `p1's marker; run-once said:\n${tail(first.out())}`);
+  await waitFor(() => started(dir, 'p2'), 5000, () => `the journal marking p2 started; run-once said:\n${tail(first.out())}`);
   first.proc.kill('SIGKILL');
   await first.exited;
   // The restart adopts the session (alive for TTL), verifies p2 (not done: its marker is missing) → failed → demote → stopped.
   const again = runOnce(cfg);
   t.teardown(() => { again.proc.kill('SIGKILL'); });
-  const code = await again.exited;
+  // Bounded: verify (≤ the step timeout) + demote + release; a run that kept promoting would hold the lease forever.
+  const code = await Promise.race([again.exited, new Promise<string>((r) => setTimeout(() => r('still running after 60 s'), 60_000))]);
+  again.proc.kill('SIGKILL');
   t.equal(code, 1, `verify failed: demote, then stopped; said:\n${tail(again.out())}`);
   t.same(markers(dir).map((m) => m.split(' ')[0]), ['p1', 'd1'], 'p1 once, p2 never re-run blindly, demoted');
 });
