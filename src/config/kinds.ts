@@ -33,7 +33,10 @@ export type LeafSpec =
   | { kind: 'event' }
   | { kind: 'name' }
   | { kind: 'fraction' }
-  | { kind: 'kvprefix' };
+  | { kind: 'kvprefix' }
+  | { kind: 'httpUrl' }
+  | { kind: 'kvKey' }
+  | { kind: 'text'; maxLength: number };
 
 /** The outcome of a failed leaf check: `<value> <problem> (expected <expected>)`. */
 export interface LeafProblem { problem: string; expected: string }
@@ -51,6 +54,8 @@ const EVENT_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 // A Consul KV prefix: name segments joined by '/', no leading or trailing '/', no '..' games.
 const KVPREFIX_RE = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
+// KV keys end up in a URL path (/v1/kv/:key) and txn bodies.
+const KV_KEY_RE = /^[A-Za-z0-9_.-][A-Za-z0-9_./-]{0,255}$/;
 // A program is looked up on PATH or given absolutely; it is argv[0], never a shell word.
 const PROGRAM_RE = /^(\/[^\0]*|[A-Za-z0-9_][A-Za-z0-9._+-]*)$/;
 
@@ -85,6 +90,13 @@ export function parseAgentUrl(s: string): URL | undefined {
   if (u.username || u.password || !u.hostname) return undefined;
   if ((u.pathname !== '/' && u.pathname !== '') || u.search || u.hash) return undefined;
   return u;
+}
+
+/** An http(s) URL a health probe GETs: path and query allowed, credentials not (they end up in logs). */
+function isHealthUrl(s: string): boolean {
+  let u: URL;
+  try { u = new URL(s); } catch { return false; }
+  return (u.protocol === 'http:' || u.protocol === 'https:') && !u.username && !u.password && u.hostname !== '' && !u.hash;
 }
 
 /** A command in the config: a shell string, or a non-empty argv list of strings. */
@@ -181,6 +193,15 @@ export function checkLeaf(spec: LeafSpec, v: unknown): LeafProblem | undefined {
     case 'kvprefix':
       return typeof v === 'string' && v.length <= 256 && KVPREFIX_RE.test(v) ? undefined
         : { problem: 'is not a KV prefix', expected: "a KV path of letters, digits, '.', '_' or '-' segments joined by '/', like ha_cluster" };
+    case 'httpUrl':
+      return typeof v === 'string' && isHealthUrl(v) ? undefined
+        : { problem: 'is not a health URL', expected: 'an http(s) URL without credentials, like http://10.0.1.10:8080/health' };
+    case 'kvKey':
+      return typeof v === 'string' && KV_KEY_RE.test(v) ? undefined
+        : { problem: 'is not a Consul KV key', expected: 'a key of 1 to 256 letters, digits, ".", "_", "-" or "/", not starting with "/", like vigil/promote/mail/replication' };
+    case 'text':
+      return typeof v === 'string' && v.length <= spec.maxLength && !/[\0\n\r]/.test(v) ? undefined
+        : { problem: 'is not a one-line string', expected: `a string of at most ${spec.maxLength} characters on one line` };
   }
 }
 

@@ -104,6 +104,25 @@ export class ConsulLock {
     return this.hold;
   }
 
+  /**
+   * Take back a hold recorded before a restart (the promote role's
+   * journal): renew its session, then confirm the key still names it. The
+   * deadline starts from this renewal's send time. Returns undefined (and
+   * destroys the old session, if alive) when the hold is gone.
+   */
+  async adopt(prev: LockHold): Promise<LockHold | undefined> {
+    if (this.hold && this.held()) return this.hold;
+    const sent = this.now();
+    if (!(await this.client.sessionRenew(prev.session))) return undefined;
+    const e = await this.client.kvGet(this.opts.key);
+    if (!e || e.session !== prev.session) { await this.client.sessionDestroy(prev.session); return undefined; }
+    this.sessionId = prev.session;
+    this.hold = { key: this.opts.key, session: prev.session, lockIndex: e.lockIndex };
+    this.deadline = sent + this.ttlMs;
+    this.lostReason = undefined;
+    return this.hold;
+  }
+
   /** True while held and before the local deadline (checks the clock, no I/O). */
   held(): boolean {
     if (!this.hold || this.lostReason !== undefined) return false;

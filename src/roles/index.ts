@@ -9,12 +9,14 @@ import vip from './vip';
 import fence from './fence';
 import fenceEvent from './fence-event';
 import monitor from './monitor';
+import promote from './promote';
 
 const BUILTIN = [
   vip,
   fence,
   fenceEvent,
   monitor,
+  promote,
 ] as const;
 
 /** The normalized sections a loaded config may hold, derived from the registry. */

@@ -23,5 +23,11 @@ export function fullConfig(): Obj {
       guards: {},
       fence: {},
     },
+    promote: {
+      name: 'mail', site: 'dc2', peer: 'dc1', consul: {}, fence: {}, failback: {},
+      peer_probes: [{ kind: 'icmp', host: '10.0.1.10' }], ready: [{ kind: 'tcp', host: '10.0.2.5', port: 443 }],
+      prereq: { key: 'vigil/promote/mail/replication', equals: 'ACTIVE' },
+      promote_steps: [{ name: 'promote', command: ['/bin/true'] }], demote_steps: [{ name: 'demote', command: ['/bin/true'] }],
+    },
   };
 }

@@ -80,7 +80,7 @@ t.test('every default is applied (fence, fence_handler, track, watchdog)', async
     event: 'fence', maxAgeMs: 120_000, maxSkewMs: 30_000,
     onEnable: [['systemctl', 'enable', '--now', 'openstack-nova-compute']],
   });
-  t.same(configRoles(cfg), ['vip', 'fence', 'fence_handler', 'monitor']);
+  t.same(configRoles(cfg), ['vip', 'fence', 'fence_handler', 'monitor', 'promote']);
 });
 
 t.test('a bare fence_handler gets the default fence actions and no fence loop', async (t) => {
@@ -410,8 +410,8 @@ t.test('cross-field rules', async (t) => {
       "fence.agents[1].name: 'a' is used by an earlier agent (expected a unique name)"],
     ['fence:\n  agents:\n    - { name: a, url: "http://127.0.0.1:8500" }\n    - { name: b, url: "http://127.0.0.1:8500/" }\n',
       "fence.agents[1].url: 'http://127.0.0.1:8500/' is used by an earlier agent"],
-    ['node: web-a\n', 'no role configured (expected at least one of the sections vip, fence, fence_handler or monitor)'],
-    ['fence: { agents: [] }\n', 'fence.agents: [] is empty and there is no vip, fence_handler or monitor section, so no role is configured'],
+    ['node: web-a\n', 'no role configured (expected at least one of the sections vip, fence, fence_handler, monitor or promote)'],
+    ['fence: { agents: [] }\n', 'fence.agents: [] is empty and there is no vip, fence_handler, monitor or promote section, so no role is configured'],
     ['fence:\n', 'fence.agents: [] is empty'],
   ];
   for (const [text, want] of cases) {
@@ -489,7 +489,7 @@ t.test('the example config is valid and documents every key', async (t) => {
   const path = join(__dirname, '../../etc/vigil.example.yml');
   const text = readFileSync(path, 'utf8');
   const cfg = parseConfigText(text, path);
-  t.same(configRoles(cfg), ['vip', 'fence', 'fence_handler', 'monitor']);
+  t.same(configRoles(cfg), ['vip', 'fence', 'fence_handler', 'monitor', 'promote']);
   // Every key of the schema appears in the example, set or commented.
   const keys = new Set<string>();
   const walk = (s: Obj) => {

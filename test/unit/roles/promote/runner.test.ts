@@ -1,0 +1,70 @@
+// The promote runner with fake I/O and an in-memory journal: the journal marks a step started before it runs,
+// a refused step record (409) runs nothing and demotes, a stop while promoted demotes and releases.
+import t from 'tap';
+import { ConsulTxnConflict } from '../../../../src/consul/client';
+import { PromoteRunner, type JournalStore } from '../../../../src/roles/promote/runner';
+import type { PromoteIo } from '../../../../src/roles/promote/io';
+import type { Journal } from '../../../../src/roles/promote/journal';
+import { rootLog } from '../../../../src/log';
+import { cfgOf } from './fixtures';
+
+const FAST = { checkIntervalMs: 50, renewIntervalMs: 50, retries: 2, demoteTimeoutMs: 500, ttlMs: 10_000 };
+
+function fakes(opts: { refuseRecord?: boolean } = {}) {
+  const calls: string[] = [];
+  const journals: Journal[] = [];
+  let stored: Journal | undefined;
+  const store: JournalStore = { read: () => stored, write: (j) => { stored = j; journals.push(JSON.parse(JSON.stringify(j))); }, grant: () => undefined };
+  const io: PromoteIo = {
+    now: () => performance.now(),
+    probe: async (p) => ({ probe: p.kind, result: 'down', detail: 'fake' }),
+    witness: async () => true,
+    leaseHolder: async () => '',
+    kvValue: async () => undefined,
+    acquire: async () => { calls.push('acquire'); return { session: 's1', lockIndex: 4 }; },
+    adopt: async () => undefined,
+    renew: async () => true,
+    release: async () => { calls.push('release'); },
+    recordStep: async (_h, r) => {
+      calls.push(`record:${r.step}:${r.status}`);
+      if (opts.refuseRecord) throw new ConsulTxnConflict([{ opIndex: 0, what: 'session check failed' }] as never);
+    },
+    runStep: async (s, env) => {
+      // The journal already says started when the command runs.
+      const mark = stored?.steps.find((x) => x.name === s.name);
+      calls.push(`run:${s.name}:${mark?.status}:${env.VIGIL_LEASE_INDEX}`);
+      return { ok: true };
+    },
+    fence: async () => ({ confirmed: true, evidence: 'fake' }),
+  };
+  return { calls, journals, store, io };
+}
+
+const log = rootLog().child({ module: 'test' });
+log.level = 'silent';
+
+t.test('steps run once each, marked started before they run, with the lease index in their env', async (t) => {
+  const f = fakes();
+  const r = new PromoteRunner(cfgOf(FAST), f.io, f.store, log);
+  await r.start();
+  for (let i = 0; i < 100 && r.state().phase !== 'promoted'; i++) await new Promise((res) => setTimeout(res, 20));
+  t.equal(r.state().phase, 'promoted');
+  t.same(f.calls.filter((c) => c.startsWith('run:')), ['run:p1:started:4', 'run:p2:started:4']);
+  t.same(f.calls.filter((c) => c.startsWith('record:')), ['record:p1:started', 'record:p1:done', 'record:p2:started', 'record:p2:done']);
+  r.stop();
+  t.equal(await r.done, 0);
+  t.same(f.calls.filter((c) => c.startsWith('run:d1') || c === 'release').map((c) => c.split(':').slice(0, 2).join(':')), ['run:d1', 'release'], 'stop demotes, then releases');
+  t.equal(f.journals.at(-1)!.phase, 'standby');
+});
+
+t.test('a refused step record (409): the step does not run, the site demotes', async (t) => {
+  const f = fakes({ refuseRecord: true });
+  const r = new PromoteRunner(cfgOf(FAST), f.io, f.store, log);
+  await r.start();
+  for (let i = 0; i < 100 && !f.calls.includes('release'); i++) await new Promise((res) => setTimeout(res, 20));
+  t.notOk(f.calls.some((c) => c.startsWith('run:p')), 'no promote step ran');
+  t.ok(f.calls.includes('release'));
+  t.match(f.journals.map((j) => j.reason ?? '').join(' '), /409/);
+  r.stop();
+  await r.done;
+});
