@@ -8,11 +8,13 @@ import type { RoleDefinition, SectionConfig } from './role';
 import vip from './vip';
 import fence from './fence';
 import fenceEvent from './fence-event';
+import group from './group';
 
 const BUILTIN = [
   vip,
   fence,
   fenceEvent,
+  group,
 ] as const;
 
 /** The normalized sections a loaded config may hold, derived from the registry. */
