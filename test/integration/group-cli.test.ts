@@ -1,4 +1,4 @@
-// `vigil group` as a process (groupMain compiled, run by node) over members
+// `vigil group` as a process (bin/vigil group …) over members
 // that need no network: symlink and hostname in a temp root, commands that
 // leave marker files. Exit codes, the exact dry run, idempotence, resume
 // after kill -9, roll-back, stop escalation, the turn lock and hook order.

@@ -9,6 +9,7 @@
  *   4 failed and rolled back             5 failed and NOT rolled back (a stop failed)
  *   1 internal error
  */
+import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, VigilError, errorMessage } from '../../errors';
@@ -18,6 +19,8 @@ import { normalizeGroups } from './config';
 import { GroupEngine, type Report, type Step } from './engine';
 import { RealAddressIo, addressProbeCheck, buildMembers, runHook } from './io';
 import { readJournal, recordMember, takeTurn } from './state';
+import { OwnerLock } from './owner-lock';
+import { ConsulClient } from '../../consul/client';
 import { EXIT, type GroupConfig } from './types';
 
 const USAGE = `usage: vigil group activate|deactivate|status|plan NAME [-c FILE] [--dry-run] [--json]
@@ -43,12 +46,20 @@ type Verb = (typeof VERBS)[number];
 
 /** Load and normalise the `group:` section of `file` (other sections are other roles'). */
 export function loadGroups(file: string): Map<string, GroupConfig> {
+  return loadGroupFile(file).groups;
+}
+
+/** The `group:` section of `file`, and the file's top-level `node` (the owner lock's default node name). */
+export function loadGroupFile(file: string): { groups: Map<string, GroupConfig>; node?: string } {
   const text = readSecureFile(file, 'config');
   let doc: unknown;
   try { doc = parseYaml(text, { uniqueKeys: true, version: '1.2' }); } catch (e) { throw new ConfigError(`${file}: YAML: ${errorMessage(e).split('\n')[0]}`); }
   const raw = (doc as Record<string, unknown> | null)?.group;
   if (raw === undefined || raw === null) throw new ConfigError(`${file}: group: is missing (expected a group section)`);
-  try { return normalizeGroups(raw); } catch (e) { throw e instanceof ConfigError ? new ConfigError(`${file}: ${e.message}`, e.detail) : e; }
+  const node = (doc as Record<string, unknown>).node;
+  try {
+    return { groups: normalizeGroups(raw), ...(typeof node === 'string' ? { node } : {}) };
+  } catch (e) { throw e instanceof ConfigError ? new ConfigError(`${file}: ${e.message}`, e.detail) : e; }
 }
 
 function printReport(r: Report, json: boolean): void {
@@ -58,8 +69,31 @@ function printReport(r: Report, json: boolean): void {
   if (r.action === 'status') for (const m of r.members ?? []) out.push(`${m.name} (${m.type}): ${m.status.state}${m.status.state === 'failed' ? `: ${m.status.reason}` : m.status.detail ? ` (${m.status.detail})` : ''}`);
   r.effects?.forEach((e, i) => out.push(`${String(i + 1).padStart(3)}. ${e.member} ${e.op}: ${e.detail}`));
   for (const w of r.warnings ?? []) out.push(`warning: ${w}`);
+  if (r.ownerLock) out.push(r.ownerLock);
   out.push(r.summary);
   process.stdout.write(`${out.join('\n')}\n`);
+}
+
+/** The owner lock of `g` on this node, through the local Consul agent. */
+function ownerLock(g: GroupConfig, topNode: string | undefined): OwnerLock {
+  const c = g.ownerLock!;
+  const token = c.tokenFile !== undefined ? readSecureFile(c.tokenFile, 'key', { label: 'token file' }).trim() : undefined;
+  const client = new ConsulClient({ url: c.url, timeoutMs: 5000, ...(token ? { token } : {}) });
+  return new OwnerLock(client, { ...c, node: c.node ?? topNode ?? hostname() }, g.name);
+}
+
+/**
+ * The lock after the verb: kept while anything may run (activated, or a stop
+ * failed: exit 5); released after a clean deactivate, and given back when
+ * this activate took it but was refused or rolled back.
+ */
+async function lockAfter(lock: OwnerLock, verb: 'activate' | 'deactivate', exit: number): Promise<string | undefined> {
+  try {
+    if (verb === 'activate') return exit === EXIT.REFUSED || exit === EXIT.ROLLED_BACK ? await lock.releaseIfCreated() : undefined;
+    return exit === EXIT.OK ? await lock.release() : exit === EXIT.NOT_ROLLED_BACK ? 'owner lock kept: a member may still run' : undefined;
+  } catch (e) {
+    return `warning: owner lock: ${errorMessage(e)}`;
+  }
 }
 
 const stepLine = (s: Step) => `${s.op} ${s.member}: ${s.ok ? 'ok' : 'FAILED'} ${s.detail} (${s.ms} ms)${s.output ? `\n    ${s.output.split('\n').join('\n    ')}` : ''}\n`;
@@ -91,8 +125,9 @@ export async function groupMain(argv: string[]): Promise<number> {
   const json = !!values.json;
   const file = values.config ?? DEFAULT_CONFIG_FILE;
   let groups: Map<string, GroupConfig>;
+  let topNode: string | undefined;
   try {
-    groups = loadGroups(file);
+    ({ groups, node: topNode } = loadGroupFile(file));
   } catch (e) {
     process.stderr.write(`vigil group: ${errorMessage(e)}\n`);
     return e instanceof ConfigError ? EXIT.CONFIG : EXIT.INTERNAL;
@@ -111,12 +146,14 @@ export async function groupMain(argv: string[]): Promise<number> {
   const io = new RealAddressIo();
   try {
     const dry = verb === 'plan' || !!values['dry-run'];
+    const lock = g.ownerLock && verb !== 'status' ? ownerLock(g, topNode) : undefined;
     // A dry run does not write the journal or take a turn: it writes nothing at all.
     const journal = readJournal(g.stateDir, g.name);
     const engine = new GroupEngine({
       config: g,
       members: buildMembers(g, io, (m) => journal.members[m]),
-      preflight: [addressProbeCheck(g)],
+      // The lock first: it is what gives the right to act; the probe then finds what the holder left behind.
+      preflight: [...(lock ? [lock.check(dry)] : []), addressProbeCheck(g)],
       runHook: (h, cmd) => runHook(g, h, cmd),
       recorded: (m) => journal.members[m],
       record: (m, s) => { journal.members[m] = s; recordMember(g.stateDir, g.name, m, s); },
@@ -140,6 +177,7 @@ export async function groupMain(argv: string[]): Promise<number> {
         // Read again inside the turn: the invocation before may have changed it.
         Object.assign(journal, readJournal(g.stateDir, g.name));
         report = verb === 'activate' ? await engine.activate() : await engine.deactivate();
+        if (lock) report.ownerLock = await lockAfter(lock, verb as 'activate' | 'deactivate', report.exit);
       } finally { turn.release(); }
     }
     printReport(report, json);

@@ -41,6 +41,7 @@ export const GROUP_DEFAULTS = {
   command: { timeout: '30s', stop_timeout: '30s', kill_grace: '5s' },
   unit: { systemctl: 'systemctl', timeout: '90s' },
   symlink: { backup_suffix: '.vigilbak' },
+  owner_lock: { lock_delay: '15s' },
   hostname: { hosts_file: '/etc/hosts', hostname_file: '/proc/sys/kernel/hostname', set_command: ['hostname'] },
 } as const;
 
@@ -102,6 +103,15 @@ const GROUP_PROPS: Record<string, Schema> = {
   on_stop_failure: leaf({ kind: 'enum', values: ['block', 'continue'] }, D.on_stop_failure),
   state_dir: leaf({ kind: 'path' }, D.state_dir),
   lock_timeout: duration(D.lock_timeout, 0),
+  owner_lock: obj('a mapping with the keys consul (required), key, node and lock_delay (the Consul owner lock)', {
+    consul: obj('a mapping with the keys url (required) and token_file', {
+      url: leaf({ kind: 'url' }),
+      token_file: leaf({ kind: 'path' }),
+    }, ['url']),
+    key: { type: 'string', pattern: '^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$', maxLength: 256, description: "a Consul KV key like 'vigil/group/xcat/owner' (default: vigil/group/NAME/owner)" },
+    node: leaf({ kind: 'node' }),
+    lock_delay: leaf({ kind: 'duration', minMs: 15_000, maxMs: 60_000 }, D.owner_lock.lock_delay),
+  }, ['consul']),
   probe: obj('a mapping with the keys count, interval and timeout (the duplicate-address probe)', {
     count: leaf({ kind: 'int', min: 1, max: 10 }, D.probe.count),
     interval: duration(D.probe.interval, 10),
@@ -110,7 +120,7 @@ const GROUP_PROPS: Record<string, Schema> = {
 };
 
 /** The JSON schema of one group (members are checked per type by {@link normalizeGroups}). */
-export const GROUP_SCHEMA: Schema = obj('a group mapping with members (required), hooks, hook_timeout, on_stop_failure, state_dir, lock_timeout, probe', GROUP_PROPS, ['members']);
+export const GROUP_SCHEMA: Schema = obj('a group mapping with members (required), hooks, hook_timeout, on_stop_failure, state_dir, lock_timeout, owner_lock, probe', GROUP_PROPS, ['members']);
 
 /** The JSON schema of the section: a list of named groups or a map name → group. */
 export const GROUP_SECTION_SCHEMA: Schema = {
@@ -214,7 +224,13 @@ export function normalizeGroups(raw: unknown, add?: (path: Path, text: string) =
     crossChecks(path, g, members, problem);
     const hooks = g.hooks as Record<string, unknown>;
     const probe = g.probe as Record<string, unknown>;
+    const lock = g.owner_lock as Record<string, any> | undefined;
     out.set(name, {
+      ...(lock ? { ownerLock: {
+        url: lock.consul.url as string, ...(lock.consul.token_file !== undefined ? { tokenFile: lock.consul.token_file as string } : {}),
+        key: (lock.key as string | undefined) ?? `vigil/group/${name}/owner`, ...(lock.node !== undefined ? { node: lock.node as string } : {}),
+        lockDelayMs: ms(lock.lock_delay),
+      } } : {}),
       name, members, onStopFailure: g.on_stop_failure as 'block' | 'continue', stateDir: g.state_dir as string,
       lockTimeoutMs: ms(g.lock_timeout), hookTimeoutMs: ms(g.hook_timeout),
       hooks: Object.fromEntries(HOOKS.filter((h) => hooks[h] !== undefined).map((h) => [h, cmd(hooks[h])])),

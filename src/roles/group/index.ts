@@ -23,6 +23,8 @@ export default defineRole({
     nullable: [],
     normalize: (v, ctx): Map<string, GroupConfig> => normalizeGroups(v, ctx.add),
   },
+  secretFiles: (c) => [...c.values()].flatMap((g) => (g.ownerLock?.tokenFile !== undefined
+    ? [{ path: g.ownerLock.tokenFile, kind: 'key' as const, label: `token file (group ${g.name} owner_lock)` }] : [])),
   verbs: [
     verb('activate', 'preflight, then start a group\'s members in order (roll back on failure)'),
     verb('deactivate', 'stop a group\'s members in reverse order'),

@@ -38,7 +38,12 @@ export interface GroupConfig {
   stateDir: string;
   lockTimeoutMs: number;
   probe: { count: number; intervalMs: number; timeoutMs: number };
+  /** The Consul owner lock (owner-lock.ts), when configured. */
+  ownerLock?: OwnerLockConfig;
 }
+
+/** `owner_lock:` normalised. `node` unset: the config's top-level `node`, else the hostname. */
+export interface OwnerLockConfig { url: string; tokenFile?: string; key: string; node?: string; lockDelayMs: number }
 
 /** What a member's monitor reports (OCF: SUCCESS / NOT_RUNNING / error). */
 export type MemberStatus = { state: 'running'; detail?: string } | { state: 'stopped'; detail?: string } | { state: 'failed'; reason: string };
