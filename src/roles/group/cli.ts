@@ -9,18 +9,17 @@
  *   4 failed and rolled back             5 failed and NOT rolled back (a stop failed)
  *   1 internal error
  */
-import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, VigilError, errorMessage } from '../../errors';
 import { readSecureFile } from '../../config/permissions';
 import { DEFAULT_CONFIG_FILE } from '../../config/schema';
 import { normalizeGroups } from './config';
-import { GroupEngine, type Report, type Step } from './engine';
-import { RealAddressIo, addressProbeCheck, buildMembers, runHook } from './io';
-import { readJournal, recordMember, takeTurn } from './state';
-import { OwnerLock } from './owner-lock';
-import { ConsulClient } from '../../consul/client';
+import type { Report, Step } from './engine';
+import { RealAddressIo } from './io';
+import { takeTurn } from './state';
+import { lockAfter } from './owner-lock';
+import { wireGroup } from './wire';
 import { EXIT, type GroupConfig } from './types';
 
 const USAGE = `usage: vigil group activate|deactivate|status|plan NAME [-c FILE] [--dry-run] [--json]
@@ -74,28 +73,6 @@ function printReport(r: Report, json: boolean): void {
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
-/** The owner lock of `g` on this node, through the local Consul agent. */
-function ownerLock(g: GroupConfig, topNode: string | undefined): OwnerLock {
-  const c = g.ownerLock!;
-  const token = c.tokenFile !== undefined ? readSecureFile(c.tokenFile, 'key', { label: 'token file' }).trim() : undefined;
-  const client = new ConsulClient({ url: c.url, timeoutMs: 5000, ...(token ? { token } : {}) });
-  return new OwnerLock(client, { ...c, node: c.node ?? topNode ?? hostname() }, g.name);
-}
-
-/**
- * The lock after the verb: kept while anything may run (activated, or a stop
- * failed: exit 5); released after a clean deactivate, and given back when
- * this activate took it but was refused or rolled back.
- */
-async function lockAfter(lock: OwnerLock, verb: 'activate' | 'deactivate', exit: number): Promise<string | undefined> {
-  try {
-    if (verb === 'activate') return exit === EXIT.REFUSED || exit === EXIT.ROLLED_BACK ? await lock.releaseIfCreated() : undefined;
-    return exit === EXIT.OK ? await lock.release() : exit === EXIT.NOT_ROLLED_BACK ? 'owner lock kept: a member may still run' : undefined;
-  } catch (e) {
-    return `warning: owner lock: ${errorMessage(e)}`;
-  }
-}
-
 const stepLine = (s: Step) => `${s.op} ${s.member}: ${s.ok ? 'ok' : 'FAILED'} ${s.detail} (${s.ms} ms)${s.output ? `\n    ${s.output.split('\n').join('\n    ')}` : ''}\n`;
 
 /** Run `vigil group …`; returns the exit code. Never throws. */
@@ -146,19 +123,8 @@ export async function groupMain(argv: string[]): Promise<number> {
   const io = new RealAddressIo();
   try {
     const dry = verb === 'plan' || !!values['dry-run'];
-    const lock = g.ownerLock && verb !== 'status' ? ownerLock(g, topNode) : undefined;
-    // A dry run does not write the journal or take a turn: it writes nothing at all.
-    const journal = readJournal(g.stateDir, g.name);
-    const engine = new GroupEngine({
-      config: g,
-      members: buildMembers(g, io, (m) => journal.members[m]),
-      // The lock first: it is what gives the right to act; the probe then finds what the holder left behind.
-      preflight: [...(lock ? [lock.check(dry)] : []), addressProbeCheck(g)],
-      runHook: (h, cmd) => runHook(g, h, cmd),
-      recorded: (m) => journal.members[m],
-      record: (m, s) => { journal.members[m] = s; recordMember(g.stateDir, g.name, m, s); },
-      ...(json ? {} : { onStep: (s: Step) => process.stdout.write(stepLine(s)) }),
-    });
+    const { engine, lock, reload } = wireGroup(g, { io, ...(topNode ? { node: topNode } : {}), dry, withLock: verb !== 'status',
+      ...(json ? {} : { onStep: (s: Step) => process.stdout.write(stepLine(s)) }) });
     let report: Report;
     if (dry) report = await engine.plan(verb === 'deactivate' ? 'deactivate' : 'activate');
     else if (verb === 'status') report = await engine.status();
@@ -175,7 +141,7 @@ export async function groupMain(argv: string[]): Promise<number> {
       }
       try {
         // Read again inside the turn: the invocation before may have changed it.
-        Object.assign(journal, readJournal(g.stateDir, g.name));
+        reload();
         report = verb === 'activate' ? await engine.activate() : await engine.deactivate();
         if (lock) report.ownerLock = await lockAfter(lock, verb as 'activate' | 'deactivate', report.exit);
       } finally { turn.release(); }

@@ -34,6 +34,10 @@ const list = (description: string, items: Schema, extra: Schema = {}): Schema =>
 export const GROUP_DEFAULTS = {
   state_dir: '/var/lib/vigil/group',
   on_stop_failure: 'block',
+  autostart: false,
+  monitor_interval: '10s',
+  migration_threshold: 3,
+  failure_timeout: '60s',
   lock_timeout: '60s',
   hook_timeout: '30s',
   probe: { count: 3, interval: '100ms', timeout: '200ms' },
@@ -46,7 +50,7 @@ export const GROUP_DEFAULTS = {
 } as const;
 
 const D = GROUP_DEFAULTS;
-const common = { type: leaf({ kind: 'enum', values: ['address', 'unit', 'symlink', 'hostname', 'command'] }), name: leaf({ kind: 'name' }) };
+const common = { type: leaf({ kind: 'enum', values: ['address', 'unit', 'symlink', 'hostname', 'command'] }), name: leaf({ kind: 'name' }), monitor_interval: duration(undefined, 100) };
 
 const MEMBER_SCHEMAS: Record<MemberConfig['type'], Schema> = {
   address: obj('an address member: type, address and interface (required), name, arp', {
@@ -101,6 +105,10 @@ const GROUP_PROPS: Record<string, Schema> = {
   hooks: obj('a mapping with the keys before_start, after_start, before_stop, after_stop', Object.fromEntries(HOOKS.map((h) => [h, leaf({ kind: 'command' })])), [], {}),
   hook_timeout: duration(D.hook_timeout, 100),
   on_stop_failure: leaf({ kind: 'enum', values: ['block', 'continue'] }, D.on_stop_failure),
+  autostart: leaf({ kind: 'bool' }, D.autostart),
+  monitor_interval: duration(D.monitor_interval, 100),
+  migration_threshold: leaf({ kind: 'int', min: 0, max: 100 }, D.migration_threshold),
+  failure_timeout: duration(D.failure_timeout, 1000),
   state_dir: leaf({ kind: 'path' }, D.state_dir),
   lock_timeout: duration(D.lock_timeout, 0),
   owner_lock: obj('a mapping with the keys consul (required), key, node and lock_delay (the Consul owner lock)', {
@@ -120,7 +128,7 @@ const GROUP_PROPS: Record<string, Schema> = {
 };
 
 /** The JSON schema of one group (members are checked per type by {@link normalizeGroups}). */
-export const GROUP_SCHEMA: Schema = obj('a group mapping with members (required), hooks, hook_timeout, on_stop_failure, state_dir, lock_timeout, owner_lock, probe', GROUP_PROPS, ['members']);
+export const GROUP_SCHEMA: Schema = obj('a group mapping with members (required), hooks, hook_timeout, on_stop_failure, autostart, monitor_interval, migration_threshold, failure_timeout, state_dir, lock_timeout, owner_lock, probe', GROUP_PROPS, ['members']);
 
 /** The JSON schema of the section: a list of named groups or a map name → group. */
 export const GROUP_SECTION_SCHEMA: Schema = {
@@ -168,6 +176,11 @@ const cmd = (v: unknown): Command => (typeof v === 'string' ? v : [...(v as stri
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function normalizeMember(m: Record<string, unknown>, index: number): MemberConfig {
+  const base = normalizeMemberOwn(m, index);
+  return m.monitor_interval === undefined ? base : { ...base, monitorIntervalMs: ms(m.monitor_interval) };
+}
+
+function normalizeMemberOwn(m: Record<string, unknown>, index: number): MemberConfig {
   const name = typeof m.name === 'string' ? m.name : `${String(m.type)}${index + 1}`;
   switch (m.type as MemberConfig['type']) {
     case 'address': {
@@ -233,6 +246,8 @@ export function normalizeGroups(raw: unknown, add?: (path: Path, text: string) =
       } } : {}),
       name, members, onStopFailure: g.on_stop_failure as 'block' | 'continue', stateDir: g.state_dir as string,
       lockTimeoutMs: ms(g.lock_timeout), hookTimeoutMs: ms(g.hook_timeout),
+      autostart: g.autostart as boolean, monitorIntervalMs: ms(g.monitor_interval),
+      migrationThreshold: g.migration_threshold as number, failureTimeoutMs: ms(g.failure_timeout),
       hooks: Object.fromEntries(HOOKS.filter((h) => hooks[h] !== undefined).map((h) => [h, cmd(hooks[h])])),
       probe: { count: probe.count as number, intervalMs: ms(probe.interval), timeoutMs: ms(probe.timeout) },
     });

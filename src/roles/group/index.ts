@@ -25,6 +25,13 @@ export default defineRole({
   },
   secretFiles: (c) => [...c.values()].flatMap((g) => (g.ownerLock?.tokenFile !== undefined
     ? [{ path: g.ownerLock.tokenFile, kind: 'key' as const, label: `token file (group ${g.name} owner_lock)` }] : [])),
+  daemon: {
+    logRole: 'group',
+    healthRule: 'a monitor round or step within 3 × the longest monitor_interval + every member\'s timeouts + 2 × hook_timeout + 10s (always healthy without autostart groups)',
+    load: async () => (await import('./daemon')).createGroupRunner,
+    formatStatus: (st) => Object.entries((st.groups ?? {}) as Record<string, { phase: string; restarts: number; last?: string }>)
+      .map(([n, g]) => `group ${n}: ${g.phase}, ${g.restarts} restarts${g.last ? `; last: ${g.last}` : ''}`),
+  },
   verbs: [
     verb('activate', 'preflight, then start a group\'s members in order (roll back on failure)'),
     verb('deactivate', 'stop a group\'s members in reverse order'),

@@ -23,7 +23,7 @@ import type { KvEntry, KvPutOptions } from '../../consul/kv';
 import type { ConsulSession, SessionSpec } from '../../consul/session';
 import { errorMessage } from '../../errors';
 import type { PreflightCheck, PreflightResult } from './engine';
-import type { OwnerLockConfig } from './types';
+import { EXIT, type OwnerLockConfig } from './types';
 
 /** What the lock needs from a Consul client (ConsulClient fits; tests may pass a fake). */
 export interface OwnerLockClient {
@@ -112,5 +112,19 @@ export class OwnerLock {
     await this.client.kvPut(this.cfg.key, JSON.stringify({ node: this.cfg.node, group: this.group, released: new Date().toISOString() }), { release: session });
     await this.client.sessionDestroy(session);
     return `owner lock ${this.cfg.key} released (session ${session})`;
+  }
+}
+
+/**
+ * The lock after the verb: kept while anything may run (activated, or a stop
+ * failed: exit 5); released after a clean deactivate, and given back when
+ * this activate took it but was refused or rolled back.
+ */
+export async function lockAfter(lock: OwnerLock, verb: 'activate' | 'deactivate', exit: number): Promise<string | undefined> {
+  try {
+    if (verb === 'activate') return exit === EXIT.REFUSED || exit === EXIT.ROLLED_BACK ? await lock.releaseIfCreated() : undefined;
+    return exit === EXIT.OK ? await lock.release() : exit === EXIT.NOT_ROLLED_BACK ? 'owner lock kept: a member may still run' : undefined;
+  } catch (e) {
+    return `warning: owner lock: ${errorMessage(e)}`;
   }
 }

@@ -25,8 +25,8 @@ export interface CommandMember {
   type: 'command'; name: string; start: Command; stop?: Command; monitor?: Command;
   timeoutMs: number; stopTimeoutMs: number; killGraceMs: number;
 }
-/** Any member, as configured. */
-export type MemberConfig = AddressMember | UnitMember | SymlinkMember | HostnameMember | CommandMember;
+/** Any member, as configured; `monitorIntervalMs` overrides the group's `monitor_interval` (daemon). */
+export type MemberConfig = (AddressMember | UnitMember | SymlinkMember | HostnameMember | CommandMember) & { monitorIntervalMs?: number };
 
 /** One group, normalised (durations in ms). */
 export interface GroupConfig {
@@ -37,6 +37,12 @@ export interface GroupConfig {
   onStopFailure: 'block' | 'continue';
   stateDir: string;
   lockTimeoutMs: number;
+  /** The daemon activates it at start and monitors it (runner.ts). */
+  autostart: boolean;
+  monitorIntervalMs: number;
+  /** Restarts of a failed member within `failureTimeoutMs` before the whole group is deactivated. */
+  migrationThreshold: number;
+  failureTimeoutMs: number;
   probe: { count: number; intervalMs: number; timeoutMs: number };
   /** The Consul owner lock (owner-lock.ts), when configured. */
   ownerLock?: OwnerLockConfig;
