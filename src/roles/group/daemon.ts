@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import type { VigilConfig } from '../../config/types';
 import { moduleLog } from '../../log';
 import type { RoleContext, RoleRunner } from '../role';
+import { ArpProber } from '../../net/arp/prober';
 import { RealAddressIo } from './io';
 import { GroupRunner } from './runner';
 import type { GroupConfig } from './types';
@@ -15,8 +16,21 @@ import { wireGroup } from './wire';
 export function createGroupRunner(cfg: VigilConfig, _ctx: RoleContext): RoleRunner {
   const groups = [...((cfg as unknown as { group?: Map<string, GroupConfig> }).group?.values() ?? [])];
   const io = new RealAddressIo();
+  // One prober per interface, opened on first use and kept: the conflict check runs every monitor_interval.
+  const probers = new Map<string, ArpProber>();
+  const probeOther = async (ifname: string, ip: string, timeoutMs: number) => {
+    let p = probers.get(ifname);
+    if (!p) { p = ArpProber.open(ifname); probers.set(ifname, p); }
+    // acceptConflict false: a standby's RFC 5227 probe is not a holder answering.
+    const r = await p.probe(ip, { timeoutMs, count: 1, acceptConflict: false });
+    if (r.status !== 'answered') return undefined;
+    const own = r.senderMac ?? p.mac;
+    const other = r.replies.find((x) => x.mac !== own);
+    return other ? { ownMac: own, otherMac: other.mac } : undefined;
+  };
   const runner = new GroupRunner({
-    groups, io, log: moduleLog('group', { role: 'group' }),
+    groups, io, log: moduleLog('group', { role: 'group' }), probeOther,
+    closeProbes: () => { for (const p of probers.values()) p.close(); probers.clear(); },
     wire: (g) => wireGroup(g, { io, node: cfg.node, dry: false, withLock: true }),
   });
   return {

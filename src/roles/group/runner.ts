@@ -15,6 +15,7 @@ import { lockAfter } from './owner-lock';
 import type { Report } from './engine';
 import type { RealAddressIo } from './io';
 import { onMonitorResult, type FailureLog } from './monitor';
+import { keepsOnConflict } from '../vip/machine';
 import { OpQueue } from './queue';
 import { takeTurn } from './state';
 import { EXIT, type GroupConfig, type Member } from './types';
@@ -40,6 +41,14 @@ export interface GroupRunnerDeps {
   wire(g: GroupConfig): WiredGroup;
   io: RealAddressIo;
   log: Logger;
+  /**
+   * One ARP probe of an address this node holds: the other MAC that
+   * answers for it, with the MAC the probe went out with; undefined when
+   * nobody else answers (or the probe could not tell).
+   */
+  probeOther(ifname: string, ip: string, timeoutMs: number): Promise<{ ownMac: string; otherMac: string } | undefined>;
+  /** Close what probeOther opened. */
+  closeProbes?(): void;
   now?: () => number;
 }
 
@@ -69,6 +78,7 @@ export class GroupRunner {
     this.stopped = true;
     for (const r of this.runs) { r.timers.forEach(clearTimeout); r.timers = []; }
     this.d.io.close();
+    this.d.closeProbes?.();
     this.resolveDone(0);
   }
 
@@ -93,6 +103,7 @@ export class GroupRunner {
     if (report.exit === EXIT.OK) {
       r.phase = 'active';
       for (const m of r.wired.members) this.schedule(r, m);
+      if (r.cfg.members.some((m) => m.type === 'address')) this.scheduleConflictCheck(r);
     } else r.phase = report.exit === EXIT.REFUSED ? 'refused' : 'failed';
   }
 
@@ -127,6 +138,58 @@ export class GroupRunner {
     r.timers.push(t);
   }
 
+  /**
+   * Multiple-active detection: every monitor_interval, probe each address
+   * of the active group; another MAC answering means another node holds it
+   * too (a healed partition). Both sides decide alike with the vip role's
+   * rule: the lower MAC keeps it (and re-announces), the other deactivates.
+   */
+  private scheduleConflictCheck(r: GroupRun): void {
+    if (this.stopped || r.phase !== 'active') return;
+    const t = setTimeout(() => {
+      r.timers = r.timers.filter((x) => x !== t);
+      void this.conflictCheck(r).finally(() => this.scheduleConflictCheck(r));
+    }, r.cfg.monitorIntervalMs);
+    r.timers.push(t);
+  }
+
+  private async conflictCheck(r: GroupRun): Promise<void> {
+    for (const m of r.wired.members) {
+      const c = m.config;
+      if (c.type !== 'address' || this.stopped || r.phase !== 'active') continue;
+      const seen = await this.d.probeOther(c.interface, c.cidr.address, r.cfg.probe.timeoutMs).catch(() => undefined);
+      if (!seen) continue;
+      await r.queue.run(async () => {
+        if (this.stopped || r.phase !== 'active') return;
+        if (keepsOnConflict(seen.ownMac, seen.otherMac)) {
+          this.d.log.warn({ group: r.cfg.name, ip: c.cidr.address, ownMac: seen.ownMac, otherMac: seen.otherMac }, `group ${r.cfg.name}: ${c.cidr.address} is also held by ${seen.otherMac}; ours is the lower MAC, keeping it and announcing again`);
+          r.last = `multiple-active: ${c.cidr.address} also held by ${seen.otherMac}; kept (lower MAC)`;
+          await m.complete?.().catch(() => undefined);
+          return;
+        }
+        await this.deactivateAfter(r, `multiple-active: ${c.cidr.address} is also held by ${seen.otherMac}, a lower MAC than ours (${seen.ownMac}), which keeps it`);
+      });
+    }
+  }
+
+  /** Deactivate the whole group and release its lock; runs inside the group's queue. */
+  private async deactivateAfter(r: GroupRun, reason: string): Promise<void> {
+    this.d.log.error({ group: r.cfg.name }, `group ${r.cfg.name}: ${reason}; deactivating the group`);
+    r.phase = 'deactivated';
+    r.timers.forEach(clearTimeout);
+    r.timers = [];
+    const turn = await takeTurn(r.cfg.stateDir, r.cfg.name, r.cfg.lockTimeoutMs);
+    try {
+      r.wired.reload();
+      const rep = await r.wired.engine.deactivate();
+      const lock = r.wired.lock ? await lockAfter(r.wired.lock, 'deactivate', rep.exit) : undefined;
+      r.last = `deactivated after ${reason}: ${rep.summary}${lock ? `; ${lock}` : ''}`;
+      if (rep.exit !== EXIT.OK) r.phase = 'failed';
+      this.lastProgressMs = this.now();
+      this.d.log[rep.exit === EXIT.OK ? 'warn' : 'error']({ group: r.cfg.name, exit: rep.exit }, `group ${r.cfg.name} deactivate: ${rep.summary}${lock ? `; ${lock}` : ''}`);
+    } finally { turn.release(); }
+  }
+
   private async tick(r: GroupRun, m: Member): Promise<void> {
     // In the queue: a monitor never races a restart or a deactivation of the same group.
     await r.queue.run(async () => {
@@ -142,20 +205,7 @@ export class GroupRunner {
         const start = stop.ok ? await m.start().catch((e: unknown) => ({ ok: false as const, reason: errorMessage(e) })) : stop;
         r.last = `restart ${m.config.name} (${effect.attempt}/${r.cfg.migrationThreshold}): ${start.ok ? 'ok' : `FAILED ${start.reason}`}`;
       } else if (effect.kind === 'deactivate') {
-        this.d.log.error({ group: r.cfg.name, member: m.config.name }, `group ${r.cfg.name}: ${effect.reason}; deactivating the group`);
-        r.phase = 'deactivated';
-        r.timers.forEach(clearTimeout);
-        r.timers = [];
-        // Not through op(): this already runs in the group's queue.
-        const turn = await takeTurn(r.cfg.stateDir, r.cfg.name, r.cfg.lockTimeoutMs);
-        try {
-          r.wired.reload();
-          const rep = await r.wired.engine.deactivate();
-          const lock = r.wired.lock ? await lockAfter(r.wired.lock, 'deactivate', rep.exit) : undefined;
-          r.last = `deactivated after ${effect.reason}: ${rep.summary}${lock ? `; ${lock}` : ''}`;
-          if (rep.exit !== EXIT.OK) r.phase = 'failed';
-          this.d.log[rep.exit === EXIT.OK ? 'warn' : 'error']({ group: r.cfg.name, exit: rep.exit }, `group ${r.cfg.name} deactivate: ${rep.summary}${lock ? `; ${lock}` : ''}`);
-        } finally { turn.release(); }
+        await this.deactivateAfter(r, effect.reason);
       }
     }).catch((e: unknown) => { this.d.log.error({ group: r.cfg.name, err: errorMessage(e) }, `group ${r.cfg.name}: monitor of ${m.config.name} failed`); });
   }
