@@ -32,6 +32,9 @@ export default defineRole({
     formatStatus: (st) => Object.entries((st.groups ?? {}) as Record<string, { phase: string; restarts: number; last?: string }>)
       .map(([n, g]) => `group ${n}: ${g.phase}, ${g.restarts} restarts${g.last ? `; last: ${g.last}` : ''}`),
   },
+  importers: [
+    { name: 'xcatha', summary: 'print the vigil group equivalent to xcatha.py -a/-d with the same options', load: async () => (await import('./xcatha-cli')).run },
+  ],
   verbs: [
     verb('activate', 'preflight, then start a group\'s members in order (roll back on failure)'),
     verb('deactivate', 'stop a group\'s members in reverse order'),
