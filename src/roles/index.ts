@@ -9,6 +9,7 @@ import vip from './vip';
 import fence from './fence';
 import fenceEvent from './fence-event';
 import monitor from './monitor';
+import group from './group';
 import promote from './promote';
 
 const BUILTIN = [
@@ -16,6 +17,7 @@ const BUILTIN = [
   fence,
   fenceEvent,
   monitor,
+  group,
   promote,
 ] as const;
 

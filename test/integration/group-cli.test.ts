@@ -1,4 +1,4 @@
-// `vigil group` as a process (groupMain compiled, run by node) over members
+// `vigil group` as a process (bin/vigil group …) over members
 // that need no network: symlink and hostname in a temp root, commands that
 // leave marker files. Exit codes, the exact dry run, idempotence, resume
 // after kill -9, roll-back, stop escalation, the turn lock and hook order.
@@ -46,7 +46,7 @@ const fileMembers = (e: Env) => [
 t.test('arguments and config errors exit 2', async (t) => {
   const e = env(t, 'grp-args');
   const c = e.config({ members: [cmd(e, 'a')] });
-  t.match(await runGroup(['frobnicate', 'g', '-c', c]), { code: 2, stderr: /unknown verb 'frobnicate'/ });
+  t.match(await runGroup(['frobnicate', 'g', '-c', c]), { code: 2, stderr: /unknown verb 'group frobnicate'/ });
   t.match(await runGroup(['activate', '-c', c]), { code: 2, stderr: /activate needs a group NAME/ });
   t.match(await runGroup(['activate', 'nope', '-c', c]), { code: 2, stderr: /no group 'nope'.*groups: g/ });
   t.match(await runGroup(['status', 'g', '--dry-run', '-c', c]), { code: 2 });

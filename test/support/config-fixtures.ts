@@ -23,6 +23,7 @@ export function fullConfig(): Obj {
       guards: {},
       fence: {},
     },
+    group: { somename: { members: [{ type: 'address', address: '10.0.0.101/24', interface: 'eth0', arp: {} }] } },
     promote: {
       name: 'mail', site: 'dc2', peer: 'dc1', consul: {}, fence: {}, failback: {},
       peer_probes: [{ kind: 'icmp', host: '10.0.1.10' }], ready: [{ kind: 'tcp', host: '10.0.2.5', port: 443 }],

@@ -1,6 +1,6 @@
 /**
- * Test support for the `group` role: run `groupMain` as a child process
- * (compiled, dist/src/roles/group/cli.js; `npx tsc` first), in a lab host or
+ * Test support for the `group` role: run `vigil group …` as a child process
+ * (bin/vigil, compiled; `npx tsc` first), in a lab host or
  * on the host itself, and fingerprint a directory tree to prove a dry run
  * wrote nothing.
  */
@@ -9,15 +9,11 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { LabHost } from './lab';
-import { ROOT } from './vigil';
+import { BIN } from './vigil';
 
-/** The compiled CLI module the child loads. */
-export const GROUP_CLI = path.join(ROOT, 'dist', 'src', 'roles', 'group', 'cli.js');
-
-/** argv of a node process that runs `groupMain(args)` and exits with its code. */
+/** argv of `vigil group ARGS` as an operator runs it (bin/vigil through the role registry). */
 export function groupArgv(args: string[]): string[] {
-  const js = `require(${JSON.stringify(GROUP_CLI)}).groupMain(process.argv.slice(1)).then((c) => process.exit(c), (e) => { console.error(e); process.exit(1); })`;
-  return [process.execPath, '-e', js, ...args];
+  return [process.execPath, BIN, 'group', ...args];
 }
 
 /** Result of a finished run, with its wall time. */

@@ -80,7 +80,7 @@ t.test('every default is applied (fence, fence_handler, track, watchdog)', async
     event: 'fence', maxAgeMs: 120_000, maxSkewMs: 30_000,
     onEnable: [['systemctl', 'enable', '--now', 'openstack-nova-compute']],
   });
-  t.same(configRoles(cfg), ['vip', 'fence', 'fence_handler', 'monitor', 'promote']);
+  t.same(configRoles(cfg), ['vip', 'fence', 'fence_handler', 'monitor', 'group', 'promote']);
 });
 
 t.test('a bare fence_handler gets the default fence actions and no fence loop', async (t) => {
@@ -338,9 +338,13 @@ t.test('the message from the brief, word for word', async (t) => {
 /** Every mapping in the schema, as a path into `full()` (lists at index 0). */
 function objectPaths(schema: Obj, path: Path = []): Path[] {
   const out: Path[] = [];
-  // A name → value mapping (monitor.networks, a host's nodes, a matrix row's when) takes any name as a key.
-  if (schema.type === 'object' && schema.patternProperties) return out;
-  if (schema.type === 'object') {
+  if (schema.type === 'object' && schema.patternProperties) {
+    // A mapping from names (group name → group, monitor.networks, …): its own level takes any
+    // name; the values' mappings are walked under the name full() uses there, if it has one.
+    const at = path.reduce<unknown>((o, k) => (o as Record<string | number, unknown> | undefined)?.[k], full()) as Obj | undefined;
+    const name = at && typeof at === 'object' ? Object.keys(at)[0] : undefined;
+    if (name !== undefined) for (const s of Object.values(schema.patternProperties as Record<string, Obj>)) out.push(...objectPaths(s, [...path, name]));
+  } else if (schema.type === 'object') {
     out.push(path);
     for (const [k, s] of Object.entries(schema.properties as Record<string, Obj>)) out.push(...objectPaths(s, [...path, k]));
   } else if (schema.type === 'array') {
@@ -410,8 +414,8 @@ t.test('cross-field rules', async (t) => {
       "fence.agents[1].name: 'a' is used by an earlier agent (expected a unique name)"],
     ['fence:\n  agents:\n    - { name: a, url: "http://127.0.0.1:8500" }\n    - { name: b, url: "http://127.0.0.1:8500/" }\n',
       "fence.agents[1].url: 'http://127.0.0.1:8500/' is used by an earlier agent"],
-    ['node: web-a\n', 'no role configured (expected at least one of the sections vip, fence, fence_handler, monitor or promote)'],
-    ['fence: { agents: [] }\n', 'fence.agents: [] is empty and there is no vip, fence_handler, monitor or promote section, so no role is configured'],
+    ['node: web-a\n', 'no role configured (expected at least one of the sections vip, fence, fence_handler, monitor, group or promote)'],
+    ['fence: { agents: [] }\n', 'fence.agents: [] is empty and there is no vip, fence_handler, monitor, group or promote section, so no role is configured'],
     ['fence:\n', 'fence.agents: [] is empty'],
   ];
   for (const [text, want] of cases) {
@@ -489,11 +493,13 @@ t.test('the example config is valid and documents every key', async (t) => {
   const path = join(__dirname, '../../etc/vigil.example.yml');
   const text = readFileSync(path, 'utf8');
   const cfg = parseConfigText(text, path);
-  t.same(configRoles(cfg), ['vip', 'fence', 'fence_handler', 'monitor', 'promote']);
+  t.same(configRoles(cfg), ['vip', 'fence', 'fence_handler', 'monitor', 'group', 'promote']);
   // Every key of the schema appears in the example, set or commented.
   const keys = new Set<string>();
   const walk = (s: Obj) => {
-    if (s.type === 'object') for (const [k, c] of Object.entries(s.properties as Record<string, Obj>)) { keys.add(k); walk(c); }
+    if (s.type === 'object') for (const [k, c] of Object.entries((s.properties ?? {}) as Record<string, Obj>)) { keys.add(k); walk(c); }
+    // A mapping from names (group name → group): its values' keys.
+    if (s.type === 'object') for (const c of Object.values((s.patternProperties ?? {}) as Record<string, Obj>)) walk(c);
     if (s.type === 'array') walk(s.items as Obj);
   };
   walk(CONFIG_SCHEMA);

@@ -15,9 +15,11 @@ import { ConfigError, VigilError, errorMessage } from '../../errors';
 import { readSecureFile } from '../../config/permissions';
 import { DEFAULT_CONFIG_FILE } from '../../config/schema';
 import { normalizeGroups } from './config';
-import { GroupEngine, type Report, type Step } from './engine';
-import { RealAddressIo, addressProbeCheck, buildMembers, runHook } from './io';
-import { readJournal, recordMember, takeTurn } from './state';
+import type { Report, Step } from './engine';
+import { RealAddressIo } from './io';
+import { takeTurn } from './state';
+import { lockAfter } from './owner-lock';
+import { wireGroup } from './wire';
 import { EXIT, type GroupConfig } from './types';
 
 const USAGE = `usage: vigil group activate|deactivate|status|plan NAME [-c FILE] [--dry-run] [--json]
@@ -43,12 +45,20 @@ type Verb = (typeof VERBS)[number];
 
 /** Load and normalise the `group:` section of `file` (other sections are other roles'). */
 export function loadGroups(file: string): Map<string, GroupConfig> {
+  return loadGroupFile(file).groups;
+}
+
+/** The `group:` section of `file`, and the file's top-level `node` (the owner lock's default node name). */
+export function loadGroupFile(file: string): { groups: Map<string, GroupConfig>; node?: string } {
   const text = readSecureFile(file, 'config');
   let doc: unknown;
   try { doc = parseYaml(text, { uniqueKeys: true, version: '1.2' }); } catch (e) { throw new ConfigError(`${file}: YAML: ${errorMessage(e).split('\n')[0]}`); }
   const raw = (doc as Record<string, unknown> | null)?.group;
   if (raw === undefined || raw === null) throw new ConfigError(`${file}: group: is missing (expected a group section)`);
-  try { return normalizeGroups(raw); } catch (e) { throw e instanceof ConfigError ? new ConfigError(`${file}: ${e.message}`, e.detail) : e; }
+  const node = (doc as Record<string, unknown>).node;
+  try {
+    return { groups: normalizeGroups(raw), ...(typeof node === 'string' ? { node } : {}) };
+  } catch (e) { throw e instanceof ConfigError ? new ConfigError(`${file}: ${e.message}`, e.detail) : e; }
 }
 
 function printReport(r: Report, json: boolean): void {
@@ -58,6 +68,7 @@ function printReport(r: Report, json: boolean): void {
   if (r.action === 'status') for (const m of r.members ?? []) out.push(`${m.name} (${m.type}): ${m.status.state}${m.status.state === 'failed' ? `: ${m.status.reason}` : m.status.detail ? ` (${m.status.detail})` : ''}`);
   r.effects?.forEach((e, i) => out.push(`${String(i + 1).padStart(3)}. ${e.member} ${e.op}: ${e.detail}`));
   for (const w of r.warnings ?? []) out.push(`warning: ${w}`);
+  if (r.ownerLock) out.push(r.ownerLock);
   out.push(r.summary);
   process.stdout.write(`${out.join('\n')}\n`);
 }
@@ -91,8 +102,9 @@ export async function groupMain(argv: string[]): Promise<number> {
   const json = !!values.json;
   const file = values.config ?? DEFAULT_CONFIG_FILE;
   let groups: Map<string, GroupConfig>;
+  let topNode: string | undefined;
   try {
-    groups = loadGroups(file);
+    ({ groups, node: topNode } = loadGroupFile(file));
   } catch (e) {
     process.stderr.write(`vigil group: ${errorMessage(e)}\n`);
     return e instanceof ConfigError ? EXIT.CONFIG : EXIT.INTERNAL;
@@ -111,17 +123,8 @@ export async function groupMain(argv: string[]): Promise<number> {
   const io = new RealAddressIo();
   try {
     const dry = verb === 'plan' || !!values['dry-run'];
-    // A dry run does not write the journal or take a turn: it writes nothing at all.
-    const journal = readJournal(g.stateDir, g.name);
-    const engine = new GroupEngine({
-      config: g,
-      members: buildMembers(g, io, (m) => journal.members[m]),
-      preflight: [addressProbeCheck(g)],
-      runHook: (h, cmd) => runHook(g, h, cmd),
-      recorded: (m) => journal.members[m],
-      record: (m, s) => { journal.members[m] = s; recordMember(g.stateDir, g.name, m, s); },
-      ...(json ? {} : { onStep: (s: Step) => process.stdout.write(stepLine(s)) }),
-    });
+    const { engine, lock, reload } = wireGroup(g, { io, ...(topNode ? { node: topNode } : {}), dry, withLock: verb !== 'status',
+      ...(json ? {} : { onStep: (s: Step) => process.stdout.write(stepLine(s)) }) });
     let report: Report;
     if (dry) report = await engine.plan(verb === 'deactivate' ? 'deactivate' : 'activate');
     else if (verb === 'status') report = await engine.status();
@@ -138,8 +141,9 @@ export async function groupMain(argv: string[]): Promise<number> {
       }
       try {
         // Read again inside the turn: the invocation before may have changed it.
-        Object.assign(journal, readJournal(g.stateDir, g.name));
+        reload();
         report = verb === 'activate' ? await engine.activate() : await engine.deactivate();
+        if (lock) report.ownerLock = await lockAfter(lock, verb as 'activate' | 'deactivate', report.exit);
       } finally { turn.release(); }
     }
     printReport(report, json);

@@ -65,6 +65,8 @@ export interface Report {
   steps?: Step[];
   effects?: Effect[];
   warnings?: string[];
+  /** What became of the owner lock (CLI). */
+  ownerLock?: string;
 }
 
 const stateOf = (running: number, n: number) => (running === n ? `active ${n}/${n}` : running === 0 ? `inactive 0/${n}` : `partial ${running}/${n}`);

@@ -25,8 +25,8 @@ export interface CommandMember {
   type: 'command'; name: string; start: Command; stop?: Command; monitor?: Command;
   timeoutMs: number; stopTimeoutMs: number; killGraceMs: number;
 }
-/** Any member, as configured. */
-export type MemberConfig = AddressMember | UnitMember | SymlinkMember | HostnameMember | CommandMember;
+/** Any member, as configured; `monitorIntervalMs` overrides the group's `monitor_interval` (daemon). */
+export type MemberConfig = (AddressMember | UnitMember | SymlinkMember | HostnameMember | CommandMember) & { monitorIntervalMs?: number };
 
 /** One group, normalised (durations in ms). */
 export interface GroupConfig {
@@ -37,8 +37,19 @@ export interface GroupConfig {
   onStopFailure: 'block' | 'continue';
   stateDir: string;
   lockTimeoutMs: number;
+  /** The daemon activates it at start and monitors it (runner.ts). */
+  autostart: boolean;
+  monitorIntervalMs: number;
+  /** Restarts of a failed member within `failureTimeoutMs` before the whole group is deactivated. */
+  migrationThreshold: number;
+  failureTimeoutMs: number;
   probe: { count: number; intervalMs: number; timeoutMs: number };
+  /** The Consul owner lock (owner-lock.ts), when configured. */
+  ownerLock?: OwnerLockConfig;
 }
+
+/** `owner_lock:` normalised. `node` unset: the config's top-level `node`, else the hostname. */
+export interface OwnerLockConfig { url: string; tokenFile?: string; key: string; node?: string; lockDelayMs: number }
 
 /** What a member's monitor reports (OCF: SUCCESS / NOT_RUNNING / error). */
 export type MemberStatus = { state: 'running'; detail?: string } | { state: 'stopped'; detail?: string } | { state: 'failed'; reason: string };

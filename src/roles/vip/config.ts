@@ -45,6 +45,8 @@ export interface VipConfig {
   announce: { count: number; intervalMs: number };
   onMaster?: Command;
   onSlave?: Command;
+  /** A group of the `group:` section that the takeover activates and the step-down deactivates. */
+  group?: string;
   commandTimeoutMs: number;
   track?: TrackConfig;
   /** How addresses are applied: netlink on `interface`, or vzctl into a container. */
@@ -78,6 +80,7 @@ export const VIP_SCHEMA: Schema = section('a mapping with the HA IP settings (in
   }, { default: {} }),
   on_master: command(),
   on_slave: command(),
+  group: leaf({ kind: 'name' }),
   command_timeout: duration('30s', 100),
   track: section('a mapping with the keys command (required), interval, fall, rise and timeout', {
     command: command(),
@@ -95,7 +98,7 @@ export const VIP_SCHEMA: Schema = section('a mapping with the HA IP settings (in
 }, { required: ['interface', 'address'] });
 
 /** The validated `vip:` mapping → {@link VipConfig}, with the cross-key rules. */
-export function normalizeVip(v: Record<string, any>, add: AddProblem): VipConfig {
+export function normalizeVip(v: Record<string, any>, add: AddProblem, file?: Readonly<Record<string, unknown>>): VipConfig {
   const out: VipConfig = {
     interface: v.interface,
     address: parseCidr(v.address, 32)!,
@@ -109,6 +112,7 @@ export function normalizeVip(v: Record<string, any>, add: AddProblem): VipConfig
     announce: { count: v.announce.count, intervalMs: ms(v.announce.interval) },
     ...(v.on_master !== undefined ? { onMaster: toCommand(v.on_master) } : {}),
     ...(v.on_slave !== undefined ? { onSlave: toCommand(v.on_slave) } : {}),
+    ...(v.group !== undefined ? { group: v.group as string } : {}),
     commandTimeoutMs: ms(v.command_timeout),
     backend: v.backend,
     ...(v.container !== undefined ? { container: String(v.container) } : {}),
@@ -135,6 +139,13 @@ export function normalizeVip(v: Record<string, any>, add: AddProblem): VipConfig
     'a probe must end before the next one is due');
   notLonger(add, ['vip', 'probe_timeout'], out.probeTimeoutMs, 'vip.master_check_interval', out.masterCheckIntervalMs,
     'a probe must end before the next one is due');
+  if (out.group !== undefined && file) {
+    const groups = (file.group ?? {}) as Record<string, Record<string, unknown>>;
+    const g = groups[out.group];
+    if (!g) add(['vip', 'group'], `${formatValue(out.group)} is not a group of the group section (expected one of: ${Object.keys(groups).join(', ') || 'none: add a group section'})`);
+    // One driver per group: the vip role's takeover, or the group role's autostart, never both.
+    else if (g.autostart === true) add(['vip', 'group'], `${formatValue(out.group)} has autostart: true (expected a group the vip role alone drives: autostart false)`);
+  }
   if (out.backend === 'vzctl' && out.container === undefined) {
     add(['vip', 'container'], 'is required but missing with backend vzctl (expected the CTID of the container that gets the addresses)');
   }

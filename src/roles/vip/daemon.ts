@@ -63,7 +63,10 @@ export function createVipRunner(initial: VigilConfig, { notifier }: RoleContext)
       };
       const begin = async () => {
         await resolveGate();
-        const io = realVipIo(() => cfg.vip!, prober, backend, log, carrier, () => links.close(), () => gate);
+        const base = realVipIo(() => cfg.vip!, prober, backend, log, carrier, () => links.close(), () => gate);
+        // vip.group: the group's code loads only when a group is driven (the group role's driver).
+        const driver = cfg.vip!.group !== undefined ? (await import('../group/driver')).groupDriver(cfg, cfg.vip!.group) : undefined;
+        const io = driver ? { ...base, group: (op: 'activate' | 'deactivate') => driver.run(op), close: () => { driver.close(); base.close(); } } : base;
         runner = new VipRunner(cfg.vip!, io, log);
         runner.done.then(resolveDone, () => resolveDone(1));
         await runner.start();

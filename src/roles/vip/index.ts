@@ -17,7 +17,7 @@ export default defineRole({
     configKey: 'vip',
     schema: VIP_SCHEMA,
     nullable: [[], ['announce'], ['track']],
-    normalize: (v, ctx) => normalizeVip(v, ctx.add),
+    normalize: (v, ctx) => normalizeVip(v, ctx.add, ctx.file),
   },
   // A missing IP file means "the HA IP only"; one that exists must be root's.
   secretFiles: (c) => (c.ipFile !== undefined ? [{ path: c.ipFile, kind: 'ip-file', ifExists: true }] : []),

@@ -43,7 +43,10 @@ export type Phase =
   | 'stepdown-cmd'       // stepDown: on_slave running
   | 'stepdown-remove'    // stepDown: addresses being removed
   | 'stop-cmd'
-  | 'stop-remove';
+  | 'stop-remove'
+  | 'takeover-group'     // vip.group: the group activating after the HA IP came up
+  | 'stepdown-group'     // vip.group: the group deactivating before on_slave and the removal
+  | 'stop-group';
 
 /** Timers the machine arms through `schedule` effects. */
 export type TimerName = 'probe' | 'master-check' | 'link-release';
@@ -65,6 +68,8 @@ export interface VipMachineConfig {
   announce: { count: number; intervalMs: number };
   hasOnMaster: boolean;
   hasOnSlave: boolean;
+  /** vip.group: a resource group activated after a takeover, deactivated before a step-down. */
+  hasGroup?: boolean;
   track?: { fall: number; rise: number };
 }
 
@@ -140,7 +145,9 @@ export type VipEvent =
   | { type: 'addressLost'; nowMs: number; address: Cidr }
   /** Link/address events were lost (the event socket overran): check everything now. */
   | { type: 'resync'; nowMs: number }
-  | { type: 'stop'; nowMs: number };
+  | { type: 'stop'; nowMs: number }
+  /** vip.group: the group's activate / deactivate ended; `ok` is its exit 0. */
+  | { type: 'groupDone'; nowMs: number; op: 'activate' | 'deactivate'; ok: boolean; detail: string };
 
 /** Effects the runner carries out. */
 export type VipEffect =
@@ -156,7 +163,9 @@ export type VipEffect =
   | { type: 'runCommand'; which: 'on_master' | 'on_slave' }
   | { type: 'roleChanged'; from: Role; to: Role; reason: string }
   | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; data?: Record<string, unknown> }
-  | { type: 'exit'; code: number };
+  | { type: 'exit'; code: number }
+  /** vip.group: activate or deactivate the group (one at a time; `groupDone` follows). */
+  | { type: 'group'; op: 'activate' | 'deactivate' };
 
 /** A transition's result. */
 export interface Step { state: VipState; effects: VipEffect[] }
@@ -220,6 +229,7 @@ export function transition(s: VipState, ev: VipEvent, cfg: VipMachineConfig): St
     case 'addressLost': return onAddressLost(s, ev, cfg);
     case 'resync': return checkNow(s, ev.nowMs, cfg, []);
     case 'stop': return onStop(s, ev, cfg);
+    case 'groupDone': return onGroupDone(s, ev, cfg);
   }
 }
 
@@ -240,6 +250,8 @@ function onStart(s: VipState, ev: Extract<VipEvent, { type: 'start' }>, cfg: Vip
       // Check for a competing owner at once: we may have been away a while.
       { type: 'schedule', timer: 'master-check', afterMs: 0 },
     );
+    // The group's activate is idempotent: it completes what a restart interrupted; its failure steps down.
+    if (cfg.hasGroup) effects.push({ type: 'group', op: 'activate' });
     return { state: st, effects };
   }
   let st = become(s, 'slave', ev.nowMs, 'HA IP not on the interface: starting as slave', effects);
@@ -449,6 +461,16 @@ function stepDown(s: VipState, nowMs: number, reason: string, cfg: VipMachineCon
   effects.push({ type: 'cancel', timer: 'master-check' }, { type: 'cancel', timer: 'probe' }, { type: 'cancel', timer: 'link-release' });
   const st = { ...s, stepDowns: s.stepDowns + 1 };
   effects.push({ type: 'log', level: 'warn', msg: 'stepping down', data: { reason, atMs: nowMs } });
+  if (cfg.hasGroup) {
+    // The group first, in reverse, while the HA IP still answers: a standby must not take over while a member may write.
+    effects.push({ type: 'group', op: 'deactivate' });
+    return { state: { ...st, phase: 'stepdown-group' }, effects };
+  }
+  return stepDownRelease(st, cfg, effects);
+}
+
+/** The rest of a step-down: on_slave, then the removal. */
+function stepDownRelease(st: VipState, cfg: VipMachineConfig, effects: VipEffect[]): Step {
   if (cfg.hasOnSlave) {
     effects.push({ type: 'runCommand', which: 'on_slave' });
     return { state: { ...st, phase: 'stepdown-cmd' }, effects };
@@ -473,6 +495,11 @@ function onAdded(s: VipState, ev: Extract<VipEvent, { type: 'added' }>, cfg: Vip
   if (s.stopRequested) return beginStop(st, ev.nowMs, cfg, effects);
   st = become(st, 'master', ev.nowMs, `took over after ${s.failures} silent probes`, effects);
   effects.push({ type: 'announce', addresses: ev.added, count: cfg.announce.count, intervalMs: cfg.announce.intervalMs });
+  if (cfg.hasGroup) {
+    // The group after the HA IP, before on_master: its result decides whether this node stays master.
+    effects.push({ type: 'group', op: 'activate' });
+    return { state: { ...st, phase: 'takeover-group', failures: 0 }, effects };
+  }
   if (cfg.hasOnMaster) effects.push({ type: 'runCommand', which: 'on_master' });
   effects.push({ type: 'schedule', timer: 'master-check', afterMs: cfg.masterCheckIntervalMs });
   return { state: { ...st, phase: 'steady', failures: 0 }, effects };
@@ -606,7 +633,17 @@ function onStop(s: VipState, ev: Extract<VipEvent, { type: 'stop' }>, cfg: VipMa
 
 function beginStop(s: VipState, nowMs: number, cfg: VipMachineConfig, effects: VipEffect[]): Step {
   effects.push({ type: 'cancel', timer: 'probe' }, { type: 'cancel', timer: 'master-check' }, { type: 'cancel', timer: 'link-release' });
+  const wasMaster = s.role === 'master';
   const st = become({ ...s, stopRequested: true }, 'stopping', nowMs, 'stop requested', effects);
+  if (cfg.hasGroup && wasMaster) {
+    effects.push({ type: 'group', op: 'deactivate' });
+    return { state: { ...st, phase: 'stop-group' }, effects };
+  }
+  return beginStopRelease(st, nowMs, cfg, effects);
+}
+
+/** The rest of a stop: on_slave, then the removal. */
+function beginStopRelease(st: VipState, nowMs: number, cfg: VipMachineConfig, effects: VipEffect[]): Step {
   if (cfg.hasOnSlave) {
     effects.push({ type: 'runCommand', which: 'on_slave' });
     return { state: { ...st, phase: 'stop-cmd' }, effects };
@@ -628,4 +665,47 @@ function finishStop(s: VipState, nowMs: number, effects: VipEffect[]): Step {
   const st = become(s, 'stopped', nowMs, 'stopped', effects);
   effects.push({ type: 'exit', code: s.held.length > 0 ? 1 : 0 });
   return { state: { ...st, phase: 'steady' }, effects };
+}
+
+/**
+ * vip.group: the group's activate or deactivate ended. A failed activate
+ * steps down (the group rolled itself back); a failed deactivate (exit 5,
+ * a member may still run) keeps the HA IP: this node stays master, so no
+ * standby takes over while a member may still write to shared data.
+ */
+function onGroupDone(s: VipState, ev: Extract<VipEvent, { type: 'groupDone' }>, cfg: VipMachineConfig): Step {
+  const effects: VipEffect[] = [];
+  if (ev.op === 'activate') {
+    if (s.phase === 'takeover-group') {
+      if (!ev.ok) {
+        effects.push({ type: 'log', level: 'error', msg: 'group activation failed after the takeover: stepping down', data: { detail: ev.detail } });
+        return stepDown({ ...s, phase: 'steady' }, ev.nowMs, 'group activation failed', cfg, effects);
+      }
+      effects.push({ type: 'log', level: 'info', msg: 'group activated', data: { detail: ev.detail } });
+      const st: VipState = { ...s, phase: 'steady' };
+      if (s.stopRequested) return beginStop(st, ev.nowMs, cfg, effects);
+      if (cfg.hasOnMaster) effects.push({ type: 'runCommand', which: 'on_master' });
+      effects.push({ type: 'schedule', timer: 'master-check', afterMs: cfg.masterCheckIntervalMs });
+      return { state: st, effects };
+    }
+    // The activate of a resumed master (onStart).
+    if (!ev.ok && s.role === 'master' && s.phase === 'steady') {
+      effects.push({ type: 'log', level: 'error', msg: 'group activation failed on a resumed master: stepping down', data: { detail: ev.detail } });
+      return stepDown(s, ev.nowMs, 'group activation failed', cfg, effects);
+    }
+    return { state: s, effects: ev.ok ? [] : [{ type: 'log', level: 'warn', msg: 'group activation failed', data: { detail: ev.detail } }] };
+  }
+  if (s.phase === 'stepdown-group') {
+    if (ev.ok) return stepDownRelease(s, cfg, effects);
+    effects.push({ type: 'log', level: 'error', msg: 'group deactivation failed (a member may still run): keeping the HA IP, still master', data: { detail: ev.detail } });
+    if (s.stopRequested) return finishStop({ ...s, phase: 'steady' }, ev.nowMs, effects);
+    effects.push({ type: 'schedule', timer: 'master-check', afterMs: cfg.masterCheckIntervalMs });
+    return { state: { ...s, phase: 'steady' }, effects };
+  }
+  if (s.phase === 'stop-group') {
+    if (ev.ok) return beginStopRelease(s, ev.nowMs, cfg, effects);
+    effects.push({ type: 'log', level: 'error', msg: 'group deactivation failed on stop (a member may still run): keeping the HA IP', data: { detail: ev.detail } });
+    return finishStop(s, ev.nowMs, effects);
+  }
+  return { state: s, effects: [] };
 }

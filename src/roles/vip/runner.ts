@@ -48,6 +48,8 @@ export interface VipIo {
   release?(ip: string): void;
   /** Listen for release notices about `ip` from other hosts; returns a function that stops. */
   onRelease?(ip: string, cb: (mac: string) => void): () => void;
+  /** vip.group: activate or deactivate the group; ok is its exit 0. */
+  group?(op: 'activate' | 'deactivate'): Promise<{ ok: boolean; detail: string }>;
   close(): void;
 }
 
@@ -88,6 +90,7 @@ export function machineConfig(c: VipConfig): VipMachineConfig {
     announce: c.announce,
     hasOnMaster: c.onMaster !== undefined,
     hasOnSlave: c.onSlave !== undefined,
+    hasGroup: c.group !== undefined,
     ...(c.track ? { track: { fall: c.track.fall, rise: c.track.rise } } : {}),
   };
 }
@@ -370,6 +373,15 @@ export class VipRunner {
           (e) => this.push({ type: 'commandDone', nowMs: this.now(), which: eff.which, ok: false, detail: errorMessage(e) }),
         );
         return;
+      case 'group': {
+        this.log.warn({ op: eff.op, group: this.cfg.group }, `group ${this.cfg.group ?? '?'}: ${eff.op}`);
+        const run = this.io.group ? this.io.group(eff.op) : Promise.resolve({ ok: false, detail: 'no group driver' });
+        run.then(
+          (r) => this.push({ type: 'groupDone', nowMs: this.now(), op: eff.op, ok: r.ok, detail: r.detail }),
+          (e) => this.push({ type: 'groupDone', nowMs: this.now(), op: eff.op, ok: false, detail: errorMessage(e) }),
+        );
+        return;
+      }
       case 'roleChanged':
         this.log.warn({ from: eff.from, to: eff.to, reason: eff.reason }, `role ${eff.from} -> ${eff.to}`);
         return;
