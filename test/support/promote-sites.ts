@@ -67,6 +67,12 @@ export async function startScenario(t: { teardown(fn: () => unknown): void }, ta
   dbl.stderr!.on('data', (c: Buffer) => { dblOut += c.toString(); });
   const stop = async () => {
     for (const p of Object.values(procs)) p.kill('SIGKILL');
+    // A promote step starts the site's service in the background (its demote step kills it):
+    // a test that ends while a site is promoted must not leave that service running.
+    for (const name of ['a', 'b']) {
+      const pid = Number(readText(path.join(dir, `${name}.svc.pid`)).trim());
+      if (pid > 0) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    }
     await lab.destroy();
     fs.rmSync(dir, { recursive: true, force: true });
   };
