@@ -25,23 +25,15 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startScenario, type Mark, type Scenario, type Timing } from '../test/support/promote-sites';
 import { doubleRequest } from '../test/support/consul-double';
+import { seededRandom } from './lib/stats';
 
 const TIMING: Timing = { ttlMs: 15_000, lockDelayMs: 15_000, renewMs: 3000, retries: 2, demoteTimeoutMs: 5000, checkMs: 250 };
 const MODEL_MS = 2 * TIMING.ttlMs + TIMING.lockDelayMs + 1000;
 const FAULTS = ['isolate-a', 'cut-ab', 'cut-aw', 'cut-bw', 'stall-a', 'witness-restart'] as const;
 type Fault = (typeof FAULTS)[number];
 
-/** mulberry32: a small seeded PRNG, so a run can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (bench/lib/stats): a small seeded PRNG, so a run can be replayed from its seed. */
+const prng = seededRandom;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -29,7 +29,7 @@
 import Ajv from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { ConfigError } from '../../errors';
-import { checkLeaf } from '../../config/kinds';
+import { checkLeaf, fractionOf } from '../../config/kinds';
 import type { LeafSpec } from '../../config/kinds';
 import { formatKeyPath, formatValue } from '../../config/normalize';
 import { formatDurationMs, parseDurationMs } from '../../util/duration';
@@ -134,16 +134,8 @@ function describe(e: ErrorObject): MonitorConfigProblem | undefined {
 const ms = (v: unknown) => parseDurationMs(v)!;
 const isObj = (v: unknown): v is Record<string, any> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Parse `0.25` or `'1/3'` into a fraction in (0, 1); undefined otherwise. */
-export function parseFraction(v: unknown): number | undefined {
-  let f: number | undefined;
-  if (typeof v === 'number') f = v;
-  else if (typeof v === 'string') {
-    const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(v);
-    f = m ? Number(m[1]) / Number(m[2]) : /^\s*\d*\.?\d+\s*$/.test(v) ? Number(v) : undefined;
-  }
-  return f !== undefined && Number.isFinite(f) && f > 0 && f < 1 ? f : undefined;
-}
+/** Parse `0.25` or `'1/3'` into a fraction in (0, 1); undefined otherwise (the config kind's own parser). */
+export const parseFraction = fractionOf;
 
 /**
  * Check the content of a BMC password file (the runner reads it after the
