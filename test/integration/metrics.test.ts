@@ -35,6 +35,26 @@ function get(socketPath: string, urlPath = '/metrics', method = 'GET'): Promise<
   });
 }
 
+/** `rate` requests/s for `ms`, never more than 32 outstanding: how many were answered 200, failed, or not sent. */
+async function scrapeStorm(socketPath: string, rate: number, ms: number): Promise<{ ok: number; failed: number; skipped: number }> {
+  const r = { ok: 0, failed: 0, skipped: 0 };
+  let outstanding = 0;
+  const all: Promise<void>[] = [];
+  const tickMs = 10;
+  const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    for (let i = 0; i < perTick; i++) {
+      if (outstanding >= 32) { r.skipped++; continue; }
+      outstanding++;
+      all.push(get(socketPath).then((x) => { if (x.status === 200) r.ok++; else r.failed++; }, () => { r.failed++; }).finally(() => { outstanding--; }));
+    }
+    await new Promise((res) => setTimeout(res, tickMs));
+  }
+  await Promise.all(all);
+  return r;
+}
+
 /** The value of one sample (`name{labels} value`), or undefined when the series is absent. */
 function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
   for (const line of text.split('\n')) {
@@ -85,8 +105,14 @@ t.test('a failover as the metrics tell it', async (t) => {
   t.ok(answered0 >= 1, `b: answered probes counted (${answered0})`);
   t.ok((sample(rb0.body, 'vigil_probe_rtt_seconds_count', { role: 'vip', kind: 'check' }) ?? 0) >= answered0, 'b: each answered probe has a round trip');
 
+  // The failover happens under a scrape storm on b: 1000 requests/s for 10 s
+  // (at most 32 outstanding). The takeover must still come within its bound.
+  const storm = scrapeStorm(b.sock, 1000, 10_000);
   await lab.host('a').cutLink();
-  await waitFor(async () => (await b.role()) === 'master', takeoverBoundMs(V), expectedOf('b takes over after a\'s link cut', takeoverBoundMs(V), daemons));
+  await waitFor(async () => (await b.role()) === 'master', takeoverBoundMs(V), expectedOf('b takes over after a\'s link cut, under a scrape storm', takeoverBoundMs(V), daemons));
+  const stormed = await storm;
+  t.ok(stormed.ok >= 1000, `the storm was answered (${stormed.ok} × 200, ${stormed.failed} failed, ${stormed.skipped} not sent while 32 were outstanding)`);
+  t.equal(stormed.failed, 0, 'no scrape failed');
   const rb = await get(b.sock);
   t.equal(sample(rb.body, 'vigil_role_state', { role: 'vip', state: 'master' }), 1, 'b: state gauge moved to master');
   t.equal(sample(rb.body, 'vigil_role_state', { role: 'vip', state: 'slave' }), 0, 'b: and left slave');
