@@ -111,7 +111,7 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
   try {
     // Before the roles, so their first states are recorded; prom-client is
     // loaded only when a listener is configured.
-    if (cfg.metrics) await enableMetrics();
+    if (cfg.metrics) await enableMetrics(cfg.stateDir);
     roles = await makeRoles(cfg, log, notifier);
     for (const r of roles) await r.start();
     control = await serveControl(controlPath(cfg.pidfile), handleControl);

@@ -6,14 +6,21 @@
  * collectors. See `registry.ts` for the families and their labels.
  */
 import type * as Registry from './registry';
+import { countsPath } from '../roles/fence-event/counts';
 
 type Sink = Pick<typeof Registry, 'setRoleState' | 'countProbe' | 'countTakeover' | 'countConflict' | 'countCommand' | 'countConsulRequest' | 'watchArpDelivered'>;
 
 let sink: Sink | undefined;
 
-/** Load the registry and start recording. Call before the roles start, so their first state counts. */
-export async function enableMetrics(): Promise<void> {
-  sink ??= await import('./registry');
+/**
+ * Load the registry and start recording. Call before the roles start, so
+ * their first state counts. `stateDir`: where this config's fence-event
+ * handler keeps its running totals (read at scrape time).
+ */
+export async function enableMetrics(stateDir?: string): Promise<void> {
+  const reg = await import('./registry');
+  if (stateDir !== undefined) reg.watchFenceEventCounts(countsPath(stateDir));
+  sink ??= reg;
 }
 
 /** True once {@link enableMetrics} ran. */

@@ -13,6 +13,7 @@
  * event. Consul paths are reduced to their route template (`endpointOf`).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { readCounts } from '../roles/fence-event/counts';
 
 /** The one registry the listener serves. */
 export const registry = new Registry();
@@ -95,6 +96,28 @@ new Counter({
 /** Where the role's ARP socket counts delivered frames (read at scrape time). */
 export function watchArpDelivered(role: string, read: () => number | undefined): void {
   deliveredSources.set(role, read);
+}
+
+let fenceCountsFile: string | undefined;
+new Counter({
+  name: 'vigil_fence_event_deliveries_total',
+  help: 'Fence events judged by the fence-event handler: accepted, rejected by reason, or whole deliveries refused by reason.',
+  labelNames: ['result', 'reason'] as const,
+  registers: [registry],
+  // The handler is a process per delivery: it keeps running totals in state_dir, read here at scrape time.
+  collect() {
+    this.reset();
+    if (fenceCountsFile === undefined) return;
+    const c = readCounts(fenceCountsFile);
+    this.inc({ result: 'accepted', reason: 'ok' }, c.accepted);
+    for (const [reason, n] of Object.entries(c.rejected)) this.inc({ result: 'rejected', reason }, n);
+    for (const [reason, n] of Object.entries(c.deliveriesRefused)) this.inc({ result: 'refused', reason }, n);
+  },
+});
+
+/** Where the fence-event handler of this config keeps its running totals. */
+export function watchFenceEventCounts(file: string): void {
+  fenceCountsFile = file;
 }
 
 const lastState = new Map<string, string>();
