@@ -11,6 +11,7 @@
  * Output is captured up to a bound and returned for the log.
  */
 import { spawn } from 'node:child_process';
+import { countCommand } from '../metrics';
 
 /**
  * After the command's leader exits, how long its output may still take to
@@ -47,6 +48,12 @@ export interface RunOptions {
   /** Bytes of stdout/stderr kept for the log. */
   maxOutputBytes?: number;
   input?: string;
+  /**
+   * The config key that names the command (on_master, track, fence…): counted
+   * in `vigil_commands_total` under it. Unnamed runs are not counted (the
+   * label set stays bounded by the config's keys).
+   */
+  name?: string;
 }
 
 /** The argv a command runs as. */
@@ -114,7 +121,9 @@ export function runCommand(cmd: Command, opts: RunOptions): Promise<CommandResul
       // the pipes: stop reading them so nothing keeps the run, or the loop, alive.
       child.stdout?.destroy();
       child.stderr?.destroy();
-      resolve({ argv, ...r, timedOut, stdout, stderr, durationMs: elapsed(), ok: !timedOut && r.code === 0 && !r.spawnError });
+      const ok = !timedOut && r.code === 0 && !r.spawnError;
+      if (opts.name !== undefined) countCommand(opts.name, ok ? 'ok' : timedOut ? 'timeout' : r.spawnError ? 'spawn_error' : 'failed');
+      resolve({ argv, ...r, timedOut, stdout, stderr, durationMs: elapsed(), ok });
     };
     child.on('error', (e: NodeJS.ErrnoException) => finish({ code: null, signal: null, spawnError: e.code ?? e.message }));
     // The command is done when its leader exits. 'close' waits for the pipes

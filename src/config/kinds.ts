@@ -9,6 +9,7 @@
  * validated and what is said about it cannot drift apart. Object and list
  * nodes carry a `description` that error messages quote as the expectation.
  */
+import { isIPv6 } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { DURATION_FORMS, parseDurationMs } from '../util/duration';
 import { isIPv4, parseCidr } from '../util/ip';
@@ -36,7 +37,8 @@ export type LeafSpec =
   | { kind: 'kvprefix' }
   | { kind: 'httpUrl' }
   | { kind: 'kvKey' }
-  | { kind: 'text'; maxLength: number };
+  | { kind: 'text'; maxLength: number }
+  | { kind: 'listen' };
 
 /** The outcome of a failed leaf check: `<value> <problem> (expected <expected>)`. */
 export interface LeafProblem { problem: string; expected: string }
@@ -199,10 +201,39 @@ export function checkLeaf(spec: LeafSpec, v: unknown): LeafProblem | undefined {
     case 'kvKey':
       return typeof v === 'string' && KV_KEY_RE.test(v) ? undefined
         : { problem: 'is not a Consul KV key', expected: 'a key of 1 to 256 letters, digits, ".", "_", "-" or "/", not starting with "/", like vigil/promote/mail/replication' };
+    case 'listen':
+      return parseListen(v) !== undefined ? undefined
+        : { problem: 'is not a listen address', expected: 'an IPv4 address and port like 127.0.0.1:9469, [::1]:9469, or an absolute unix socket path' };
     case 'text':
       return typeof v === 'string' && v.length <= spec.maxLength && !/[\0\n\r]/.test(v) ? undefined
         : { problem: 'is not a one-line string', expected: `a string of at most ${spec.maxLength} characters on one line` };
   }
+}
+
+/** Where a listener binds: a TCP address and port, or a unix socket path. */
+export type ListenAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
+
+/**
+ * `127.0.0.1:9469`, `[::1]:9469` or `/run/vigil/metrics.sock` → a
+ * {@link ListenAddress}; undefined otherwise. Only literal addresses: a name
+ * would bind wherever the resolver says today.
+ */
+export function parseListen(v: unknown): ListenAddress | undefined {
+  if (typeof v !== 'string' || v.includes('\0')) return undefined;
+  if (v.startsWith('/')) return v.endsWith('/') || v.length > 107 ? undefined : { kind: 'unix', path: v };
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(v);
+  if (!m) return undefined;
+  const host = m[1] ?? m[2]!;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return undefined;
+  if (m[2] !== undefined ? !isIPv4(host) : !isIPv6(host)) return undefined;
+  return { kind: 'tcp', host, port };
+}
+
+/** True when a listener on this address can only be reached from this host. */
+export function isLoopbackListen(l: ListenAddress): boolean {
+  if (l.kind === 'unix') return true;
+  return l.host === '::1' || /^127\./.test(l.host);
 }
 
 /** `0.25` or `'1/3'` → a number in (0, 1); undefined otherwise. */

@@ -27,11 +27,11 @@ import type { Document, Node as YamlNode } from 'yaml';
 import { ConfigError } from '../errors';
 import { levelFromVzhaipd } from '../log';
 import type { LogLevel } from '../log';
-import { buildConfigSchema, checkLeaf, nullableSections, sectionKeys } from './schema';
+import { buildConfigSchema, checkLeaf, isLoopbackListen, nullableSections, parseListen, sectionKeys } from './schema';
 import type { LeafSpec } from './schema';
 import { formatKeyPath, formatValue, orList, type KeyPath } from './normalize';
 import { checkReferencedFiles, readSecureFile } from './permissions';
-import type { VigilConfig } from './types';
+import type { CommonConfig, VigilConfig } from './types';
 import { roles as registeredRoles } from '../roles';
 import { isActive, type RoleDefinition } from '../roles/role';
 
@@ -272,6 +272,15 @@ export function parseConfigText(text: string, file: string, opts: { roles?: read
     if (idle) add(...idle.section.idle!(r[idle.section.key], keys.filter((k) => k !== idle.section.key)));
     else add([], `no role configured (expected at least one of the sections ${orList(keys)})`);
   }
+  let metrics: CommonConfig['metrics'];
+  if (r.metrics) {
+    const listen = parseListen(r.metrics.listen)!;
+    // A scrape shows the node's roles and states: not for the whole network unless asked.
+    if (!isLoopbackListen(listen) && r.metrics.allow_remote !== true) {
+      add(['metrics', 'listen'], `${formatValue(r.metrics.listen)} is not a loopback address (expected 127.0.0.0/8, [::1] or a unix socket path; set metrics.allow_remote: true to serve other hosts)`);
+    }
+    metrics = { listen, allowRemote: r.metrics.allow_remote === true };
+  }
   if (problems.length > 0) fail(absFile, problems);
 
   const level: LogLevel = typeof r.log.level === 'number' ? levelFromVzhaipd(r.log.level) : r.log.level;
@@ -281,6 +290,7 @@ export function parseConfigText(text: string, file: string, opts: { roles?: read
     pidfile: resolve(r.pidfile),
     stateDir: resolve(r.state_dir),
     log: { level, ...(r.log.file !== undefined ? { file: resolve(r.log.file) } : {}) },
+    ...(metrics ? { metrics } : {}),
     ...sections,
   };
 }

@@ -1,6 +1,6 @@
 /**
  * Layer: config, pure. The JSON schema of `vigil.yml`: the common keys
- * (node, pidfile, state_dir, log) plus each registered role's section, in
+ * (node, pidfile, state_dir, log, metrics) plus each registered role's section, in
  * registry order.
  *
  * The schema gives the structure (mappings, lists, required keys, defaults,
@@ -32,7 +32,7 @@ export function sectionKeys(defs: readonly RoleDefinition[] = roles()): string[]
  */
 export function buildConfigSchema(defs: readonly RoleDefinition[] = roles()): Schema {
   return section(
-    `a mapping with the keys node, pidfile, state_dir, log and at least one of ${sectionKeys(defs).join(', ')}`,
+    `a mapping with the keys node, pidfile, state_dir, log, metrics and at least one of ${sectionKeys(defs).join(', ')}`,
     {
       node: leaf({ kind: 'node' }),
       pidfile: path(DEFAULT_PIDFILE),
@@ -41,6 +41,10 @@ export function buildConfigSchema(defs: readonly RoleDefinition[] = roles()): Sc
         level: leaf({ kind: 'logLevel' }, 'info'),
         file: path(),
       }, { default: {} }),
+      metrics: section('a mapping with the keys listen and allow_remote', {
+        listen: leaf({ kind: 'listen' }),
+        allow_remote: leaf({ kind: 'bool' }, false),
+      }, { required: ['listen'] }),
       ...Object.fromEntries(defs.map((d) => [d.section.key, d.section.schema])),
     },
   );

@@ -8,6 +8,7 @@
  * folder and joins {@link VigilConfig} through the registry.
  */
 import type { LogLevel } from '../log';
+import type { ListenAddress } from './kinds';
 import type { RoleConfigs } from '../roles';
 
 /** The keys every config has, whatever roles it runs. */
@@ -18,6 +19,8 @@ export interface CommonConfig {
   pidfile: string;
   stateDir: string;
   log: { level: LogLevel; file?: string };
+  /** The Prometheus listener; absent = off. */
+  metrics?: { listen: ListenAddress; allowRemote: boolean };
 }
 
 /** The whole file. A role is on when its section is present (and, for some, not idle). */

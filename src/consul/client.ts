@@ -24,6 +24,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { VigilError, ConfigError } from '../errors';
+import { countConsulRequest } from '../metrics';
 import { bad, parseJson, type RawResponse, type Read, type ReadOptions, type RequestOptions, type Transport } from './wire';
 import { kvDelete, kvKeys, kvPut, kvRead, kvReadTree, type KvEntry, type KvPutOptions } from './kv';
 import { sessionCreate, sessionDestroy, sessionInfo, sessionRenew, sessionsRead, type ConsulSession, type SessionSpec } from './session';
@@ -72,6 +73,14 @@ export class ConsulHttpError extends VigilError {
   }
 }
 
+/** A request's outcome as a bounded metrics label. */
+function resultOf(err: Error | undefined, res: RawResponse | undefined): string {
+  const status = res?.status ?? (err instanceof ConsulHttpError ? err.status : undefined);
+  if (status !== undefined) return `${Math.floor(status / 100)}xx`;
+  const code = (err as VigilError | undefined)?.code;
+  return code === 'ECONSULTIMEOUT' ? 'timeout' : code === 'ECONSULUNREACHABLE' ? 'unreachable' : 'error';
+}
+
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN',
   'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ECONNABORTED', 'EADDRNOTAVAIL']);
 
@@ -115,6 +124,7 @@ export class ConsulClient implements Transport {
         if (done) return;
         done = true;
         clearTimeout(timer);
+        countConsulRequest(method, path, resultOf(err, res));
         if (err) { req.destroy(); reject(err); } else resolve(res!);
       };
       const onResponse = (res: http.IncomingMessage) => {

@@ -21,6 +21,8 @@ import { acquirePidFile, recheckPidFile, releasePidFile, type PidLock } from './
 import { controlPath, serveControl, type ControlRequest } from './control';
 import { systemdNotifier, type Notifier } from './notify';
 import { createRoles, runnableRoles, type RoleRunner } from './roles';
+import type { MetricsServer } from '../metrics/server';
+import { enableMetrics } from '../metrics';
 
 /** Error codes that mean the operator's input is wrong (exit 2), not a passing failure. */
 const BAD_INPUT = new Set(['ENODEV', 'ENXIO', 'EPERM', 'EACCES', 'EINVAL', 'EVIGILCONFIG', 'ECONTROL']);
@@ -94,6 +96,7 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
   const notifier = opts.notifier ?? systemdNotifier();
   const makeRoles = opts.createRoles ?? createRoles;
   let control: net.Server | undefined;
+  let metrics: MetricsServer | undefined;
   const startedAt = new Date().toISOString();
   let lastReload: { at: string; ok: boolean; error?: string } | undefined;
   const timers: NodeJS.Timeout[] = [];
@@ -101,13 +104,22 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
   const cleanup = () => {
     for (const t of timers) clearInterval(t);
     control?.close();
+    void metrics?.close();
     releasePidFile(lock);
   };
 
   try {
+    // Before the roles, so their first states are recorded; prom-client is
+    // loaded only when a listener is configured.
+    if (cfg.metrics) await enableMetrics(cfg.stateDir);
     roles = await makeRoles(cfg, log, notifier);
     for (const r of roles) await r.start();
     control = await serveControl(controlPath(cfg.pidfile), handleControl);
+    if (cfg.metrics) {
+      const { serveMetrics } = await import('../metrics/server');
+      metrics = await serveMetrics(cfg.metrics.listen);
+      log.info({ listen: metrics.address }, 'metrics listener started');
+    }
   } catch (e) {
     log.error({ err: errorMessage(e) }, 'start failed');
     process.stderr.write(`vigil: ${errorMessage(e)}\n`);
@@ -162,8 +174,8 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
       notifier.ready();
       return { ok: false, error };
     }
-    const fixed = ([['node', 'node'], ['pidfile', 'pidfile'], ['stateDir', 'state_dir']] as const)
-      .filter(([k]) => next[k] !== cfg[k]).map(([, key]) => key);
+    const fixed = ([['node', 'node'], ['pidfile', 'pidfile'], ['stateDir', 'state_dir'], ['metrics', 'metrics']] as const)
+      .filter(([k]) => JSON.stringify(next[k]) !== JSON.stringify(cfg[k])).map(([, key]) => key);
     const roleSet = (c: VigilConfig) => runnableRoles(c).map((d) => d.name).join();
     let error: string | undefined = fixed.length > 0 ? `changing ${fixed.join(', ')} needs a restart (vigil restart)`
       : roleSet(next) !== roleSet(cfg) ? 'adding or removing a role needs a restart (vigil restart)' : undefined;

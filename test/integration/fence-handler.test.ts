@@ -311,3 +311,25 @@ t.test('readBootTimeMs reads btime from /proc/stat', async (t) => {
   fs.writeFileSync(path.join(dir, 'bad'), 'cpu 1 2 3\nbtime x\n');
   t.throws(() => readBootTimeMs(path.join(dir, 'bad')));
 });
+
+t.test('the handler keeps running totals of its verdicts for the metrics endpoint', async (t) => {
+  const env = setup(t);
+  const { countsPath, readCounts } = await import('../../src/roles/fence-event/counts');
+  const file = countsPath(env.cfg.stateDir);
+  const good = JSON.stringify([fenceEvent()]);
+  await handleFenceDelivery(env.cfg, good, env.deps);
+  await handleFenceDelivery(env.cfg, good, env.deps); // a replay
+  await handleFenceDelivery(env.cfg, JSON.stringify([fenceEvent({ NodeFilter: '^cmp-02$' }), fenceEvent({}, { ts: nowS() - 3600 })]), env.deps);
+  await handleFenceDelivery(env.cfg, 'not json', env.deps);
+  t.same(readCounts(file), { accepted: 1, rejected: { replayed: 1, 'wrong-node': 1, stale: 1 }, deliveriesRefused: { 'bad-json': 1 } });
+  t.equal(fs.statSync(file).mode & 0o777, 0o600);
+  // What the daemon's registry serves from the file.
+  const reg = await import('../../src/metrics/registry');
+  reg.watchFenceEventCounts(file);
+  const text = (await reg.render()).text;
+  t.match(text, /vigil_fence_event_deliveries_total\{result="accepted",reason="ok"\} 1/);
+  t.match(text, /vigil_fence_event_deliveries_total\{result="rejected",reason="replayed"\} 1/);
+  t.match(text, /vigil_fence_event_deliveries_total\{result="refused",reason="bad-json"\} 1/);
+  fs.writeFileSync(file, '{"accepted": "lots"}');
+  t.same(readCounts(file), { accepted: 0, rejected: {}, deliveriesRefused: {} }, 'a file not written by the handler counts as zeros');
+});

@@ -29,6 +29,7 @@ import { loadConfig } from '../../config/load';
 import { DEFAULT_CONFIG_FILE } from '../../config/schema';
 import { MAX_DELIVERY_BYTES, planCommands, verifyDelivery, type DeliveryResult, type FenceCommand } from '../../consul/event';
 import { SeenStore, seenPath, withSeenLock } from '../../consul/seen';
+import { addDelivery, countsPath } from './counts';
 import { readFenceKey } from '../../consul/key';
 
 const USAGE = `usage: vigil fence-handler [-c FILE]
@@ -161,6 +162,10 @@ export async function handleFenceDelivery(cfg: VigilConfig, input: Buffer | stri
         for (const d of accepted) store.add(d.replayKeys ?? [], nowMs);
         // Recorded before acting: if this write fails, nothing acts (a later replay would repeat it).
         store.save();
+      }
+      // For the daemon's metrics endpoint; never a reason not to act.
+      try { addDelivery(countsPath(cfg.stateDir), r); } catch (e) {
+        log.warn({ err: errorMessage(e) }, 'fence-event counts not updated (metrics only)');
       }
       return r;
     });

@@ -16,6 +16,7 @@ import { readSecureFile } from '../../config/permissions';
 import { runCommand, describeCommand } from '../../actions/commands';
 import { Supervised } from '../../actions/supervisor';
 import { parseCidr } from '../../util/ip';
+import { setRoleState } from '../../metrics';
 import {
   fenceTransition, initialFenceState, type AgentObservation, type FenceEffect, type FenceEvent, type FenceState,
   type InterfaceObservation,
@@ -23,6 +24,16 @@ import {
 
 /** One neighbour-table entry: its address and NUD states (e.g. ['STALE'], ['FAILED']). */
 export interface NeighbourEntry { ip: string; state: string[] }
+
+/**
+ * The fence role's state as the metrics name it: `waiting` until some agent
+ * has seen servers (nothing can be lost before), `armed`, `suspect` while
+ * isolated cycles are being counted, then the machine's own phases.
+ */
+export function fenceMetricState(s: FenceState): string {
+  if (s.phase !== 'running') return s.phase;
+  return !s.seenServers ? 'waiting' : s.count > 0 ? 'suspect' : 'armed';
+}
 
 /** Outcome of one ARP probe. Tri-state: a probe that could not be made is not silence. */
 export type ProbeOutcome = { status: 'answered'; mac: string; rttMs: number } | { status: 'silent' } | { status: 'error'; error: string };
@@ -280,6 +291,7 @@ export class FenceRunner {
   private feed(ev: FenceEvent): void {
     const step = fenceTransition(this.state, ev, { confirmCycles: this.cfg.confirmCycles, dryRun: this.cfg.dryRun });
     this.state = step.state;
+    setRoleState('fence', fenceMetricState(step.state));
     this.lastProgressMs = performance.now();
     for (const eff of step.effects) this.execute(eff);
   }
@@ -393,7 +405,7 @@ export class FenceRunner {
     flushLog(); // the evidence is on disk before anything is done to the host
     const results: { action: string; ok: boolean; detail: string }[] = [];
     for (const action of this.cfg.actions) {
-      const r = await runCommand(action, { timeoutMs: this.cfg.actionTimeoutMs });
+      const r = await runCommand(action, { timeoutMs: this.cfg.actionTimeoutMs, name: 'fence.actions' });
       const detail = r.spawnError ? `could not start: ${r.spawnError}` : r.timedOut ? 'timed out' : `exit ${r.code}`;
       results.push({ action: describeCommand(action), ok: r.ok, detail });
       this.log.error({ action: describeCommand(action), ok: r.ok, detail, stdout: r.stdout.trim() || undefined, stderr: r.stderr.trim() || undefined }, 'fence action run');

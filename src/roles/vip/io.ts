@@ -98,7 +98,7 @@ export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: Ad
       const cmd: Command | undefined = which === 'on_master' ? c.onMaster : which === 'on_slave' ? c.onSlave : c.track?.command;
       if (cmd === undefined) return { ok: true, detail: 'not configured' };
       const timeoutMs = which === 'track' ? c.track!.timeoutMs : c.commandTimeoutMs;
-      const r = await runCommand(cmd, { timeoutMs });
+      const r = await runCommand(cmd, { timeoutMs, name: which });
       const detail = r.spawnError ? `could not start: ${r.spawnError}` : r.timedOut ? `killed after ${timeoutMs} ms timeout` : r.signal ? `killed by ${r.signal}` : `exit ${r.code}`;
       const entry = { command: describeCommand(cmd), exit: r.code, signal: r.signal, timedOut: r.timedOut, ms: Math.round(r.durationMs), stdout: r.stdout.trim() || undefined, stderr: r.stderr.trim() || undefined };
       if (which === 'track') log.debug(entry, `track check: ${detail}`);

@@ -18,6 +18,8 @@ import {
   type VipMachineConfig, type VipState,
 } from './machine';
 import { readIpFile, watchIpFile, type IpFileRead } from './ipfile';
+import { recordVipStep } from './metrics';
+import { watchArpDelivered } from '../../metrics';
 import type { ListedCidr } from '../../actions/addresses';
 
 /** Outcome of a batch address change. */
@@ -137,6 +139,10 @@ export class VipRunner {
 
   /** Read the interface and the IP file, then start as master or slave. */
   async start(): Promise<void> {
+    watchArpDelivered('vip', () => {
+      const d = this.io.arpStatus?.()?.delivered;
+      return typeof d === 'number' ? d : undefined;
+    });
     const extra = this.loadIpFile(this.cfg.ipFile ? readIpFile(this.cfg.ipFile) : undefined);
     this.state = { ...this.state, desired: desiredSet(this.cfg.address, extra ?? []) };
     let present: ListedCidr[] = [];
@@ -311,6 +317,7 @@ export class VipRunner {
       for (let ev = this.queue.shift(); ev; ev = this.queue.shift()) {
         const before = this.state.role;
         const step = transition(this.state, ev, this.mcfg);
+        recordVipStep(this.state, ev, step.state);
         this.state = step.state;
         this.lastProgressMs = this.now();
         if (before !== this.state.role) setLogRole(this.state.role);

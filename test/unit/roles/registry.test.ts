@@ -124,7 +124,7 @@ t.test('registration refuses a clash and is undone', async (t) => {
 });
 
 t.test('a config section schema has no role but its own', async (t) => {
-  t.same(Object.keys(CONFIG_SCHEMA.properties as object), ['node', 'pidfile', 'state_dir', 'log', 'vip', 'fence', 'fence_handler', 'monitor', 'group', 'promote']);
+  t.same(Object.keys(CONFIG_SCHEMA.properties as object), ['node', 'pidfile', 'state_dir', 'log', 'metrics', 'vip', 'fence', 'fence_handler', 'monitor', 'group', 'promote']);
   t.ok(usage().includes('fence-event'));
   t.equal(section('x', {}).additionalProperties, false);
 });
