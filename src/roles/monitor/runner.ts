@@ -36,6 +36,8 @@ export interface MonitorIo {
   checkSilence(targets: { network: string; node: string; addr?: string }[]): Promise<{ answered: { network: string; addr: string }[]; errors: string[] }>;
   probeBmc(ip: string, port?: number): Promise<BmcReachability>;
   now(): number;
+  /** End background reads (the watches); optional for test doubles of the I/O. */
+  close?(): void;
 }
 
 /** Alarm codes: one stable code per reason, for log searches and the status. */
@@ -89,6 +91,7 @@ export class MonitorRunner {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    this.io.close?.();
     this.resolveDone(0);
   }
 
