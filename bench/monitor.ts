@@ -2,7 +2,7 @@
  * Layer: bench. The `monitor` role (issue 14), against Consul TEST DOUBLES
  * (test/support/consul-double: not Consul, which cannot be installed here).
  *
- *   npx ts-node-transpile-only bench/monitor.ts [--runs N] [--defaults] [--only latency|cycle]
+ *   npx ts-node-transpile-only bench/monitor.ts [--runs N] [--defaults] [--only latency|cycle] [--hosts 10,100,1000]
  *   (from the source tree: the Consul double's server.js is plain JS that tsc does not copy to dist/)
  *
  * 1. Latency (lab of network namespaces, root needed; test/support/monitor-lab.ts):
@@ -19,7 +19,9 @@
  *    against three doubles (one per network) whose member lists hold N hosts;
  *    N = 10, 100, 1000. Steady-state rounds (after the first, which writes
  *    every host's counters): CPU ms (process.cpuUsage), wall ms, HTTP requests
- *    per round (the doubles' request logs), RSS after the rounds.
+ *    per round (the doubles' request logs, by endpoint), RSS after the rounds;
+ *    idle (nothing changes: the health and KV watches answer from their view)
+ *    and busy (a check changes on every network before each round).
  *
  * Writes bench/results/monitor.json.
  */
@@ -58,7 +60,10 @@ async function latencyRun(setting: { interval: string; confirm: number }): Promi
   }
 }
 
-async function cycleCost(n: number): Promise<Record<string, number>> {
+/** Pause before each busy round: the configured interval (1 s). */
+const PAUSE_MS = 1000;
+
+async function cycleCost(n: number): Promise<Record<string, unknown>> {
   const doubles: ConsulDouble[] = [];
   const dir = scratchDir('bench-mon-cycle');
   try {
@@ -72,7 +77,7 @@ async function cycleCost(n: number): Promise<Record<string, number>> {
     const cfg = normalizeMonitor({
       networks: { mgmt: { url: doubles[0]!.url }, tenant: { url: doubles[1]!.url }, storage: { url: doubles[2]!.url } },
       inventory: { hosts: members.map((m) => ({ name: m.name, bmc: { ip: '192.0.2.1', user: 'admin', password_file: pw } })) },
-      interval: '10s',
+      interval: '1s',
     });
     const log = rootLog().child({ module: 'bench' });
     log.level = 'silent';
@@ -89,7 +94,32 @@ async function cycleCost(n: number): Promise<Record<string, number>> {
     const cpu = process.cpuUsage(c0);
     const wall = performance.now() - w0;
     const reqs = await count();
-    return { hosts: n, networks: 3, cpuMsPerCycle: round((cpu.user + cpu.system) / 1000 / rounds), wallMsPerCycle: round(wall / rounds), httpRequestsPerCycle: round(reqs / rounds), rssMiB: round(process.memoryUsage().rss / 2 ** 20) };
+    const byPath: Record<string, number> = {};
+    for (const d of doubles) for (const r of await d.requests()) { const k = `${r.method} ${r.path.split('?')[0]!.replace(/\/v1\/kv\/.*/, '/v1/kv/…')}`; byPath[k] = (byPath[k] ?? 0) + 1; }
+    // Round 6 pings every BMC again (every 6th round): not measured either.
+    await runner.runRound();
+    // A busy cycle: one host's check changes on every network before each round (the watches wake and re-read).
+    // The pause between rounds is the interval, as in the daemon: the watches' rate limit is one read per interval.
+    for (const d of doubles) await fetch(`${d.url}/_double/requests`, { method: 'DELETE' });
+    const c1 = process.cpuUsage();
+    const w1 = performance.now();
+    for (let i = 0; i < rounds; i++) {
+      // Through the control socket (not counted): a passing check on cmp-0, so the samples stay up.
+      await Promise.all(doubles.map((d) => d.setChecks({ Node: 'cmp-0', CheckID: `bench-${i}`, Status: 'passing' })));
+      await new Promise((r) => setTimeout(r, PAUSE_MS));
+      await runner.runRound();
+    }
+    const cpuBusy = process.cpuUsage(c1);
+    const wallBusy = performance.now() - w1;
+    const busyReqs = await count();
+    runner.stop();
+    return {
+      hosts: n, networks: 3,
+      cpuMsPerCycle: round((cpu.user + cpu.system) / 1000 / rounds), wallMsPerCycle: round(wall / rounds), httpRequestsPerCycle: round(reqs / rounds),
+      idleRequestsByEndpoint: Object.fromEntries(Object.entries(byPath).map(([k, v]) => [k, round(v / rounds)])),
+      busyCpuMsPerCycle: round((cpuBusy.user + cpuBusy.system) / 1000 / rounds), busyWallMsPerCycle: round((wallBusy - PAUSE_MS * rounds) / rounds), busyHttpRequestsPerCycle: round(busyReqs / rounds),
+      rssMiB: round(process.memoryUsage().rss / 2 ** 20),
+    };
   } finally {
     for (const d of doubles) await d.stop();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -97,12 +127,15 @@ async function cycleCost(n: number): Promise<Record<string, number>> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '2' }, defaults: { type: 'boolean' }, only: { type: 'string' } } });
+  const { values } = parseArgs({ options: { runs: { type: 'string', default: '2' }, defaults: { type: 'boolean' }, only: { type: 'string' }, hosts: { type: 'string', default: '10,100,1000' } } });
   const result: Record<string, unknown> = { command: `npx ts-node-transpile-only bench/monitor.ts ${process.argv.slice(2).join(' ')}`.trim(), suspicionMs: SUSPICION_MS };
   if (values.only !== 'latency') {
     const cycles = [];
-    for (const n of [10, 100, 1000]) { const c = await cycleCost(n); console.log(JSON.stringify(c)); cycles.push(c); }
-    result.cycle = { note: 'steady-state rounds, every host up on 3 networks, no KV writes; plain reads (no blocking queries yet): 3 requests per network + 1 KV read', rows: cycles, targetCpuMsFor1000: 100 };
+    for (const n of values.hosts!.split(',').map(Number)) { const c = await cycleCost(n); console.log(JSON.stringify(c)); cycles.push(c); }
+    result.cycle = {
+      note: 'idle: steady-state rounds, every host up on 3 networks, no KV writes. Health (/v1/health/state/any, one per network) and the KV tree (recurse) are blocking-query watches: an idle round reads their latest view; /v1/agent/members and /v1/agent/self (agent endpoints, not blocking) are read every round. busy: before each round one check changes on every network through the double control socket (the health watches wake and re-read); rounds 1 s apart (the interval), the wall time excludes the pause; busy CPU includes the background reads during the pause',
+      rows: cycles, targetCpuMsFor1000: 100,
+    };
   }
   if (values.only !== 'cycle') {
     const settings = [{ name: 'fast', interval: '1s', confirm: 2, runs: Number(values.runs) }, ...(values.defaults ? [{ name: 'defaults', interval: '10s', confirm: 3, runs: 1 }] : [])];

@@ -127,6 +127,7 @@ export function createRealIo(all: VigilConfig, cfg: MonitorConfig, log: Logger):
     if (!w) { w = new Watch<KvEntry[]>((o, signal) => kvReadTree(abortable(kv, signal), `${prefix}/`, o), watchOpts); kvWatches.set(prefix, w); }
     return w;
   };
+  const rawKv = new WeakMap<KvEntry[], RawKvEntry[]>();
   /** Our own writes must be read back by the next round (a CAS needs the new ModifyIndex). */
   const wrote = () => { for (const w of kvWatches.values()) w.invalidate(); };
   // Grouping 1000 hosts' checks by node is done once per new health view, not once per round.
@@ -208,7 +209,13 @@ export function createRealIo(all: VigilConfig, cfg: MonitorConfig, log: Logger):
   return {
     async readKv(prefix) {
       const entries = await kvWatch(prefix).current();
-      return entries.map((e): RawKvEntry => ({ Key: e.key, Value: e.value === null ? null : e.value.toString('base64'), ModifyIndex: e.modifyIndex, LockIndex: e.lockIndex, ...(e.session ? { Session: e.session } : {}) }));
+      // The same view gives the same array: the runner decodes a tree once per change, not once per round.
+      let raw = rawKv.get(entries);
+      if (!raw) {
+        raw = entries.map((e): RawKvEntry => ({ Key: e.key, Value: e.value === null ? null : e.value.toString('base64'), ModifyIndex: e.modifyIndex, LockIndex: e.lockIndex, ...(e.session ? { Session: e.session } : {}) }));
+        rawKv.set(entries, raw);
+      }
+      return raw;
     },
     readNetwork: (network) => readNetwork(network),
     async txn(ops) {
