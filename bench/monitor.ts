@@ -49,7 +49,7 @@ async function latencyRun(setting: { interval: string; confirm: number }): Promi
     const ms = ['m1', 'm2'].map((m) => L.startMonitor(m, section));
     const intervalMs = Number(setting.interval.replace('s', '')) * 1000;
     await new Promise((r) => setTimeout(r, 3000 + intervalMs));
-    await L.lab.host('h1').cutLink();
+    await L.cut('h1');
     const cut = Date.now();
     const line = await waitFor(() => ms.map((m) => m.daemon.logs()).join('\n').split('\n').find((l) => l.includes('host fenced')), 120_000, 'h1 fenced');
     const fencer = ms.find((m) => m.daemon.logs().includes('host fenced'))!.daemon.logs().split('\n');

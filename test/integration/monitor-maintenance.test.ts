@@ -22,7 +22,7 @@ t.test('a host in maintenance is not acted on when it dies; after maintenance of
   // The daemon reads it back from KV (its KV watch wakes on the write): a few intervals.
   await waitFor(async () => (await host('h1'))?.phase === 'maintenance', 10_000, () => `the daemon showing h1 in maintenance; logs:\n${logs()}`);
 
-  await L.lab.host('h1').cutLink();
+  await L.cut('h1');
   // Long enough for a decision had h1 not been in maintenance: suspicion + confirm (2) × interval (1 s), doubled, + slack.
   const decisionMs = 2 * (SUSPICION_MS + 2 * 1000) + 4000;
   await waitFor(async () => {
