@@ -66,8 +66,8 @@ export interface MonitorLab {
   kv(key: string): Promise<string | undefined>;
   /** The `networks` section for those networks (default mgmt and tenant, hostha's 2-network setup). */
   networks(nets?: readonly LabNetwork[]): Record<string, { url: string }>;
-  /** Write a monitor config for host `m` and start `vigil run` in it. */
-  startMonitor(m: string, monitor?: Record<string, unknown>): { daemon: Daemon; pidfile: string; config: string };
+  /** Write a monitor config for host `m` (with `top`: more top-level sections) and start `vigil run` in it. */
+  startMonitor(m: string, monitor?: Record<string, unknown>, top?: Record<string, unknown>): { daemon: Daemon; pidfile: string; config: string };
   /** The monitor section every monitor gets (tests override keys). */
   monitorSection(extra?: Record<string, unknown>): Record<string, unknown>;
 }
@@ -146,11 +146,11 @@ export async function monitorLab(t: Parameters<typeof testLab>[0], tag: string, 
       return v == null ? '' : Buffer.from(v, 'base64').toString('utf8');
     },
     monitorSection,
-    startMonitor(name, monitor) {
+    startMonitor(name, monitor, top = {}) {
       const base = path.join(dir, name);
       fs.mkdirSync(base, { recursive: true, mode: 0o700 });
       const pidfile = path.join(base, 'vigil.pid');
-      const config = writeConfig(dir, name, { node: name, pidfile, state_dir: path.join(base, 'state'), log: { level: 'debug' }, monitor: monitor ?? monitorSection() });
+      const config = writeConfig(dir, name, { node: name, pidfile, state_dir: path.join(base, 'state'), log: { level: 'debug' }, ...top, monitor: monitor ?? monitorSection() });
       const daemon = startDaemon(lab.host(name), config, pidfile);
       daemons.push(daemon);
       return { daemon, pidfile, config };
