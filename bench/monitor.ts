@@ -6,9 +6,10 @@
  *   (from the source tree: the Consul double's server.js is plain JS that tsc does not copy to dist/)
  *
  * 1. Latency (lab of network namespaces, root needed; test/support/monitor-lab.ts):
- *    three compute hosts heartbeating to two doubles (mgmt, tenant; suspicion
- *    1.5 s), one ipmi_sim BMC each, two monitors running `vigil run`. Each run
- *    cuts h1's veth and reads from the fencer's log (a) the decision ("guards
+ *    three compute hosts on the three-bridge lab heartbeating to one double per
+ *    network (suspicion 1.5 s), one ipmi_sim BMC each, two monitors running
+ *    `vigil run` on mgmt and tenant (K-20). Each run cuts h1's veths on every
+ *    bridge and reads from the fencer's log (a) the decision ("guards
  *    pass, claiming") and (b) the confirmed power-off ("host fenced"), both
  *    from the cut. Fast setting: interval 1 s, confirm 2; `--defaults` adds one
  *    run at interval 10 s, confirm 3. Model beside it:
