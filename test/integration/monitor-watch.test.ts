@@ -1,7 +1,8 @@
 // The monitor's rounds with the real I/O against two Consul TEST DOUBLES on loopback: health and
 // KV come from blocking-query watches, so an idle round sends no health or KV request; a check
-// that turns critical reaches the next round through the health watch; a network whose agent stops
-// answering makes every host unknown there (never down) while the other network still samples.
+// that turns critical reaches the next round through the health watch; a network whose agent loses
+// its servers or stops answering makes every host unknown there (never down) while the other network
+// still samples.
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -52,6 +53,14 @@ t.test('watched health and KV: idle rounds, a critical check, an agent that stop
   await waitFor(async () => { await runner.runRound(); return samples('h2').tenant?.state === 'down'; }, 5000, 'h2 down on tenant through the health watch within 5 s');
   t.match(samples('h2'), { mgmt: { state: 'up' }, tenant: { state: 'down' } }, 'h2 down on tenant only (app critical)');
   t.match(samples('h1'), { tenant: { state: 'up' } }, 'h1 still up');
+
+  // The tenant agent loses its servers (its gossip marks everyone failed): the held health read has
+  // not noticed, so the round reads health directly, which fails: unknown, never a stale view's down.
+  await tenant!.setState('servers-lost');
+  await runner.runRound();
+  for (const h of ['h1', 'h2', 'h3']) t.equal(samples(h).tenant?.state, 'unknown', `${h}: tenant unknown while its agent sees no servers`);
+  await tenant!.setState('healthy');
+  await waitFor(async () => { await runner.runRound(); return samples('h1').tenant?.state === 'up'; }, 5000, 'h1 up on tenant again within 5 s of the servers coming back');
 
   // The tenant agent stops answering: every host is unknown there, never down; mgmt still samples.
   await tenant!.stop();

@@ -12,6 +12,7 @@ import { ConsulTxnConflict, type TxnKvOp } from '../../consul/txn';
 import { kvReadTree, type KvEntry } from '../../consul/kv';
 import { parseJson, parseMeta, readQuery, type Transport } from '../../consul/wire';
 import { Watch } from './watch';
+import { selfSeesServers, selfViewFrom } from './guards';
 import { encodeFencePayload } from '../../consul/event';
 import { readFenceKey } from '../../consul/key';
 import { readSecureFile } from '../../config/permissions';
@@ -145,13 +146,20 @@ export function createRealIo(all: VigilConfig, cfg: MonitorConfig, log: Logger):
 
   async function readNetwork(network: string): Promise<NetworkRead> {
     const c = clients.get(network)!;
-    const [members, health, self] = await Promise.all([
+    const watch = healthWatches.get(network)!;
+    const [members, self] = await Promise.all([
       c.request('GET', '/v1/agent/members').then((r) => parseJson('GET /v1/agent/members', r.body)),
-      // Every node's checks from the network's watch (one blocking read in the background, not one per host).
-      healthWatches.get(network)!.current(),
       c.self(),
     ]);
-    return { members, health: byNode(health), self: { server: self.server, knownServers: self.knownServers, leaderAddr: self.leaderAddr } };
+    const view = { server: self.server, knownServers: self.knownServers, leaderAddr: self.leaderAddr };
+    // The health view comes from the servers. An agent that sees none (or a server without a leader)
+    // cannot have a current one, and a held blocking read may not have noticed yet: read it directly,
+    // which fails as a plain read does (the network's samples are then unknown, never a stale `up`
+    // next to members that the lost gossip marks failed).
+    if (!selfSeesServers(selfViewFrom(view)).ok) watch.invalidate();
+    // Every node's checks from the network's watch (one blocking read in the background, not one per host).
+    const health = await watch.current();
+    return { members, health: byNode(health), self: view };
   }
 
   /** The BMC driver of a host; a KV password goes to a private 0600 file for the fence's duration. */
