@@ -2,13 +2,14 @@
  * Layer: bench. The `monitor` role (issue 14), against Consul TEST DOUBLES
  * (test/support/consul-double: not Consul, which cannot be installed here).
  *
- *   npx ts-node-transpile-only bench/monitor.ts [--runs N] [--defaults] [--only latency|cycle]
+ *   npx ts-node-transpile-only bench/monitor.ts [--runs N] [--defaults] [--only latency|cycle] [--hosts 10,100,1000]
  *   (from the source tree: the Consul double's server.js is plain JS that tsc does not copy to dist/)
  *
  * 1. Latency (lab of network namespaces, root needed; test/support/monitor-lab.ts):
- *    three compute hosts heartbeating to two doubles (mgmt, tenant; suspicion
- *    1.5 s), one ipmi_sim BMC each, two monitors running `vigil run`. Each run
- *    cuts h1's veth and reads from the fencer's log (a) the decision ("guards
+ *    three compute hosts on the three-bridge lab heartbeating to one double per
+ *    network (suspicion 1.5 s), one ipmi_sim BMC each, two monitors running
+ *    `vigil run` on mgmt and tenant (K-20). Each run cuts h1's veths on every
+ *    bridge and reads from the fencer's log (a) the decision ("guards
  *    pass, claiming") and (b) the confirmed power-off ("host fenced"), both
  *    from the cut. Fast setting: interval 1 s, confirm 2; `--defaults` adds one
  *    run at interval 10 s, confirm 3. Model beside it:
@@ -19,7 +20,9 @@
  *    against three doubles (one per network) whose member lists hold N hosts;
  *    N = 10, 100, 1000. Steady-state rounds (after the first, which writes
  *    every host's counters): CPU ms (process.cpuUsage), wall ms, HTTP requests
- *    per round (the doubles' request logs), RSS after the rounds.
+ *    per round (the doubles' request logs, by endpoint), RSS after the rounds;
+ *    idle (nothing changes: the health and KV watches answer from their view)
+ *    and busy (a check changes on every network before each round).
  *
  * Writes bench/results/monitor.json.
  */
@@ -47,7 +50,7 @@ async function latencyRun(setting: { interval: string; confirm: number }): Promi
     const ms = ['m1', 'm2'].map((m) => L.startMonitor(m, section));
     const intervalMs = Number(setting.interval.replace('s', '')) * 1000;
     await new Promise((r) => setTimeout(r, 3000 + intervalMs));
-    await L.lab.host('h1').cutLink();
+    await L.cut('h1');
     const cut = Date.now();
     const line = await waitFor(() => ms.map((m) => m.daemon.logs()).join('\n').split('\n').find((l) => l.includes('host fenced')), 120_000, 'h1 fenced');
     const fencer = ms.find((m) => m.daemon.logs().includes('host fenced'))!.daemon.logs().split('\n');
@@ -58,7 +61,10 @@ async function latencyRun(setting: { interval: string; confirm: number }): Promi
   }
 }
 
-async function cycleCost(n: number): Promise<Record<string, number>> {
+/** Pause before each busy round: the configured interval (1 s). */
+const PAUSE_MS = 1000;
+
+async function cycleCost(n: number): Promise<Record<string, unknown>> {
   const doubles: ConsulDouble[] = [];
   const dir = scratchDir('bench-mon-cycle');
   try {
@@ -72,13 +78,14 @@ async function cycleCost(n: number): Promise<Record<string, number>> {
     const cfg = normalizeMonitor({
       networks: { mgmt: { url: doubles[0]!.url }, tenant: { url: doubles[1]!.url }, storage: { url: doubles[2]!.url } },
       inventory: { hosts: members.map((m) => ({ name: m.name, bmc: { ip: '192.0.2.1', user: 'admin', password_file: pw } })) },
-      interval: '10s',
+      interval: '1s',
     });
     const log = rootLog().child({ module: 'bench' });
     log.level = 'silent';
     const all = { node: 'bench', monitor: cfg } as unknown as VigilConfig;
-    const runner = new MonitorRunner(cfg, 'bench', createRealIo(all, cfg, log), log);
-    // BMC presence pings go to 192.0.2.1 (TEST-NET): not part of the cycle's cost, so rounds start at 1.
+    // BMC presence pings are not part of a cycle's cost, and 192.0.2.1 is a documentation address: none is sent.
+    const io = { ...createRealIo(all, cfg, log), probeBmc: async () => ({ reachable: 'unknown' as const, atMs: Date.now(), detail: 'not probed in the bench' }) };
+    const runner = new MonitorRunner(cfg, 'bench', io, log);
     await runner.runRound();
     const rounds = 5;
     const count = async () => (await Promise.all(doubles.map((d) => d.requests()))).reduce((a, r) => a + r.length, 0);
@@ -89,7 +96,30 @@ async function cycleCost(n: number): Promise<Record<string, number>> {
     const cpu = process.cpuUsage(c0);
     const wall = performance.now() - w0;
     const reqs = await count();
-    return { hosts: n, networks: 3, cpuMsPerCycle: round((cpu.user + cpu.system) / 1000 / rounds), wallMsPerCycle: round(wall / rounds), httpRequestsPerCycle: round(reqs / rounds), rssMiB: round(process.memoryUsage().rss / 2 ** 20) };
+    const byPath: Record<string, number> = {};
+    for (const d of doubles) for (const r of await d.requests()) { const k = `${r.method} ${r.path.split('?')[0]!.replace(/\/v1\/kv\/.*/, '/v1/kv/…')}`; byPath[k] = (byPath[k] ?? 0) + 1; }
+    // A busy cycle: one host's check changes on every network before each round (the watches wake and re-read).
+    // The pause between rounds is the interval, as in the daemon: the watches' rate limit is one read per interval.
+    for (const d of doubles) await fetch(`${d.url}/_double/requests`, { method: 'DELETE' });
+    const c1 = process.cpuUsage();
+    const w1 = performance.now();
+    for (let i = 0; i < rounds; i++) {
+      // Through the control socket (not counted): a passing check on cmp-0, so the samples stay up.
+      await Promise.all(doubles.map((d) => d.setChecks({ Node: 'cmp-0', CheckID: `bench-${i}`, Status: 'passing' })));
+      await new Promise((r) => setTimeout(r, PAUSE_MS));
+      await runner.runRound();
+    }
+    const cpuBusy = process.cpuUsage(c1);
+    const wallBusy = performance.now() - w1;
+    const busyReqs = await count();
+    runner.stop();
+    return {
+      hosts: n, networks: 3,
+      cpuMsPerCycle: round((cpu.user + cpu.system) / 1000 / rounds), wallMsPerCycle: round(wall / rounds), httpRequestsPerCycle: round(reqs / rounds),
+      idleRequestsByEndpoint: Object.fromEntries(Object.entries(byPath).map(([k, v]) => [k, round(v / rounds)])),
+      busyCpuMsPerCycle: round((cpuBusy.user + cpuBusy.system) / 1000 / rounds), busyWallMsPerCycle: round((wallBusy - PAUSE_MS * rounds) / rounds), busyHttpRequestsPerCycle: round(busyReqs / rounds),
+      rssMiB: round(process.memoryUsage().rss / 2 ** 20),
+    };
   } finally {
     for (const d of doubles) await d.stop();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -97,12 +127,15 @@ async function cycleCost(n: number): Promise<Record<string, number>> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '2' }, defaults: { type: 'boolean' }, only: { type: 'string' } } });
+  const { values } = parseArgs({ options: { runs: { type: 'string', default: '2' }, defaults: { type: 'boolean' }, only: { type: 'string' }, hosts: { type: 'string', default: '10,100,1000' } } });
   const result: Record<string, unknown> = { command: `npx ts-node-transpile-only bench/monitor.ts ${process.argv.slice(2).join(' ')}`.trim(), suspicionMs: SUSPICION_MS };
   if (values.only !== 'latency') {
     const cycles = [];
-    for (const n of [10, 100, 1000]) { const c = await cycleCost(n); console.log(JSON.stringify(c)); cycles.push(c); }
-    result.cycle = { note: 'steady-state rounds, every host up on 3 networks, no KV writes; plain reads (no blocking queries yet): 3 requests per network + 1 KV read', rows: cycles, targetCpuMsFor1000: 100 };
+    for (const n of values.hosts!.split(',').map(Number)) { const c = await cycleCost(n); console.log(JSON.stringify(c)); cycles.push(c); }
+    result.cycle = {
+      note: 'idle: steady-state rounds, every host up on 3 networks, no KV writes. Health (/v1/health/state/any, one per network) and the KV tree (recurse) are blocking-query watches: an idle round reads their latest view; /v1/agent/members and /v1/agent/self (agent endpoints, not blocking) are read every round. busy: before each round one check changes on every network through the double control socket (the health watches wake and re-read); rounds 1 s apart (the interval), the wall time excludes the pause; busy CPU includes the background reads during the pause',
+      rows: cycles, targetCpuMsFor1000: 100,
+    };
   }
   if (values.only !== 'cycle') {
     const settings = [{ name: 'fast', interval: '1s', confirm: 2, runs: Number(values.runs) }, ...(values.defaults ? [{ name: 'defaults', interval: '10s', confirm: 3, runs: 1 }] : [])];

@@ -120,11 +120,13 @@ export class ConsulClient implements Transport {
     const desc = `${method} ${path}`;
     return new Promise<RawResponse>((resolve, reject) => {
       let done = false;
+      const onAbort = () => finish(new VigilError('ECONSULABORTED', `consul ${desc}: aborted`));
       const finish = (err: Error | undefined, res?: RawResponse) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
         countConsulRequest(method, path, resultOf(err, res));
+        opts.signal?.removeEventListener('abort', onAbort);
         if (err) { req.destroy(); reject(err); } else resolve(res!);
       };
       const onResponse = (res: http.IncomingMessage) => {
@@ -153,6 +155,8 @@ export class ConsulClient implements Transport {
         retryable: true, detail: { url: this.url, timeoutMs: deadlineMs },
       })), deadlineMs);
       req.on('error', (e) => finish(this.transportError(desc, e)));
+      if (opts.signal?.aborted) onAbort();
+      else opts.signal?.addEventListener('abort', onAbort, { once: true });
       req.end(body);
     });
   }

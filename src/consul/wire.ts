@@ -18,6 +18,8 @@ export interface RequestOptions {
   accept?: number[];
   /** This request's whole deadline, instead of the client's `timeoutMs` (blocking reads add their wait). */
   timeoutMs?: number;
+  /** Abort the request (a background blocking read when its watcher stops); it rejects with `ECONSULABORTED`. */
+  signal?: AbortSignal;
 }
 
 /** What the endpoint files need from a client: one request under a hard deadline. */

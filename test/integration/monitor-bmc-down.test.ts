@@ -17,7 +17,7 @@ t.test('BMC unreachable: fence-unconfirmed, alarm, no further action', async (t)
     return st.every((s) => s?.roles?.monitor?.hosts?.every((h: any) => h.samples.mgmt?.state === 'up' && h.samples.tenant?.state === 'up'));
   }, 20_000, () => `every monitor seeing the hosts up; logs:\n${logs()}`);
   L.sims.h1!.proc.kill('SIGKILL');
-  await L.lab.host('h1').cutLink();
+  await L.cut('h1');
   // suspicion + confirm × interval + power_timeout (8 s) + one ipmitool bound (-N 1 -R 2 ≈ 3 s per call, twice), doubled.
   const boundMs = 2 * (SUSPICION_MS + 2 * 1000 + 8000 + 6000);
   const st = await waitFor(async () => {
@@ -37,7 +37,7 @@ t.test('BMC unreachable: fence-unconfirmed, alarm, no further action', async (t)
   t.equal(L.sims.h2!.power(), '1', 'h2 untouched');
 
   // The operator dealt with h1 by hand: it is back, and the finished incident is reset.
-  await L.lab.host('h1').restoreLink();
+  await L.restore('h1');
   const r = await runCli(['monitor', 'reset', 'h1', '-c', ms[0]!.config], L.lab.host('m1'));
   t.equal(r.code, 0, 'vigil monitor reset h1 on a finished (fence-unconfirmed) incident: exit 0', { stderr: r.stderr });
   t.equal(await L.kv('ha_cluster/compute_nodes/h1/status/failed'), 'False', 'latch cleared');

@@ -18,7 +18,10 @@ t.test(`two monitors × ${N} counter updates, delays injected: none lost`, async
   const cfg = normalizeMonitor({ networks: { mgmt: { url: d.url }, tenant: { url: d.url } }, inventory: { source: 'kv' } });
   const log = rootLog().child({ module: 'test' });
   log.level = 'silent';
-  const io = () => createRealIo({ node: 'm', monitor: cfg } as unknown as VigilConfig, cfg, log);
+  // Each I/O keeps a KV watch (a blocking read in the background): closed when the test ends.
+  const ios: ReturnType<typeof createRealIo>[] = [];
+  t.teardown(() => { for (const x of ios) x.close?.(); });
+  const io = () => { const x = createRealIo({ node: 'm', monitor: cfg } as unknown as VigilConfig, cfg, log); ios.push(x); return x; };
   // The host exists in the KV inventory (os_nova's general key).
   await fetch(`${d.url}/v1/kv/ha_cluster/compute_nodes/h1/general`, { method: 'PUT', body: 'x' });
   await d.setFaults([{ path: '^/v1/(kv|txn)', jitterMs: 3 }]);

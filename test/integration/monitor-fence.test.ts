@@ -27,7 +27,7 @@ t.test('host dies on all networks: exactly one fence, confirmed, with three moni
     return st.every((s) => s?.roles?.monitor?.hosts?.length === 3 && s.roles.monitor.hosts.every((h: any) => h.samples.mgmt?.state === 'up' && h.samples.tenant?.state === 'up'));
   }, 20_000, () => `every monitor seeing h1..h3 up on mgmt and tenant; logs:\n${logs()}`);
 
-  await L.lab.host('h1').cutLink();
+  await L.cut('h1');
   const cut = Date.now();
   // Bound from the config: suspicion + confirm × interval (2 × 1 s) + power_timeout (8 s) + ipmitool's own retries, generously doubled.
   const boundMs = 2 * (SUSPICION_MS + 2 * 1000 + 8000 + 6000);

@@ -12,7 +12,7 @@ t.test('2 of 4 hosts cut with a 1/3 cap: no action, alarm', async (t) => {
   const m = L.startMonitor('m1');
   const logs = () => tail(m.daemon);
   await waitFor(async () => (await daemonStatus(m.pidfile))?.roles?.monitor?.hosts?.filter((h: any) => h.samples.mgmt?.state === 'up').length === 4, 20_000, () => `h1..h4 up; logs:\n${logs()}`);
-  await Promise.all([L.lab.host('h1').cutLink(), L.lab.host('h2').cutLink()]);
+  await Promise.all([L.cut('h1'), L.cut('h2')]);
   const boundMs = 2 * (SUSPICION_MS + 2 * 1000) + 5000;
   const held = await waitFor(async () => {
     const hs = (await daemonStatus(m.pidfile))?.roles?.monitor?.hosts ?? [];

@@ -37,7 +37,7 @@ t.test('claimer killed after its claim: another monitor takes over after lock-de
     const st = await Promise.all(ms.map((m) => daemonStatus(m.pidfile)));
     return st.every((s) => s?.roles?.monitor?.hosts?.every((h: any) => h.samples.mgmt?.state === 'up'));
   }, 20_000, () => `monitors seeing the hosts up; logs:\n${logs()}`);
-  await L.lab.host('h1').cutLink();
+  await L.cut('h1');
   const claimer = await waitFor(() => ms.find((m) => /"msg":"fencing"/.test(m.daemon.logs())), 2 * (SUSPICION_MS + 2000) + 5000, () => `a monitor fencing h1; logs:\n${logs()}`);
   await waitFor(() => fs.existsSync(runs), 5000, () => `the fence command started; logs:\n${logs()}`);
   claimer.daemon.proc.kill('SIGKILL');

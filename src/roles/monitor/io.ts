@@ -9,6 +9,10 @@ import { join } from 'node:path';
 import { ConsulClient } from '../../consul/client';
 import { ConsulLock } from '../../consul/lock';
 import { ConsulTxnConflict, type TxnKvOp } from '../../consul/txn';
+import { kvReadTree, type KvEntry } from '../../consul/kv';
+import { parseJson, parseMeta, readQuery, type Transport } from '../../consul/wire';
+import { Watch } from './watch';
+import { selfSeesServers, selfViewFrom } from './guards';
 import { encodeFencePayload } from '../../consul/event';
 import { readFenceKey } from '../../consul/key';
 import { readSecureFile } from '../../config/permissions';
@@ -23,6 +27,13 @@ import type { FenceRequest, MonitorIo, NetworkRead } from './runner';
 
 /** Per-request deadline of a non-blocking call (a blocking read adds its wait). */
 export const REQUEST_TIMEOUT_MS = 5_000;
+
+/**
+ * Server-side wait of the health and KV watches. An idle watch sends one read
+ * per wait; a shorter wait than Consul's 5 min bounds how long a view can sit
+ * unconfirmed behind an agent that answers members but lost its servers.
+ */
+export const WATCH_WAIT_MS = 60_000;
 
 /**
  * A client for one network's agent. The token file must be root-only
@@ -94,17 +105,61 @@ export function createRealIo(all: VigilConfig, cfg: MonitorConfig, log: Logger):
   const locks = new Map<string, ConsulLock>();
   const secs = (ms: number) => `${Math.max(1, Math.round(ms / 1000))}s`;
 
+  // Health and the KV tree are watched by blocking queries (watch.ts): an idle round reads their
+  // latest view without a request. Members and self are agent endpoints that do not block (§3j);
+  // they are read every round, which also proves the agent answers (a dead agent: every host unknown).
+  const watchOpts = {
+    waitMs: WATCH_WAIT_MS,
+    // While results churn, about one read per interval per watch: never more than the per-round read it replaces.
+    refillMs: Math.max(250, cfg.intervalMs),
+    staleMs: Math.ceil(WATCH_WAIT_MS * 17 / 16) + REQUEST_TIMEOUT_MS + 2 * Math.max(250, cfg.intervalMs),
+  };
+  // A transport whose requests the watch can abort when it stops.
+  const abortable = (c: ConsulClient, signal: AbortSignal): Transport => ({ timeoutMs: c.timeoutMs, request: (m, p, o = {}) => c.request(m, p, { ...o, signal }) });
+  const healthWatches = new Map(cfg.networks.map((n) => [n.name, new Watch<unknown>(async (o, signal) => {
+    const c = clients.get(n.name)!;
+    const { query, timeoutMs } = readQuery(c, o);
+    const r = await c.request('GET', '/v1/health/state/any', { query, timeoutMs, signal });
+    return { value: parseJson('GET /v1/health/state/any', r.body), meta: parseMeta(r.headers) };
+  }, watchOpts)]));
+  const kvWatches = new Map<string, Watch<KvEntry[]>>();
+  const kvWatch = (prefix: string) => {
+    let w = kvWatches.get(prefix);
+    if (!w) { w = new Watch<KvEntry[]>((o, signal) => kvReadTree(abortable(kv, signal), `${prefix}/`, o), watchOpts); kvWatches.set(prefix, w); }
+    return w;
+  };
+  const rawKv = new WeakMap<KvEntry[], RawKvEntry[]>();
+  /** Our own writes must be read back by the next round (a CAS needs the new ModifyIndex). */
+  const wrote = () => { for (const w of kvWatches.values()) w.invalidate(); };
+  // Grouping 1000 hosts' checks by node is done once per new health view, not once per round.
+  const grouped = new WeakMap<object, Record<string, unknown[]>>();
+  const byNode = (health: unknown): Record<string, unknown[]> => {
+    if (!Array.isArray(health)) throw new Error('/v1/health/state/any is not a list');
+    let g = grouped.get(health);
+    if (!g) {
+      g = {};
+      for (const chk of health as { Node?: string }[]) if (typeof chk?.Node === 'string') (g[chk.Node] ??= []).push(chk);
+      grouped.set(health, g);
+    }
+    return g;
+  };
+
   async function readNetwork(network: string): Promise<NetworkRead> {
     const c = clients.get(network)!;
-    const [members, health, self] = await Promise.all([
-      c.request('GET', '/v1/agent/members').then((r) => JSON.parse(r.body.toString('utf8')) as unknown),
-      // One request for every node's checks (not one per host): 3 requests per network per round.
-      c.request('GET', '/v1/health/state/any').then((r) => JSON.parse(r.body.toString('utf8')) as unknown),
+    const watch = healthWatches.get(network)!;
+    const [members, self] = await Promise.all([
+      c.request('GET', '/v1/agent/members').then((r) => parseJson('GET /v1/agent/members', r.body)),
       c.self(),
     ]);
-    const byNode: Record<string, unknown[]> = {};
-    if (Array.isArray(health)) for (const chk of health as { Node?: string }[]) if (typeof chk?.Node === 'string') (byNode[chk.Node] ??= []).push(chk);
-    return { members, health: byNode, self: { server: self.server, knownServers: self.knownServers, leaderAddr: self.leaderAddr } };
+    const view = { server: self.server, knownServers: self.knownServers, leaderAddr: self.leaderAddr };
+    // The health view comes from the servers. An agent that sees none (or a server without a leader)
+    // cannot have a current one, and a held blocking read may not have noticed yet: read it directly,
+    // which fails as a plain read does (the network's samples are then unknown, never a stale `up`
+    // next to members that the lost gossip marks failed).
+    if (!selfSeesServers(selfViewFrom(view)).ok) watch.invalidate();
+    // Every node's checks from the network's watch (one blocking read in the background, not one per host).
+    const health = await watch.current();
+    return { members, health: byNode(health), self: view };
   }
 
   /** The BMC driver of a host; a KV password goes to a private 0600 file for the fence's duration. */
@@ -161,31 +216,37 @@ export function createRealIo(all: VigilConfig, cfg: MonitorConfig, log: Logger):
 
   return {
     async readKv(prefix) {
-      const entries = await kv.kvList(`${prefix}/`);
-      return entries.map((e): RawKvEntry => ({ Key: e.key, Value: e.value === null ? null : e.value.toString('base64'), ModifyIndex: e.modifyIndex, LockIndex: e.lockIndex, ...(e.session ? { Session: e.session } : {}) }));
+      const entries = await kvWatch(prefix).current();
+      // The same view gives the same array: the runner decodes a tree once per change, not once per round.
+      let raw = rawKv.get(entries);
+      if (!raw) {
+        raw = entries.map((e): RawKvEntry => ({ Key: e.key, Value: e.value === null ? null : e.value.toString('base64'), ModifyIndex: e.modifyIndex, LockIndex: e.lockIndex, ...(e.session ? { Session: e.session } : {}) }));
+        rawKv.set(entries, raw);
+      }
+      return raw;
     },
     readNetwork: (network) => readNetwork(network),
     async txn(ops) {
       try { await kv.txn(toClientOps(ops)); return { ok: true }; } catch (e) {
         if (e instanceof ConsulTxnConflict) return { ok: false, detail: e.message };
         throw e;
-      }
+      } finally { wrote(); }
     },
     async claim(c, onLost) {
       const lock = new ConsulLock(kv, { key: c.key, value: c.value, session: { name: `vigil-monitor ${all.node}`, node: all.node, ttl: secs(c.ttlMs), lockDelay: secs(c.lockDelayMs), checks: [...c.checks], behavior: 'release' } });
-      const hold = await lock.acquire();
+      const hold = await lock.acquire().finally(wrote);
       if (!hold) {
         const e = await kv.kvGet(c.key).catch(() => undefined);
         return { acquired: false, reason: e?.session ? 'held by another session' : 'in lock-delay or taken', ...(e?.session ? { holder: e.session } : {}) };
       }
       locks.set(c.key, lock);
-      lock.keep((reason) => { locks.delete(c.key); onLost(reason); });
+      lock.keep((reason) => { locks.delete(c.key); wrote(); onLost(reason); });
       return { acquired: true, session: hold.session };
     },
     async release(key) {
       const lock = locks.get(key);
       locks.delete(key);
-      await lock?.release();
+      await lock?.release().finally(wrote);
     },
     fence,
     async checkSilence(targets) {
@@ -206,5 +267,8 @@ export function createRealIo(all: VigilConfig, cfg: MonitorConfig, log: Logger):
       return { reachable: r.status === 'up' ? true : r.status === 'down' ? false : 'unknown', atMs: Date.now(), detail: r.detail };
     },
     now: () => Date.now(),
+    close() {
+      for (const w of [...healthWatches.values(), ...kvWatches.values()]) w.stop();
+    },
   };
 }

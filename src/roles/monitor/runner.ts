@@ -36,6 +36,8 @@ export interface MonitorIo {
   checkSilence(targets: { network: string; node: string; addr?: string }[]): Promise<{ answered: { network: string; addr: string }[]; errors: string[] }>;
   probeBmc(ip: string, port?: number): Promise<BmcReachability>;
   now(): number;
+  /** End background reads (the watches); optional for test doubles of the I/O. */
+  close?(): void;
 }
 
 /** Alarm codes: one stable code per reason, for log searches and the status. */
@@ -61,6 +63,7 @@ export class MonitorRunner {
   private stopped = false;
   private round = 0;
   private kvProblemsLogged = new Set<string>();
+  private lastRawKv: RawKvEntry[] | undefined;
   /** While a round feeds its samples, guard evaluations wait for the whole fleet's samples. */
   private deferred: MonitoredHost[] | undefined;
   private resolveDone!: (code: number) => void;
@@ -89,6 +92,7 @@ export class MonitorRunner {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    this.io.close?.();
     this.resolveDone(0);
   }
 
@@ -136,16 +140,22 @@ export class MonitorRunner {
 
   private async readKv(): Promise<void> {
     const cfg = this.cfg;
+    let raw: RawKvEntry[] | undefined;
     try {
-      const inv = decodeInventory(await this.io.readKv(cfg.kvPrefix), cfg.kvPrefix);
+      raw = await this.io.readKv(cfg.kvPrefix);
+    } catch (e) {
+      this.log.warn({ err: errorMessage(e) }, 'KV tree not read this round: the last good state is kept');
+    }
+    // An unchanged view (the KV watch's same answer) was decoded already: 1000 hosts' keys are decoded once per change.
+    if (raw !== undefined && raw !== this.lastRawKv) {
+      this.lastRawKv = raw;
+      const inv = decodeInventory(raw, cfg.kvPrefix);
       // Logged when it appears (and when it is gone), not every round.
       const seen = new Set(inv.problems.map((p) => `${p.key}\0${p.message}`));
       for (const p of inv.problems) if (!this.kvProblemsLogged.has(`${p.key}\0${p.message}`)) this.log.error({ code: p.code, key: p.key }, `${p.message}: the last good state is kept`);
       if (this.kvProblemsLogged.size > 0 && seen.size === 0) this.log.info('KV values parse again');
       this.kvProblemsLogged = seen;
       this.inventory = mergeInventory(this.inventory, inv);
-    } catch (e) {
-      this.log.warn({ err: errorMessage(e) }, 'KV tree not read this round: the last good state is kept');
     }
     const inv = this.inventory ?? { computeNodes: {}, haNodes: {}, problems: [] };
     this.hosts = cfg.inventory.source === 'kv' ? hostsFromKv(cfg, inv).hosts : hostsFromConfig(cfg);

@@ -7,6 +7,8 @@
  */
 'use strict';
 
+const http = require('node:http');
+
 const crypto = require('node:crypto');
 const { json, text, methodNotAllowed, parseGoDuration } = require('./util');
 
@@ -56,6 +58,23 @@ function install(D) {
   const eventList = (name) => S.events.filter((e) => name === undefined || e.Name === name);
   const eventIndex = (list) => (list.length === 0 ? '1' : uuidIndex(list[list.length - 1].ID));
 
+  /**
+   * `double.gossipEvents`: the other agents (doubles) of this datacenter, by control URL. A fired
+   * event is delivered to each over the network, as gossip would (their filters apply there); a
+   * peer that cannot be reached (a cut link) misses it. Injected events are not passed on.
+   */
+  function gossip(ev) {
+    for (const url of D.opts.gossipEvents || []) {
+      try {
+        const req = http.request(`${url.replace(/\/$/, '')}/_double/events`, { method: 'PUT', headers: { 'Content-Type': 'application/json' }, timeout: 2000 });
+        req.on('error', () => {});
+        req.on('timeout', () => req.destroy());
+        req.on('response', (r) => r.resume());
+        req.end(JSON.stringify([ev]));
+      } catch { /* a bad URL: nothing delivered */ }
+    }
+  }
+
   D.handleFire = (req, res, rawName, query, body) => {
     if (req.method !== 'PUT') return methodNotAllowed(res, req.method, ['PUT']);
     const name = decodeURIComponent(rawName || '');
@@ -74,6 +93,7 @@ function install(D) {
     // Fired through a server RPC (Internal.EventFire): impossible without servers.
     if (!D.serversReachable()) return text(res, 500, D.NO_SERVERS);
     if (D.shouldStore(ev)) D.storeEvent(ev); // gossip brings our own event back to us
+    gossip(ev);
     return json(res, ev);
   };
 

@@ -54,6 +54,8 @@ export interface ConsulDoubleOptions {
   txnMaxOps?: number;
   /** Heartbeat listener (UDP) for lab hosts running heartbeat.js: port (0 any) and address (default the HTTP address). */
   heartbeat?: { port?: number; host?: string; suspicionTimeoutMs?: number };
+  /** Other doubles (agents of the same datacenter) by base URL: an event fired here is also delivered to each over the network, as gossip would. */
+  gossipEvents?: string[];
   /** Log invalidations and member changes on stderr. */
   log?: boolean;
 }

@@ -200,7 +200,7 @@ for (const part of ['blocking', 'kv', 'sessions', 'health', 'members', 'txn', 'e
 
 /** The double's own options: `double` in the agent config, or `/_double/config`. */
 function setDoubleOptions(o) {
-  for (const k of ['sessionTtlMultiplier', 'blockingJitter', 'autoRegisterNodes', 'rpcErrorPrefix', 'txnMaxOps', 'maxQueryTimeMs', 'log']) {
+  for (const k of ['sessionTtlMultiplier', 'blockingJitter', 'autoRegisterNodes', 'rpcErrorPrefix', 'txnMaxOps', 'maxQueryTimeMs', 'log', 'gossipEvents']) {
     if (o[k] !== undefined) D.opts[k] = o[k];
   }
   if (o.heartbeat !== undefined) D.opts.heartbeat = Object.assign({}, D.opts.heartbeat || {}, o.heartbeat);
