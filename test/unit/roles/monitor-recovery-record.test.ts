@@ -142,5 +142,5 @@ t.test('every recovery txn opens with check-session on the incident key', async 
   const fin = all[3]!;
   t.ok(fin.some((o) => o.KV.Key.endsWith('status/recovered')), 'recovered latch written with the end');
   t.notOk(finishOps('p', 'h', 's', { ...r, outcome: 'failed' }, {}).some((o) => o.KV.Key.endsWith('status/recovered')), 'no recovered latch on failure');
-  t.equal(fin[fin.length - 1]!.KV.Verb, 'lock', 'the journal\'s end is in the same txn');
+  t.equal(fin[fin.length - 1]!.KV.Verb, 'unlock', 'the journal\'s end (incident unlocked) is in the same txn');
 });

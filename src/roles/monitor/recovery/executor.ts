@@ -48,7 +48,7 @@ export type RunEnd = { end: 'recovered' | 'failed'; record: RecoveryRecord } | {
 class ClaimLost extends Error {}
 
 /** Run (or resume) one incident's recovery to its end, under `session`. */
-export async function runRecovery(io: RecoveryIo, cfg: RecoveryRunConfig, a: { host: string; session: string; incident: string; journal: Record<string, unknown>; runtimeConfig: string }): Promise<RunEnd> {
+export async function runRecovery(io: RecoveryIo, cfg: RecoveryRunConfig, a: { host: string; session: string; incident: string; journal: Record<string, unknown>; runtimeConfig: string; onRecord?: (r: RecoveryRecord) => void }): Promise<RunEnd> {
   const by = cfg.self;
   const { host, session } = a;
   let rec = decodeRecord(await io.readRecord(host), a.incident);
@@ -59,9 +59,10 @@ export async function runRecovery(io: RecoveryIo, cfg: RecoveryRunConfig, a: { h
     const r = await io.txn(ops).catch((e: unknown) => ({ ok: false, detail: errorMessage(e) }));
     if (!r.ok) throw new ClaimLost(`${what}: ${r.detail ?? 'check-session failed'}`);
   };
-  const save = async (next: RecoveryRecord, what: string) => { await write(recordOps(cfg.kvPrefix, host, session, next), what); rec = next; };
+  const save = async (next: RecoveryRecord, what: string) => { await write(recordOps(cfg.kvPrefix, host, session, next), what); rec = next; a.onRecord?.(next); };
   try {
     for (let guard = 0; guard < 10_000; guard++) {
+      a.onRecord?.(rec);
       const spares = rec.stages.includes('takeover') ? await io.readSpares() : [];
       const p = planNext(rec, spares, cfg);
       if (p.kind === 'done') return { end: rec.outcome === 'recovered' ? 'recovered' : 'failed', record: rec };
@@ -75,6 +76,7 @@ export async function runRecovery(io: RecoveryIo, cfg: RecoveryRunConfig, a: { h
         const done = applyResult(rec, res, io.now(), by);
         await write(finishOps(cfg.kvPrefix, host, session, done, { ...a.journal, step: res.outcome === 'recovered' ? 'recovered' : 'recovery-failed', atMs: io.now(), by }), 'incident end');
         rec = done;
+        a.onRecord?.(done);
         io.log(res.outcome === 'recovered' ? 'info' : 'error', res.outcome === 'recovered' ? 'host recovered: status/recovered is True; the host stays disabled until an operator re-enables it' : 'recovery failed: the host stays fenced, forced down and latched', { host, incident: a.incident });
         return { end: res.outcome, record: rec };
       }

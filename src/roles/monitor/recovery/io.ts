@@ -7,10 +7,13 @@
 import { runCommand } from '../../../actions/commands';
 import type { ConsulClient } from '../../../consul/client';
 import { ConsulTxnConflict } from '../../../consul/txn';
-import { errorMessage } from '../../../errors';
-import type { NovaClient } from '../../../net/nova/client';
-import { decodeBool } from '../kvschema';
-import { toClientOps } from '../io';
+import { readSecureFile } from '../../../config/permissions';
+import { ConfigError, errorMessage } from '../../../errors';
+import type { Logger } from '../../../log';
+import { NovaClient } from '../../../net/nova/client';
+import type { MonitorConfig } from '../config';
+import { Secret, decodeBool } from '../kvschema';
+import { networkClient, toClientOps } from '../io';
 import { HOLDER_KEY, recordKey } from './kv';
 import type { RecoveryIo } from './executor';
 import type { SpareView } from './record';
@@ -94,4 +97,28 @@ export function createRecoveryIo(o: RecoveryIoOptions): RecoveryIo {
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     log: o.log,
   };
+}
+
+/**
+ * The daemon's recovery I/O from the config: the Nova password file is
+ * read through the permission check (root-only, else a ConfigError naming
+ * the file, exit 2) at start, never logged.
+ */
+export function recoveryIoFromConfig(m: MonitorConfig, log: Logger): RecoveryIo | undefined {
+  const rc = m.recovery;
+  if (!rc) return undefined;
+  const clients = m.networks.map((n) => networkClient(n));
+  const kv = clients[m.networks.findIndex((n) => n.name === m.kvNetwork)]!;
+  let nova: NovaClient | undefined;
+  if (rc.evacuate) {
+    const e = rc.evacuate;
+    const pw = readSecureFile(e.passwordFile, 'key', { label: 'Nova password file', maxBytes: 4096 }).replace(/\r?\n$/, '');
+    if (pw === '') throw new ConfigError(`monitor.recovery.evacuate.password_file: ${e.passwordFile} is empty (expected the Nova user's password)`, { path: e.passwordFile });
+    nova = new NovaClient({ authUrl: e.authUrl, user: e.user, userDomain: e.userDomain, project: e.project, projectDomain: e.projectDomain, password: new Secret(pw), interface: e.interface, ...(e.region ? { region: e.region } : {}), timeoutMs: e.requestTimeoutMs });
+  }
+  return createRecoveryIo({
+    kvPrefix: m.kvPrefix, kv, networks: clients,
+    ...(rc.takeover ? { takeover: rc.takeover } : {}), ...(rc.command ? { command: rc.command } : {}), ...(nova ? { nova } : {}),
+    log: (level, msg, data) => log[level](data, msg),
+  });
 }

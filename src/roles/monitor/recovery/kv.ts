@@ -71,14 +71,17 @@ export function releaseSpareOps(prefix: string, host: string, session: string, s
 }
 
 /**
- * The incident's end: the record's outcome, the journal's last step, and
+ * The incident's end: the record's outcome, the journal's last step (the
+ * incident key unlocked), and
  * (on success only) `status/recovered` = True — in one txn, so the latch
  * is written last and never without the end it reports.
  */
 export function finishOps(prefix: string, host: string, session: string, r: RecoveryRecord, journal: Record<string, unknown>): TxnOp[] {
   const ops: TxnOp[] = [checkSessionOp(incidentKey(prefix, host), session), setOp(recordKey(prefix, host), encodeJson(r))];
   if (r.outcome === 'recovered') ops.push(setOp(computeKey(prefix, host, COMPUTE_KEYS.recovered), encodeBool(true)));
-  ops.push(lockOp(incidentKey(prefix, host), encodeJson(journal), session));
+  // Unlocked with the journal's last step as its value: the incident is over. (A later `?release=` by
+  // the claim's ConsulLock is then a no-op, so the claim's first value never overwrites this end.)
+  ops.push(unlockOp(incidentKey(prefix, host), encodeJson(journal), session));
   return ops;
 }
 
