@@ -3,7 +3,8 @@
  * a stand-in for the OpenStack calls a recovery makes, not OpenStack — on a
  * loopback port, and reads its record of calls and state.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as http from 'node:http';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -34,11 +35,29 @@ export interface NovaDouble {
   stop(): Promise<void>;
 }
 
-export async function startNovaDouble(t: { teardown(fn: () => unknown): void }, cfg: NovaDoubleConfig): Promise<NovaDouble> {
+/** Where the double runs: by default a plain child on 127.0.0.1; in a lab, spawned in a lab host on its address (control through a unix socket). */
+export interface NovaDoubleWhere { host?: string; port?: number; spawn?: (argv: string[]) => ChildProcess }
+
+function viaSocket(socketPath: string, method: string, p: string, body?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, method, path: p, headers: body ? { 'Content-Length': Buffer.byteLength(body) } : {} }, (res) => {
+      let out = '';
+      res.on('data', (c: Buffer) => { out += c.toString(); });
+      res.on('end', () => resolve(out));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+export async function startNovaDouble(t: { teardown(fn: () => unknown): void }, cfg: NovaDoubleConfig, where: NovaDoubleWhere = {}): Promise<NovaDouble> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-nova-double-'));
+  fs.chmodSync(dir, 0o755);
   const file = path.join(dir, 'config.json');
-  fs.writeFileSync(file, JSON.stringify(cfg));
-  const child = spawn(process.execPath, [NOVA_DOUBLE_SERVER, file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const socket = where.spawn ? path.join(dir, 'nova.sock') : undefined;
+  fs.writeFileSync(file, JSON.stringify({ ...cfg, ...(where.host ? { host: where.host } : {}), ...(where.port ? { port: where.port } : {}), ...(socket ? { socket } : {}) }));
+  const argv = [process.execPath, NOVA_DOUBLE_SERVER, file];
+  const child = where.spawn ? where.spawn(argv) : spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     let err = '';
@@ -46,13 +65,14 @@ export async function startNovaDouble(t: { teardown(fn: () => unknown): void }, 
     child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
     child.on('exit', (code) => reject(new Error(`nova double exited (${code}): ${err}`)));
   });
-  const url = `http://127.0.0.1:${port}`;
-  const get = async (p: string) => (await fetch(`${url}${p}`)).json() as Promise<any>;
+  const url = `http://${where.host ?? '127.0.0.1'}:${port}`;
+  const ctl = async (method: string, p: string, body?: string): Promise<string> => (socket ? viaSocket(socket, method, p, body) : (await fetch(`${url}${p}`, { method, ...(body ? { body } : {}) })).text());
+  const get = async (p: string) => JSON.parse(await ctl('GET', p)) as any;
   const d: NovaDouble = {
     url, authUrl: `${url}/v3`,
     calls: () => get('/_double/calls'),
     state: () => get('/_double/state'),
-    async knobs(k) { await fetch(`${url}/_double/knobs`, { method: 'POST', body: JSON.stringify(k) }); },
+    async knobs(k) { await ctl('POST', '/_double/knobs', JSON.stringify(k)); },
     async stop() {
       if (child.exitCode === null) { child.kill('SIGTERM'); await new Promise((r) => child.once('exit', r)); }
       fs.rmSync(dir, { recursive: true, force: true });

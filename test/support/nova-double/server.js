@@ -9,7 +9,7 @@
  * does), every call recorded in order.
  *
  * Usage: node server.js <config.json>; prints `ready <port>` on stdout.
- * Config: {port, user, password, project, computes: [{host, state}], servers: [{id, host, status}],
+ * Config: {host, port, socket (control and API also on this unix socket, for a test outside a lab namespace), user, password, project, computes: [{host, state}], servers: [{id, host, status}],
  *          evacuateMs, maxVersion}
  * Control: GET /_double/calls, GET /_double/state, POST /_double/knobs {fail: {<serverId>: 'error'|'hang'|'refuse'},
  *          faults: [{method, path (substring), status|garbage|hang, times}]}
@@ -46,7 +46,7 @@ function serverView(s) {
 }
 
 function catalog(port) {
-  const url = `http://127.0.0.1:${port}/v2.1/p-${cfg.project}`;
+  const url = `http://${cfg.host || '127.0.0.1'}:${port}/v2.1/p-${cfg.project}`;
   return [{ type: 'compute', name: 'nova', id: 'c1', endpoints: ['public', 'internal', 'admin'].map((i) => ({ interface: i, region: 'RegionOne', region_id: 'RegionOne', id: `e-${i}`, url })) }];
 }
 
@@ -73,7 +73,7 @@ function evacuate(s, res) {
   send(res, 200);
 }
 
-const server = http.createServer((req, res) => {
+function handle(req, res) {
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
@@ -158,6 +158,11 @@ const server = http.createServer((req, res) => {
     }
     return fault(res, 404, 'Not found');
   });
+}
+const server = http.createServer(handle);
+server.listen(cfg.port || 0, cfg.host || '127.0.0.1', () => {
+  if (!cfg.socket) return process.stdout.write(`ready ${server.address().port}\n`);
+  try { fs.unlinkSync(cfg.socket); } catch { /* none */ }
+  http.createServer(handle).listen(cfg.socket, () => process.stdout.write(`ready ${server.address().port}\n`));
 });
-server.listen(cfg.port || 0, '127.0.0.1', () => { process.stdout.write(`ready ${server.address().port}\n`); });
 process.on('SIGTERM', () => process.exit(0));
