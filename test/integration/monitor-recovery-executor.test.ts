@@ -194,3 +194,11 @@ t.test('a dead holder\'s spare claim is released (N-19); the resumer takes the s
   t.equal((await kv.kvGet(inUseKey(PREFIX, 'ha-1')))?.session, b, 'held by the resumer');
   t.equal((await runA).end, 'claim-lost', 'A wrote nothing after its session died');
 });
+
+t.test('a takeover command that never reads its stdin (input larger than a pipe) fails or succeeds by its exit status, never crashes the monitor', async (t) => {
+  const { mk, claim } = await setup(t, undefined, ['ha-1']);
+  const s = await claim();
+  const big = JSON.stringify({ blob: 'x'.repeat(256 * 1024) });
+  const end = await runRecovery(mk(['/bin/true']), runCfg({ method: 'reserved', sparePriority: ['ha-1'] }), { ...args(s), runtimeConfig: big });
+  t.equal(end.end, 'recovered', '/bin/true exits 0 without reading: recovered, the EPIPE ignored');
+});
