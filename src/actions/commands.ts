@@ -90,7 +90,12 @@ export function runCommand(cmd: Command, opts: RunOptions): Promise<CommandResul
     const keep = (acc: string, chunk: Buffer) => (acc.length >= max ? acc : acc + chunk.toString('utf8', 0, Math.min(chunk.length, max - acc.length)));
     child.stdout?.on('data', (c: Buffer) => { stdout = keep(stdout, c); });
     child.stderr?.on('data', (c: Buffer) => { stderr = keep(stderr, c); });
-    if (opts.input !== undefined) child.stdin?.end(opts.input);
+    if (opts.input !== undefined) {
+      // A command that exits without reading its stdin makes the write fail with EPIPE; unhandled, that
+      // 'error' event would kill the whole daemon. The command's own exit status is what counts.
+      child.stdin?.on('error', () => undefined);
+      child.stdin?.end(opts.input);
+    }
     const killGroup = (sig: NodeJS.Signals) => {
       if (child.pid === undefined) return;
       try { process.kill(-child.pid, sig); } catch { /* already gone */ }

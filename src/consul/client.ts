@@ -78,7 +78,7 @@ function resultOf(err: Error | undefined, res: RawResponse | undefined): string 
   const status = res?.status ?? (err instanceof ConsulHttpError ? err.status : undefined);
   if (status !== undefined) return `${Math.floor(status / 100)}xx`;
   const code = (err as VigilError | undefined)?.code;
-  return code === 'ECONSULTIMEOUT' ? 'timeout' : code === 'ECONSULUNREACHABLE' ? 'unreachable' : 'error';
+  return code === 'ECONSULTIMEOUT' ? 'timeout' : code === 'ECONSULUNREACHABLE' ? 'unreachable' : code === 'ECONSULABORTED' ? 'aborted' : 'error';
 }
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN',

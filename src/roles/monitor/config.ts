@@ -37,6 +37,7 @@ import { buildMatrix, defaultMatrix, type Matrix, type MatrixRowSpec } from './m
 import type { GuardConfig } from './guards';
 import { OS_NOVA_DEFAULT_PASSWORD, OS_NOVA_DEFAULT_USER } from './kvschema';
 import { MONITOR_DEFAULTS, MONITOR_SCHEMA, type BMC_PROTOCOLS, type FENCE_METHODS } from './schema';
+import { normalizeRecovery, type RecoveryConfig } from './recovery/config';
 
 /** A fence method. */
 export type FenceMethod = (typeof FENCE_METHODS)[number];
@@ -72,6 +73,8 @@ export interface MonitorConfig {
   fence: { method: FenceMethod; powerTimeoutMs: number; powerWaitMs: number; silenceCheck: boolean; event: string; command?: readonly string[]; ipmitool: string };
   lockDelayMs: number;
   sessionTtlMs: number;
+  /** Part 2: recovery after a confirmed fence; absent: none. */
+  recovery?: RecoveryConfig;
 }
 
 /** Problem codes. */
@@ -222,6 +225,7 @@ export function normalizeMonitor(input: unknown): MonitorConfig {
   if (sessionTtlMs < 2 * intervalMs) {
     add('ECONFLICT', ['session_ttl'], `${formatValue(r.session_ttl)} is shorter than twice interval (${formatDurationMs(intervalMs)}) (expected at least ${formatDurationMs(2 * intervalMs)}: the session is renewed once per round)`);
   }
+  const recovery = normalizeRecovery(r.recovery, add);
   throwProblems(problems);
 
   return {
@@ -236,6 +240,7 @@ export function normalizeMonitor(input: unknown): MonitorConfig {
     fence,
     lockDelayMs,
     sessionTtlMs,
+    ...(recovery ? { recovery } : {}),
   };
 }
 

@@ -8,6 +8,7 @@ import { moduleLog } from '../../log';
 import type { RoleContext, RoleRunner } from '../role';
 import { createRealIo } from './io';
 import { MonitorRunner } from './runner';
+import { recoveryIoFromConfig } from './recovery/io';
 
 /** The runner factory of the registry entry. */
 export function createMonitorRunner(initial: VigilConfig, _ctx: RoleContext): RoleRunner {
@@ -21,7 +22,7 @@ export function createMonitorRunner(initial: VigilConfig, _ctx: RoleContext): Ro
     done,
     async start() {
       // Secret files, default passwords and a KV tree that does not decode throw a ConfigError: exit 2.
-      runner = new MonitorRunner(cfg.monitor!, cfg.node, createRealIo(cfg, cfg.monitor!, log), log);
+      runner = new MonitorRunner(cfg.monitor!, cfg.node, createRealIo(cfg, cfg.monitor!, log), log, recoveryIoFromConfig(cfg.monitor!, log));
       runner.done.then(resolveDone, () => resolveDone(1));
       await runner.start();
     },

@@ -25,6 +25,7 @@ export default defineRole({
   secretFiles: (c) => [
     ...c.networks.flatMap((n): SecretFile[] => (n.tokenFile !== undefined ? [{ path: n.tokenFile, kind: 'key', label: `token file (network ${n.name})` }] : [])),
     ...c.inventory.hosts.flatMap((h): SecretFile[] => (h.bmc ? [{ path: h.bmc.passwordFile, kind: 'key', label: `BMC password file (host ${h.name})` }] : [])),
+    ...(c.recovery?.evacuate ? [{ path: c.recovery.evacuate.passwordFile, kind: 'key' as const, label: 'Nova password file' }] : []),
   ],
   daemon: {
     logRole: 'monitor',
@@ -36,5 +37,6 @@ export default defineRole({
     { name: 'status', summary: 'hosts, counters, incidents, guards and BMC reachability from the running daemon', load: async () => (await import('./cli')).runStatus },
     { name: 'reset', summary: "clear a host's latches and counters in KV", load: async () => (await import('./cli')).runReset },
     { name: 'maintenance', summary: 'keep vigil off a host (on) or release it (off), in KV', load: async () => (await import('./cli')).runMaintenance },
+    { name: 'release-spare', summary: 'free a spare HA node (in_use := False) after its takeover was undone by hand', load: async () => (await import('./recovery/verbs')).runReleaseSpare },
   ],
 });

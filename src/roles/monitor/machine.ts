@@ -45,15 +45,17 @@ import type { BmcProtocol, FenceMethod } from './config';
 /** Where a host's incident stands. */
 export type Phase =
   | 'healthy' | 'suspect' | 'degraded' | 'awaiting-guards' | 'held' | 'claiming' | 'observing' | 'latching'
-  | 'fencing' | 'checking-silence' | 'fenced' | 'fence-unconfirmed' | 'aborted' | 'latched' | 'maintenance';
+  | 'fencing' | 'checking-silence' | 'fenced' | 'fence-unconfirmed' | 'aborted' | 'latched' | 'maintenance'
+  // Part 2: a recovery's end (recovery/executor.ts ran from `fenced`).
+  | 'recovered' | 'recovery-failed';
 
 /** Steps written to the incident journal (the value of `<host>/incident`). Part 2 adds its own. */
-export type JournalStep = 'claimed' | 'fencing' | 'fenced' | 'fence-unconfirmed' | 'aborted';
+export type JournalStep = 'claimed' | 'fencing' | 'fenced' | 'fence-unconfirmed' | 'aborted' | 'recovered' | 'recovery-failed';
 
 /** Phases in which an effect is out and the next event must be its result. */
 const IN_FLIGHT: readonly Phase[] = ['claiming', 'latching', 'fencing', 'checking-silence'];
 /** Phases that end an incident until an operator (or part 2) moves on. */
-const TERMINAL: readonly Phase[] = ['fenced', 'fence-unconfirmed', 'aborted'];
+const TERMINAL: readonly Phase[] = ['fenced', 'fence-unconfirmed', 'aborted', 'recovered', 'recovery-failed'];
 const UNFINISHED_STEPS: readonly string[] = ['claimed', 'fencing'];
 
 /** The per-host machine's configuration (from MonitorConfig and the host's entry). */
@@ -75,6 +77,8 @@ export interface HostMachineConfig {
   sessionTtlMs: number;
   /** Maintenance from the config (KV maintenance arrives with each sample). */
   maintenance: boolean;
+  /** Part 2: recovery is configured, so a `fenced` journal whose row evacuates is unfinished until recovered. */
+  recovery?: boolean;
 }
 
 /** What the runner read from KV for this host this round. */
@@ -108,6 +112,8 @@ export interface HostState {
   fence?: { method: FenceMethod | BmcProtocol; network?: string; outcome?: string };
   /** The last alarm raised, so a held host does not alarm every round. */
   lastAlarm?: string;
+  /** Resuming an incident whose fence an earlier claimer confirmed: the fence is not repeated (part 2). */
+  resumedFence?: { by?: unknown; atMs?: unknown };
 }
 
 /** Fence outcome as the executor saw it after polling the power state. */
@@ -125,10 +131,11 @@ export type MonitorEvent =
   | { type: 'fenceResult'; nowMs: number; outcome: FenceOutcome; powerState?: string; detail: string }
   | { type: 'silenceChecked'; nowMs: number; answered: { network: string; addr: string }[]; errors: string[] }
   | { type: 'operatorReset'; nowMs: number }
+  | { type: 'recoveryEnded'; nowMs: number; outcome: 'recovered' | 'failed'; detail: string }
   | { type: 'maintenance'; nowMs: number; on: boolean };
 
 /** Why an alarm is raised. */
-export type AlarmReason = 'guards' | 'unconfirmed-network' | 'fence-unconfirmed' | 'still-answers' | 'silence-unverified' | 'claim-lost';
+export type AlarmReason = 'guards' | 'unconfirmed-network' | 'fence-unconfirmed' | 'still-answers' | 'silence-unverified' | 'claim-lost' | 'recovery-failed';
 
 /** Effects the runner carries out; results come back as events. */
 export type MonitorEffect =
@@ -187,6 +194,7 @@ export function monitorTransition(s: HostState, ev: MonitorEvent, cfg: HostMachi
     case 'latchWritten': return onLatchWritten(s, ev, cfg);
     case 'fenceResult': return onFenceResult(s, ev, cfg);
     case 'silenceChecked': return onSilence(s, ev, cfg);
+    case 'recoveryEnded': return onRecoveryEnded(s, ev, cfg);
     case 'operatorReset': return onReset(s, ev, cfg);
     case 'maintenance': return onMaintenance(s, ev, ev.on);
   }
@@ -208,16 +216,23 @@ function onSampled(s: HostState, ev: Extract<MonitorEvent, { type: 'sampled' }>,
   if (inc?.session !== undefined && inc.session !== s.session) {
     return { state: to(base, 'observing', ev.nowMs), effects: s.phase === 'observing' ? [] : [{ type: 'log', level: 'info', msg: 'another monitor holds this host\'s incident', data: { host: s.host, holder: inc.session, journal: inc.journal } }] };
   }
+  let resume: Partial<HostState> = {};
   if (ev.stored.failed) {
     const step = inc?.journal?.step;
-    if (!(typeof step === 'string' && UNFINISHED_STEPS.includes(step))) {
+    const j = inc?.journal;
+    // Part 2: fenced, recovery configured, the row recovers, not ended: resume the recovery, not the fence.
+    const recoveryOpen = step === 'fenced' && cfg.recovery === true && Array.isArray(j?.actions) && (j.actions as unknown[]).includes('evacuate');
+    if (recoveryOpen) {
+      resume = { resumedFence: { by: j!.by, atMs: j!.atMs }, ...(typeof j!.id === 'string' ? { incidentId: j!.id } : {}), ...(typeof j!.fence === 'object' && j!.fence !== null ? { fence: j!.fence as HostState['fence'] } : {}) };
+    } else if (!(typeof step === 'string' && UNFINISHED_STEPS.includes(step))) {
       return { state: to(base, 'latched', ev.nowMs), effects: s.phase === 'latched' ? [] : [{ type: 'log', level: 'warn', msg: 'status/failed is latched: no action until an operator resets it (vigil monitor reset)', data: { host: s.host, journal: inc?.journal } }] };
     }
     // An unfinished incident whose claimer is gone: resume it (after the guards, like a new one).
   }
   const counts = applySamples(storedCounts(ev.stored.counts, cfg.networks), Object.fromEntries(Object.entries(ev.samples).map(([n, x]) => [n, x.state])), cfg.networks);
   const write = counterWrite(cfg.kvPrefix, cfg.host, ev.stored.counts, counts);
-  const from = s.phase === 'maintenance' || s.phase === 'observing' || s.phase === 'latched' ? to(base, 'healthy', ev.nowMs) : base;
+  const from0 = s.phase === 'maintenance' || s.phase === 'observing' || s.phase === 'latched' ? to(base, 'healthy', ev.nowMs) : base;
+  const from = { ...from0, ...resume };
   if (write) {
     return {
       state: { ...from, pending: { write, samples: ev.samples, nowMs: ev.nowMs } },
@@ -291,7 +306,7 @@ function onGuards(s: HostState, ev: Extract<MonitorEvent, { type: 'guards' }>, c
     effects: [log, {
       type: 'claimIncident', host: s.host, key: incidentKey(cfg), lockDelayMs: cfg.lockDelayMs, ttlMs: cfg.sessionTtlMs,
       // Bound to the claimer's own serfHealth: a dead claimer's claim is released (N-19).
-      checks: ['serfHealth'], value: encodeJson(journal(st, cfg, 'claimed', ev.nowMs)),
+      checks: ['serfHealth'], value: encodeJson(journal(st, cfg, st.resumedFence ? 'fenced' : 'claimed', ev.nowMs)),
     }],
   };
 }
@@ -302,7 +317,9 @@ function onClaim(s: HostState, ev: Extract<MonitorEvent, { type: 'claimResult' }
     return { state: to(s, 'observing', ev.nowMs), effects: [{ type: 'log', level: 'info', msg: 'incident claimed by another monitor: observing', data: { host: s.host, holder: ev.holder, reason: ev.reason } }] };
   }
   const st = to({ ...s, session: ev.session, claimLost: false }, 'latching', ev.nowMs);
-  return { state: st, effects: [{ type: 'writeLatch', host: s.host, step: 'claimed', ops: latchTxn(cfg.kvPrefix, cfg.host, 'failed', ev.session, journal(st, cfg, 'claimed', ev.nowMs)) }] };
+  // A resumed recovery keeps the journal at `fenced`: were we to die now, the next claimer must not fence again.
+  const step: JournalStep = st.resumedFence ? 'fenced' : 'claimed';
+  return { state: st, effects: [{ type: 'writeLatch', host: s.host, step, ops: latchTxn(cfg.kvPrefix, cfg.host, 'failed', ev.session, journal(st, cfg, step, ev.nowMs)) }] };
 }
 
 function onClaimLost(s: HostState, ev: Extract<MonitorEvent, { type: 'claimLost' }>): MonitorStep {
@@ -337,6 +354,9 @@ function onLatchWritten(s: HostState, ev: Extract<MonitorEvent, { type: 'latchWr
       const { session: _s, ...rest } = s;
       const a = alarm(s, 'claim-lost', `latch not written (check-session failed: ${ev.detail ?? 'claim lost'}): not fencing`);
       return { state: to({ ...rest, lastAlarm: a.lastAlarm }, 'observing', ev.nowMs), effects: a.effects };
+    }
+    if (s.resumedFence) {
+      return { state: to(s, 'fenced', ev.nowMs), effects: [{ type: 'log', level: 'warn', msg: 'incident resumed after its claimer was gone: power-off already confirmed, the fence is not repeated; recovery resumes', data: { host: s.host, incident: s.incidentId, fencedBy: s.resumedFence.by, fencedAtMs: s.resumedFence.atMs } }] };
     }
     const f = fenceEffect(s, cfg);
     return {
@@ -385,6 +405,18 @@ function onSilence(s: HostState, ev: Extract<MonitorEvent, { type: 'silenceCheck
   }
   const st = to(s, 'fenced', ev.nowMs);
   return { state: st, effects: [{ type: 'log', level: 'warn', msg: 'host fenced: power off confirmed and silent on every network', data: { host: s.host } }, ...journalWrite(st, cfg, 'fenced', ev.nowMs)] };
+}
+
+function onRecoveryEnded(s: HostState, ev: Extract<MonitorEvent, { type: 'recoveryEnded' }>, cfg: HostMachineConfig): MonitorStep {
+  if (s.phase !== 'fenced' || s.session === undefined) return ignore(s, 'no recovery under our claim');
+  const { session, ...rest } = s;
+  // The end (status/recovered, the journal's last step) is already in KV, written under the claim; the claim goes now.
+  const release: MonitorEffect = { type: 'releaseClaim', host: s.host, key: incidentKey(cfg), session };
+  if (ev.outcome === 'recovered') {
+    return { state: to(rest, 'recovered', ev.nowMs), effects: [{ type: 'log', level: 'warn', msg: 'host recovered; it stays latched and disabled until an operator resets it', data: { host: s.host, incident: s.incidentId, detail: ev.detail } }, release] };
+  }
+  const a = alarm(s, 'recovery-failed', `recovery failed (${ev.detail}): the host stays fenced, forced down and latched`);
+  return { state: to({ ...rest, lastAlarm: a.lastAlarm }, 'recovery-failed', ev.nowMs), effects: [...a.effects, release] };
 }
 
 function onReset(s: HostState, ev: Extract<MonitorEvent, { type: 'operatorReset' }>, cfg: HostMachineConfig): MonitorStep {

@@ -13,7 +13,10 @@ import type { MonitorConfig } from './config';
 import { evaluateGuards, selfViewFrom, type SelfView } from './guards';
 import { guardInputFor, hostMachineConfig, hostsFromConfig, hostsFromKv, type MonitoredHost } from './inventory';
 import { decodeInventory, mergeInventory, type KvInventory, type RawKvEntry, type Secret, type TxnOp } from './kvschema';
-import { initialHostState, monitorTransition, type HostMachineConfig, type HostState, type MonitorEffect, type MonitorEvent } from './machine';
+import { initialHostState, mayRecover, monitorTransition, type HostMachineConfig, type HostState, type MonitorEffect, type MonitorEvent } from './machine';
+import { encodeJson } from './kvschema';
+import { runRecovery, type RecoveryIo } from './recovery/executor';
+import { summary as recoverySummary, type RecoveryRecord } from './recovery/record';
 import { sampleRound, type NetworkAnswer } from './samples';
 import { buildStatus, type BmcReachability, type MonitorStatus } from './status';
 
@@ -44,10 +47,11 @@ export interface MonitorIo {
 export const ALARM_CODES: Record<string, string> = {
   guards: 'EMONITORGUARD', 'unconfirmed-network': 'EMONITORUNCONFIRMED', 'fence-unconfirmed': 'EMONITORFENCEUNCONFIRMED',
   'still-answers': 'EMONITORSTILLANSWERS', 'silence-unverified': 'EMONITORSILENCEUNKNOWN', 'claim-lost': 'EMONITORCLAIMLOST',
+  'recovery-failed': 'EMONITORRECOVERYFAILED',
 };
 
 /** Phases of a finished incident, which an operator's reset in KV ends. */
-const FINISHED_PHASES: readonly string[] = ['fenced', 'fence-unconfirmed', 'aborted'];
+const FINISHED_PHASES: readonly string[] = ['fenced', 'fence-unconfirmed', 'aborted', 'recovered', 'recovery-failed'];
 
 /** BMC presence pings are slow and cheap: once per this many rounds per host (and at start). */
 const BMC_PROBE_EVERY_ROUNDS = 6;
@@ -71,7 +75,11 @@ export class MonitorRunner {
   lastProgressMs = performance.now();
   readonly done = new Promise<number>((r) => { this.resolveDone = r; });
 
-  constructor(private cfg: MonitorConfig, private readonly self: string, private readonly io: MonitorIo, private readonly log: Logger) {}
+  /** Hosts whose recovery runs now (beside the rounds), and the last record seen of each (status). */
+  private readonly recovering = new Set<string>();
+  private readonly recoveryRecords: Record<string, RecoveryRecord> = {};
+
+  constructor(private cfg: MonitorConfig, private readonly self: string, private readonly io: MonitorIo, private readonly log: Logger, private readonly recoveryIo?: RecoveryIo) {}
 
   /**
    * Refuse to start on a KV tree that does not decode (a bad value, os_nova's
@@ -170,7 +178,7 @@ export class MonitorRunner {
     if (r.reachable === false && was !== false) this.log.warn({ host: h.name, bmc: h.bmc!.ip, code: 'EMONITORBMCDOWN', detail: r.detail }, 'BMC does not answer its presence ping: a fence could not be confirmed');
   }
 
-  private machineCfg(h: MonitoredHost): HostMachineConfig { return hostMachineConfig(this.cfg, h, this.self); }
+  private machineCfg(h: MonitoredHost): HostMachineConfig { return { ...hostMachineConfig(this.cfg, h, this.self), recovery: this.cfg.recovery !== undefined }; }
 
   private state(host: string): HostState {
     let s = this.states.get(host);
@@ -209,7 +217,42 @@ export class MonitorRunner {
     this.states.set(h.name, step.state);
     let casLost = false;
     for (const eff of step.effects) if (await this.effect(h, eff)) casLost = true;
+    this.maybeRecover(h);
     return casLost;
+  }
+
+  /**
+   * Part 2: once the machine says the host may be recovered (power-off
+   * confirmed, claim held) and its row recovers, run the recovery beside the
+   * rounds (recovery/executor.ts); its end comes back as an event. A run that
+   * threw is started again on a later round (it resumes from its record).
+   */
+  private maybeRecover(h: MonitoredHost): void {
+    const rc = this.cfg.recovery;
+    const s = this.state(h.name);
+    if (!rc || !this.recoveryIo || !mayRecover(s) || this.recovering.has(h.name)) return;
+    if (!s.decision?.actions.includes('evacuate') || s.incidentId === undefined) return;
+    this.recovering.add(h.name);
+    const e = rc.evacuate;
+    const haNodes = Object.keys(this.inventory?.haNodes ?? {}).sort();
+    const journal = { id: s.incidentId, step: 'fenced', by: this.self, row: s.decision.row, actions: s.decision.actions, fence: s.fence };
+    void runRecovery(this.recoveryIo, {
+      self: this.self, kvPrefix: this.cfg.kvPrefix, method: rc.method, sparePriority: rc.spares ?? haNodes,
+      evacuateConcurrency: e?.concurrency ?? 1, evacuateRetries: e?.retries ?? 0, serverTimeoutMs: e?.serverTimeoutMs ?? 300_000,
+      pollMs: e?.pollMs ?? 2000, callRetries: e?.callRetries ?? 3,
+    }, {
+      host: h.name, session: s.session!, incident: s.incidentId, journal,
+      runtimeConfig: encodeJson(this.stored.get(h.name)?.runtimeConfig?.value ?? {}),
+      onRecord: (r) => { this.recoveryRecords[h.name] = r; },
+    }).then(async (end) => {
+      this.recovering.delete(h.name);
+      if (end.end === 'claim-lost') return;
+      const sum = recoverySummary(end.record);
+      await this.feed(h, { type: 'recoveryEnded', nowMs: this.io.now(), outcome: end.end, detail: `${String(sum.stage)}: ${end.record.log[end.record.log.length - 1]?.detail ?? end.end}` });
+    }, (err: unknown) => {
+      this.recovering.delete(h.name);
+      this.log.error({ host: h.name, err: errorMessage(err) }, 'recovery run failed: retried on a later round from its record');
+    });
   }
 
   private async effect(h: MonitoredHost, eff: MonitorEffect): Promise<boolean> {
@@ -276,12 +319,16 @@ export class MonitorRunner {
   }
 
   /** The status document (`vigil monitor status --json`). */
-  status(): MonitorStatus {
-    return buildStatus({
+  status(): MonitorStatus & { recovery?: Record<string, unknown> } {
+    const doc = buildStatus({
       self: this.self, nowMs: this.io.now(), intervalMs: this.cfg.intervalMs, confirm: this.cfg.confirm,
       networks: this.cfg.networks, selfViews: this.selfViews, matrix: this.cfg.matrix,
       hosts: this.hosts.map((h) => this.state(h.name)), bmc: this.bmc,
       kvProblems: (this.inventory?.problems ?? []).map((p) => ({ key: p.key, message: p.message })),
     });
+    if (!this.cfg.recovery) return doc;
+    // Part 2: recovery progress per host (stage, spare, servers) and the spares with their holders.
+    const spares = Object.values(this.inventory?.haNodes ?? {}).map((x) => ({ name: x.name, inUse: x.inUse?.value ?? false, ...(x.inUseSession ? { holderSession: x.inUseSession } : {}) }));
+    return { ...doc, recovery: { method: this.cfg.recovery.method, running: [...this.recovering], hosts: Object.fromEntries(Object.entries(this.recoveryRecords).map(([k, r]) => [k, { ...recoverySummary(r), evacuations: r.nova.servers, steps: r.log.slice(-20) }])), spares } };
   }
 }

@@ -29,6 +29,7 @@
  */
 import type { LeafSpec } from '../../config/kinds';
 import { MAX_DURATION_MS } from '../../config/kinds';
+import { RECOVERY_SCHEMA } from './recovery/config';
 
 type Schema = Record<string, unknown>;
 
@@ -141,6 +142,8 @@ export const MONITOR_SCHEMA: Schema = section(
     lock_delay: duration(MONITOR_DEFAULTS.lock_delay, 0, 3_600_000),
     // Consul accepts session TTLs from 10 s to 24 h (spec/consul-api.md §3i).
     session_ttl: duration(MONITOR_DEFAULTS.session_ttl, 10_000, 86_400_000),
+    // Part 2: what happens after a confirmed fence (absent: nothing, as in part 1).
+    recovery: RECOVERY_SCHEMA,
   },
   { required: ['networks', 'inventory'] },
 );
