@@ -43,7 +43,7 @@ export const GROUP_DEFAULTS = {
   probe: { count: 3, interval: '100ms', timeout: '200ms' },
   arp: { count: 5, interval: '200ms' },
   command: { timeout: '30s', stop_timeout: '30s', kill_grace: '5s' },
-  unit: { systemctl: 'systemctl', timeout: '90s' },
+  unit: { backend: 'auto', systemctl: 'systemctl', timeout: '90s' },
   symlink: { backup_suffix: '.vigilbak' },
   owner_lock: { lock_delay: '15s' },
   hostname: { hosts_file: '/etc/hosts', hostname_file: '/proc/sys/kernel/hostname', set_command: ['hostname'] },
@@ -63,9 +63,10 @@ const MEMBER_SCHEMAS: Record<MemberConfig['type'], Schema> = {
       unicast: list('a list of IPv4 neighbours (the gateway) to announce to by unicast', leaf({ kind: 'ipv4' }), { uniqueItems: true }),
     }, [], {}),
   }, ['type', 'address', 'interface']),
-  unit: obj('a unit member: type and unit (required), name, systemctl, timeout', {
+  unit: obj('a unit member: type and unit (required), name, backend, systemctl, timeout', {
     ...common,
     unit: leaf({ kind: 'name' }),
+    backend: leaf({ kind: 'enum', values: ['auto', 'dbus', 'systemctl'] }, D.unit.backend),
     systemctl: leaf({ kind: 'program' }, D.unit.systemctl),
     timeout: duration(D.unit.timeout, 100),
   }, ['type', 'unit']),
@@ -189,7 +190,7 @@ function normalizeMemberOwn(m: Record<string, unknown>, index: number): MemberCo
         arp: { count: arp.count as number, intervalMs: ms(arp.interval), unicast: (arp.unicast as string[] | undefined) ?? [] } };
     }
     case 'unit':
-      return { type: 'unit', name, unit: m.unit as string, systemctl: m.systemctl as string, timeoutMs: ms(m.timeout) };
+      return { type: 'unit', name, unit: m.unit as string, backend: m.backend as 'auto' | 'dbus' | 'systemctl', systemctl: m.systemctl as string, timeoutMs: ms(m.timeout) };
     case 'symlink':
       return { type: 'symlink', name, link: m.link as string, target: m.target as string, backupSuffix: m.backup_suffix as string };
     case 'hostname':

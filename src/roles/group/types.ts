@@ -11,8 +11,8 @@ export type HookName = 'before_start' | 'after_start' | 'before_stop' | 'after_s
 
 /** An `address` member: an IPv4/prefix on an interface, announced by ARP. */
 export interface AddressMember { type: 'address'; name: string; cidr: Cidr; interface: string; arp: { count: number; intervalMs: number; unicast: string[] } }
-/** A `unit` member: a systemd unit through `systemctl` (D-Bus: later). */
-export interface UnitMember { type: 'unit'; name: string; unit: string; systemctl: string; timeoutMs: number }
+/** A `unit` member: a systemd unit through systemd's D-Bus API, or the `systemctl` argv. */
+export interface UnitMember { type: 'unit'; name: string; unit: string; backend: 'auto' | 'dbus' | 'systemctl'; systemctl: string; timeoutMs: number }
 /** A `symlink` member: resource-agents `symlink` semantics. */
 export interface SymlinkMember { type: 'symlink'; name: string; link: string; target: string; backupSuffix: string }
 /** A `hostname` member: transient hostname plus managed blocks in hosts (and resolv.conf). */
