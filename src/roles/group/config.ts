@@ -112,7 +112,7 @@ const GROUP_PROPS: Record<string, Schema> = {
   failure_timeout: duration(D.failure_timeout, 1000),
   state_dir: leaf({ kind: 'path' }, D.state_dir),
   lock_timeout: duration(D.lock_timeout, 0),
-  owner_lock: obj('a mapping with the keys consul (required), key, node and lock_delay (the Consul owner lock)', {
+  owner_lock: obj('a mapping with the keys consul (required), key, node, lock_delay and ttl (the Consul owner lock)', {
     consul: obj('a mapping with the keys url (required) and token_file', {
       url: leaf({ kind: 'url' }),
       token_file: leaf({ kind: 'path' }),
@@ -120,6 +120,8 @@ const GROUP_PROPS: Record<string, Schema> = {
     key: { type: 'string', pattern: '^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$', maxLength: 256, description: "a Consul KV key like 'vigil/group/xcat/owner' (default: vigil/group/NAME/owner)" },
     node: leaf({ kind: 'node' }),
     lock_delay: leaf({ kind: 'duration', minMs: 15_000, maxMs: 60_000 }, D.owner_lock.lock_delay),
+    // Unset: no TTL (the session lives until deactivate or the node's serfHealth fails). Consul's own floor is its session_ttl_min (10s by default).
+    ttl: leaf({ kind: 'duration', minMs: 1000, maxMs: 86_400_000 }),
   }, ['consul']),
   probe: obj('a mapping with the keys count, interval and timeout (the duplicate-address probe)', {
     count: leaf({ kind: 'int', min: 1, max: 10 }, D.probe.count),
@@ -243,7 +245,7 @@ export function normalizeGroups(raw: unknown, add?: (path: Path, text: string) =
       ...(lock ? { ownerLock: {
         url: lock.consul.url as string, ...(lock.consul.token_file !== undefined ? { tokenFile: lock.consul.token_file as string } : {}),
         key: (lock.key as string | undefined) ?? `vigil/group/${name}/owner`, ...(lock.node !== undefined ? { node: lock.node as string } : {}),
-        lockDelayMs: ms(lock.lock_delay),
+        lockDelayMs: ms(lock.lock_delay), ...(lock.ttl !== undefined ? { ttlMs: ms(lock.ttl) } : {}),
       } } : {}),
       name, members, onStopFailure: g.on_stop_failure as 'block' | 'continue', stateDir: g.state_dir as string,
       lockTimeoutMs: ms(g.lock_timeout), hookTimeoutMs: ms(g.hook_timeout),
@@ -281,6 +283,11 @@ function crossChecks(path: Path, g: Record<string, unknown>, members: MemberConf
     }
     if (m.type === 'command' && m.killGraceMs > m.stopTimeoutMs) problem([...path, 'members', i, 'kill_grace'], `is longer than stop_timeout (expected at most ${m.stopTimeoutMs} ms)`);
   });
+  const lock = g.owner_lock as Record<string, unknown> | undefined;
+  // The daemon finds a group activated by hand within monitor_interval and renews from then on: the session must outlive that.
+  if (lock?.ttl !== undefined && ms(lock.ttl) < ms(g.monitor_interval)) {
+    problem([...path, 'owner_lock', 'ttl'], `is shorter than monitor_interval (expected at least ${ms(g.monitor_interval)} ms: the daemon renews the session of a group it found active)`);
+  }
   const probe = g.probe as Record<string, unknown>;
   if (ms(probe.timeout) > 10 * ms(probe.interval) && (probe.count as number) > 1) {
     problem([...path, 'probe', 'timeout'], `is more than 10 × probe.interval (expected a short wait after the last probe)`);

@@ -131,6 +131,29 @@ export class GroupRunner {
     r.gen++;
     for (const m of r.wired.members) this.schedule(r, m, r.gen);
     if (r.cfg.members.some((m) => m.type === 'address')) this.scheduleConflictCheck(r, r.gen);
+    if (r.wired.lock && r.cfg.ownerLock?.ttlMs !== undefined) this.scheduleRenew(r, r.gen, r.cfg.ownerLock.ttlMs);
+  }
+
+  /**
+   * owner_lock.ttl: renew the session every ttl/2 while the group is
+   * active. A session found gone (or the key held by another node) means
+   * another node may acquire after lock-delay: deactivate now. A Consul
+   * that does not answer is no evidence: try again at the next renewal
+   * (the servers invalidate the session at up to 2 × ttl after the last).
+   */
+  private scheduleRenew(r: GroupRun, gen: number, ttlMs: number): void {
+    if (this.stopped || r.phase !== 'active' || gen !== r.gen) return;
+    const t = setTimeout(() => {
+      r.timers = r.timers.filter((x) => x !== t);
+      void r.queue.run(async () => {
+        if (this.stopped || r.phase !== 'active' || gen !== r.gen || !r.wired.lock) return;
+        const got = await r.wired.lock.renew().catch((e: unknown) => ({ result: 'unknown' as const, detail: errorMessage(e) }));
+        if (got.result === 'lost') await this.deactivateAfter(r, `owner lock lost: ${got.detail}`);
+        else if (got.result === 'unknown') this.d.log.warn({ group: r.cfg.name, err: got.detail }, `group ${r.cfg.name}: owner lock not renewed (Consul did not answer); trying again`);
+        else this.lastProgressMs = this.now();
+      }).finally(() => this.scheduleRenew(r, gen, ttlMs));
+    }, ttlMs / 2);
+    r.timers.push(t);
   }
 
   /**

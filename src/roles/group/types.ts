@@ -49,7 +49,11 @@ export interface GroupConfig {
 }
 
 /** `owner_lock:` normalised. `node` unset: the config's top-level `node`, else the hostname. */
-export interface OwnerLockConfig { url: string; tokenFile?: string; key: string; node?: string; lockDelayMs: number }
+export interface OwnerLockConfig {
+  url: string; tokenFile?: string; key: string; node?: string; lockDelayMs: number;
+  /** Session TTL; unset: none. Set, the daemon renews the session of an active group every ttl/2. */
+  ttlMs?: number;
+}
 
 /** What a member's monitor reports (OCF: SUCCESS / NOT_RUNNING / error). */
 export type MemberStatus = { state: 'running'; detail?: string } | { state: 'stopped'; detail?: string } | { state: 'failed'; reason: string };
