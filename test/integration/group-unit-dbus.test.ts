@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as dbus from '@particle/dbus-next';
-import { scratchDir, waitFor, writeConfig } from '../support/vigil';
+import { BIN, daemonStatus, scratchDir, waitFor, writeConfig } from '../support/vigil';
 import { runGroup, type GroupRun } from '../support/group';
 
 const show = (r: GroupRun) => ({ code: r.code, stdout: r.stdout.split('\n').slice(-10), stderr: r.stderr.split('\n').slice(-6) });
@@ -43,7 +43,14 @@ async function standIn(t: { teardown(fn: () => unknown): void }, dir: string) {
     const props = (await client.getProxyObject('org.freedesktop.systemd1', p)).getInterface('org.freedesktop.DBus.Properties');
     return String((await props.Get('org.freedesktop.systemd1.Unit', 'ActiveState')).value);
   };
-  return { address, addUnit: (u: string) => mockIface.AddMockUnit(u) as Promise<void>, activeState };
+  /** The unit's ActiveState changed behind systemd's back (dbusmock's own Mock interface on the unit object): a crash. */
+  const setState = async (unit: string, state: string) => {
+    const m = (await client.getProxyObject('org.freedesktop.systemd1', '/org/freedesktop/systemd1')).getInterface('org.freedesktop.systemd1.Manager');
+    const p = await m.GetUnit(unit) as string;
+    const mock = (await client.getProxyObject('org.freedesktop.systemd1', p)).getInterface('org.freedesktop.DBus.Mock');
+    await mock.UpdateProperties('org.freedesktop.systemd1.Unit', { ActiveState: new dbus.Variant('s', state) });
+  };
+  return { address, addUnit: (u: string) => mockIface.AddMockUnit(u) as Promise<void>, activeState, setState };
 }
 
 t.test('unit members through the D-Bus systemd stand-in', async (t) => {
@@ -91,6 +98,34 @@ t.test('unit members through the D-Bus systemd stand-in', async (t) => {
   t.equal(r.code, 4, 'an unknown unit fails the activation: exit 4', show(r));
   t.match(r.stdout, /step 2\/2 \(nope\) failed: D-Bus StartUnit nope\.service/, 'the failure names the D-Bus call');
   t.equal(await s.activeState('xcatd.service'), 'inactive', 'xcatd rolled back');
+});
+
+t.test('the daemon monitors a unit by D-Bus (no spawn: systemctl is /bin/false) and restarts it when it fails', async (t) => {
+  const dir = scratchDir('group-dbus-daemon');
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const s = await standIn(t, dir);
+  await s.addUnit('xcatd.service');
+  const INTERVAL_MS = 200;
+  const pidfile = path.join(dir, 'vigil.pid');
+  const config = writeConfig(dir, 'vigil', { node: 'mn-a', pidfile, state_dir: path.join(dir, 'vstate'), log: { level: 'debug' },
+    group: { g: { autostart: true, state_dir: path.join(dir, 'state'), monitor_interval: `${INTERVAL_MS}ms`, migration_threshold: 3,
+      members: [{ type: 'unit', name: 'xcatd', unit: 'xcatd.service', backend: 'dbus', systemctl: '/bin/false', timeout: '5s' }] } } });
+  const proc = spawn(process.execPath, [BIN, 'run', '-c', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: s.address } });
+  let out = '';
+  proc.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
+  proc.stderr!.on('data', (c: Buffer) => { out += c.toString(); });
+  t.teardown(() => { proc.kill('SIGKILL'); });
+  const tail = () => `; daemon's last lines:\n${out.split('\n').slice(-12).join('\n')}`;
+  await waitFor(async () => (await s.activeState('xcatd.service')) === 'active', 30_000, () => `xcatd.service started by the daemon (StartUnit) within 30 s${tail()}`);
+  const group = async () => (await daemonStatus(pidfile))?.roles?.group?.groups?.g as { phase: string; restarts: number; last?: string } | undefined;
+  await waitFor(async () => (await group())?.phase === 'active', 10_000, () => `group g active in vigil status${tail()}`);
+  await s.setState('xcatd.service', 'failed');
+  // The next monitor round (one interval) plus a StopUnit and a StartUnit, each bounded by the member's timeout.
+  const bound = 3 * INTERVAL_MS + 2 * 5000 + 5000;
+  const st = await waitFor(async () => { const g = await group(); return g && g.restarts >= 1 && (await s.activeState('xcatd.service')) === 'active' ? g : undefined; }, bound,
+    () => `the failed unit restarted within ${bound} ms${tail()}`);
+  t.match(st.last, /restart xcatd \(1\/3\): ok/, 'restarted through D-Bus (systemctl would have failed)', st);
+  t.equal(st.phase, 'active', 'the group stays active');
 });
 
 t.test('backend auto without a system bus: the systemctl fallback', async (t) => {
