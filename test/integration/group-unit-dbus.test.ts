@@ -36,7 +36,7 @@ async function standIn(t: { teardown(fn: () => unknown): void }, dir: string) {
       const o = await client.getProxyObject('org.freedesktop.systemd1', '/org/freedesktop/systemd1');
       return o.getInterface('org.freedesktop.DBus.Mock');
     } catch { return undefined; }
-  }, 15_000, () => `the systemd template on the private bus (python3 -m dbusmock: ${mockErr.slice(-300)})`, 200);
+  }, 30_000, () => `the systemd template on the private bus (python3 -m dbusmock: ${mockErr.slice(-300)})`, 200);
   const activeState = async (unit: string) => {
     const m = (await client.getProxyObject('org.freedesktop.systemd1', '/org/freedesktop/systemd1')).getInterface('org.freedesktop.systemd1.Manager');
     const p = await m.GetUnit(unit) as string;

@@ -27,7 +27,8 @@ export function unitMember(c: UnitMember): Member {
   const viaBus = async (): Promise<boolean> => {
     if (useBus !== undefined) return useBus;
     if (!systemBusPresent()) return (useBus = false);
-    try { await bus.activeState(c.unit, Math.min(c.timeoutMs, 2000)); useBus = true; } catch { bus.close(); useBus = false; }
+    // Bounded, but not tight: a loaded host answers slowly (connect, Hello, introspection); a bus without systemd answers at once (ServiceUnknown).
+    try { await bus.activeState(c.unit, Math.min(c.timeoutMs, 10_000)); useBus = true; } catch { bus.close(); useBus = false; }
     return useBus;
   };
   const systemctlMonitor = async (): Promise<MemberStatus> => {
