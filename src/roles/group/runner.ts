@@ -9,9 +9,9 @@
  * journal, read every `monitor_interval` (a file read, no spawn), and
  * monitored the same way once the world agrees it runs; a group
  * deactivated by someone else is no longer monitored (the journal says
- * so, read in the group's turn before each monitor). Operations on one group run one at a time in order
- * ({@link OpQueue} inside the daemon, the turn queue against `vigil group`
- * processes). Stopping the daemon leaves the groups as they are: a
+ * so, read in the group's turn before each monitor). Operations on one
+ * group run one at a time in order ({@link OpQueue} inside the daemon, the
+ * turn queue against `vigil group` processes). Stopping the daemon leaves the groups as they are: a
  * watchdog's restart must not stop the services it watches.
  */
 import type { Logger } from '../../log';
@@ -295,20 +295,18 @@ export class GroupRunner {
       this.d.log.info({ group: r.cfg.name }, `group ${r.cfg.name}: ${r.last}`);
       return;
     }
-    {
-      const st = await r.wired.engine.monitor(m.config.name);
-      this.lastProgressMs = this.now();
-      const { log, effect } = onMonitorResult(r.failures, m.config.name, st, this.now(), r.cfg);
-      r.failures = log;
-      if (effect.kind === 'restart') {
-        r.restarts++;
-        this.d.log.warn({ group: r.cfg.name, member: m.config.name, attempt: effect.attempt }, `group ${r.cfg.name}: ${m.config.name} ${effect.reason}; restart ${effect.attempt} of ${r.cfg.migrationThreshold}`);
-        const stop = await m.stop().catch((e: unknown) => ({ ok: false as const, reason: errorMessage(e) }));
-        const start = stop.ok ? await m.start().catch((e: unknown) => ({ ok: false as const, reason: errorMessage(e) })) : stop;
-        r.last = `restart ${m.config.name} (${effect.attempt}/${r.cfg.migrationThreshold}): ${start.ok ? 'ok' : `FAILED ${start.reason}`}`;
-      } else if (effect.kind === 'deactivate') {
-        await this.deactivateAfter(r, effect.reason, turn);
-      }
+    const st = await r.wired.engine.monitor(m.config.name);
+    this.lastProgressMs = this.now();
+    const { log, effect } = onMonitorResult(r.failures, m.config.name, st, this.now(), r.cfg);
+    r.failures = log;
+    if (effect.kind === 'restart') {
+      r.restarts++;
+      this.d.log.warn({ group: r.cfg.name, member: m.config.name, attempt: effect.attempt }, `group ${r.cfg.name}: ${m.config.name} ${effect.reason}; restart ${effect.attempt} of ${r.cfg.migrationThreshold}`);
+      const stop = await m.stop().catch((e: unknown) => ({ ok: false as const, reason: errorMessage(e) }));
+      const start = stop.ok ? await m.start().catch((e: unknown) => ({ ok: false as const, reason: errorMessage(e) })) : stop;
+      r.last = `restart ${m.config.name} (${effect.attempt}/${r.cfg.migrationThreshold}): ${start.ok ? 'ok' : `FAILED ${start.reason}`}`;
+    } else if (effect.kind === 'deactivate') {
+      await this.deactivateAfter(r, effect.reason, turn);
     }
   }
 }
