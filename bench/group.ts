@@ -11,7 +11,9 @@
  *   (a prober in c asks every 10 ms on its own socket);
  * - all_running_ms (vigil): until `vigil group activate` exits 0, which it
  *   does after every member started and its monitor said running;
- * - wall_ms (IPaddr2): until `IPaddr2 start` exits.
+ * - wall_ms (IPaddr2): until `IPaddr2 start` exits;
+ * - vigil_address_only: `vigil group activate` of a group holding the
+ *   address member alone (IPaddr2's job), first answer and exit.
  *
  * vigil's figure includes its preflight (the RFC 5227 probe of the address:
  * probe.count × probe.interval + probe.timeout, 400 ms by default) and a
@@ -23,6 +25,7 @@
  *   node dist/bench/group.js [--full] [--n N]
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createLab, type LabHost } from '../test/support/lab';
@@ -45,11 +48,17 @@ function installPeer(): boolean {
   return fs.existsSync(IPADDR2);
 }
 
-/** A client in `c` that asks for `ip` every 10 ms and prints the monotonic ns of the first answer. */
+/**
+ * A client in `c` that asks for `ip` every 10 ms and prints the monotonic ns
+ * of the first answer. It asks as a client does, an ordinary who-has from
+ * its own address: an RFC 5227 probe (sender 0.0.0.0) for the same address
+ * is, to vigil's preflight, another host probing for it at the same time (a
+ * conflict), which refused 2 of 20 trials of an earlier run (exit 3).
+ */
 function startClient(c: LabHost, ip: string): { proc: ChildProcess; answer: Promise<bigint | undefined> } {
   const js = `const { ArpProber } = require(${JSON.stringify(PROBER)});
 const p = ArpProber.open(${JSON.stringify(c.ifname)});
-(async () => { for (;;) { const r = await p.probe(${JSON.stringify(ip)}, { count: 1, timeoutMs: 10 });
+(async () => { for (;;) { const r = await p.probe(${JSON.stringify(ip)}, { count: 1, timeoutMs: 10, source: 'request', senderIp: ${JSON.stringify(c.ip)} });
   if (r.status === 'answered') { process.stdout.write('ANSWER ' + process.hrtime.bigint() + '\\n'); process.exit(0); } } })();`;
   const proc = c.spawn([process.execPath, '-e', js], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
@@ -92,7 +101,13 @@ async function main(): Promise<void> {
       cmd('db'), cmd('app'), cmd('web'),
       { type: 'symlink', name: 'data', link: path.join(dir, 'data'), target: path.join(dir, 'shared-data') },
     ] } } });
+    // The address alone, as IPaddr2 is measured: the same process start and preflight, one member.
+    const single = writeConfig(dir, 'single', { group: { v: { state_dir: path.join(dir, 'state'), members: [
+      { type: 'address', name: 'vip', address: `${vip}/24`, interface: a.ifname },
+    ] } } });
     const vigil = { first_answer_ms: [] as number[], all_running_ms: [] as number[], failures: 0 };
+    const solo = { first_answer_ms: [] as number[], all_running_ms: [] as number[], failures: 0 };
+    const loadStart = os.loadavg();
     const ocf = { first_answer_ms: [] as number[], wall_ms: [] as number[], failures: 0 };
     const ocfEnv = { ...process.env, OCF_ROOT: '/usr/lib/ocf', OCF_RESOURCE_INSTANCE: 'bench-vip', OCF_RESKEY_ip: vip, OCF_RESKEY_cidr_netmask: '24', OCF_RESKEY_nic: a.ifname };
     for (let i = 0; i < n; i++) {
@@ -110,6 +125,20 @@ async function main(): Promise<void> {
       } else { vigil.failures++; log(`vigil trial ${i + 1}: exit ${r.code}, answer ${ans !== undefined}: ${r.out.slice(-300)}`); }
       const off = await runTimed(a, [process.execPath, BIN, 'group', 'deactivate', 'g', '-c', config]);
       if (off.code !== 0) throw new Error(`deactivate failed: ${off.out.slice(-300)}`);
+      // vigil: the address member alone.
+      await c.exec(['ip', 'neigh', 'flush', 'dev', c.ifname]);
+      const cl3 = startClient(c, vip);
+      await sleep(200);
+      const t3 = process.hrtime.bigint();
+      const r3 = await runTimed(a, [process.execPath, BIN, 'group', 'activate', 'v', '-c', single]);
+      const ans3 = await Promise.race([cl3.answer, sleep(5000).then(() => undefined)]);
+      cl3.proc.kill('SIGKILL');
+      if (r3.code === 0 && ans3 !== undefined) {
+        solo.first_answer_ms.push(r1(ms(t3, ans3)));
+        solo.all_running_ms.push(r1(ms(t3, r3.endNs)));
+      } else { solo.failures++; log(`vigil address-only trial ${i + 1}: exit ${r3.code}, answer ${ans3 !== undefined}: ${r3.out.slice(-300)}`); }
+      const off3 = await runTimed(a, [process.execPath, BIN, 'group', 'deactivate', 'v', '-c', single]);
+      if (off3.code !== 0) throw new Error(`deactivate (address only) failed: ${off3.out.slice(-300)}`);
       if (!haveIpaddr2) continue;
       // IPaddr2: the address alone.
       await c.exec(['ip', 'neigh', 'flush', 'dev', c.ifname]);
@@ -125,13 +154,17 @@ async function main(): Promise<void> {
       } else { ocf.failures++; log(`IPaddr2 trial ${i + 1}: exit ${r2.code}, answer ${ans2 !== undefined}: ${r2.out.slice(-300)}`); }
       await runTimed(a, [IPADDR2, 'stop'], ocfEnv);
       await sleep(300); // IPaddr2's background send_arp ends
-      log(`trial ${i + 1}/${n}: vigil first answer ${vigil.first_answer_ms.at(-1)} ms, all running ${vigil.all_running_ms.at(-1)} ms; IPaddr2 first answer ${ocf.first_answer_ms.at(-1)} ms`);
+      log(`trial ${i + 1}/${n}: vigil first answer ${vigil.first_answer_ms.at(-1)} ms, all running ${vigil.all_running_ms.at(-1)} ms; address only ${solo.first_answer_ms.at(-1)} ms; IPaddr2 first answer ${ocf.first_answer_ms.at(-1)} ms`);
     }
     const file = writeResult(args.full ? 'group-full' : 'group', {
       command: `node dist/bench/group.js${args.full ? ' --full' : ''} --n ${n}`,
       group: 'address + 3 command members + symlink; defaults (probe 3 × 100 ms + 200 ms, arp 5 × 200 ms)',
       vigil: { first_answer_ms: summarizeReported(vigil.first_answer_ms), all_running_ms: summarizeReported(vigil.all_running_ms), failures: vigil.failures,
         first_answer_samples_ms: vigil.first_answer_ms, all_running_samples_ms: vigil.all_running_ms },
+      vigil_address_only: { first_answer_ms: summarizeReported(solo.first_answer_ms), exit_ms: summarizeReported(solo.all_running_ms), failures: solo.failures,
+        first_answer_samples_ms: solo.first_answer_ms, exit_samples_ms: solo.all_running_ms },
+      // The machine is shared: its load during the run says how far the figures are from an idle host's.
+      loadavg_1_5_15: { start: loadStart.map((x) => r1(x)), end: os.loadavg().map((x) => r1(x)) },
       ipaddr2: haveIpaddr2 ? { first_answer_ms: summarizeReported(ocf.first_answer_ms), wall_ms: summarizeReported(ocf.wall_ms), failures: ocf.failures,
         first_answer_samples_ms: ocf.first_answer_ms, wall_samples_ms: ocf.wall_ms } : null,
     });

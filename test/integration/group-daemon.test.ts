@@ -54,7 +54,9 @@ t.test('autostart, restart up to migration_threshold, then deactivate and releas
 
   await waitFor(() => up('a') && up('b'), 30_000, () => `a and b started by the daemon (autostart) within 30 s${tail()}`);
   t.equal(await holder(), 'mn-a', 'the daemon holds the owner lock for node mn-a');
-  const st = await waitFor(async () => (await daemonStatus(pidfile))?.roles?.group?.groups?.g, 10_000, () => `vigil status answers with group g${tail()}`);
+  // The members run before the activation ends (its owner-lock bookkeeping and log follow): wait for the phase.
+  const st = await waitFor(async () => { const g = (await daemonStatus(pidfile))?.roles?.group?.groups?.g; return g?.phase === 'active' ? g : undefined; },
+    10_000, () => `vigil status answers with group g active${tail()}`);
   t.equal(st.phase, 'active', 'status: the group is active');
 
   for (let i = 1; i <= THRESHOLD; i++) {

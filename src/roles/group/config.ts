@@ -43,7 +43,7 @@ export const GROUP_DEFAULTS = {
   probe: { count: 3, interval: '100ms', timeout: '200ms' },
   arp: { count: 5, interval: '200ms' },
   command: { timeout: '30s', stop_timeout: '30s', kill_grace: '5s' },
-  unit: { systemctl: 'systemctl', timeout: '90s' },
+  unit: { backend: 'auto', systemctl: 'systemctl', timeout: '90s' },
   symlink: { backup_suffix: '.vigilbak' },
   owner_lock: { lock_delay: '15s' },
   hostname: { hosts_file: '/etc/hosts', hostname_file: '/proc/sys/kernel/hostname', set_command: ['hostname'] },
@@ -63,9 +63,10 @@ const MEMBER_SCHEMAS: Record<MemberConfig['type'], Schema> = {
       unicast: list('a list of IPv4 neighbours (the gateway) to announce to by unicast', leaf({ kind: 'ipv4' }), { uniqueItems: true }),
     }, [], {}),
   }, ['type', 'address', 'interface']),
-  unit: obj('a unit member: type and unit (required), name, systemctl, timeout', {
+  unit: obj('a unit member: type and unit (required), name, backend, systemctl, timeout', {
     ...common,
     unit: leaf({ kind: 'name' }),
+    backend: leaf({ kind: 'enum', values: ['auto', 'dbus', 'systemctl'] }, D.unit.backend),
     systemctl: leaf({ kind: 'program' }, D.unit.systemctl),
     timeout: duration(D.unit.timeout, 100),
   }, ['type', 'unit']),
@@ -111,7 +112,7 @@ const GROUP_PROPS: Record<string, Schema> = {
   failure_timeout: duration(D.failure_timeout, 1000),
   state_dir: leaf({ kind: 'path' }, D.state_dir),
   lock_timeout: duration(D.lock_timeout, 0),
-  owner_lock: obj('a mapping with the keys consul (required), key, node and lock_delay (the Consul owner lock)', {
+  owner_lock: obj('a mapping with the keys consul (required), key, node, lock_delay and ttl (the Consul owner lock)', {
     consul: obj('a mapping with the keys url (required) and token_file', {
       url: leaf({ kind: 'url' }),
       token_file: leaf({ kind: 'path' }),
@@ -119,6 +120,8 @@ const GROUP_PROPS: Record<string, Schema> = {
     key: { type: 'string', pattern: '^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$', maxLength: 256, description: "a Consul KV key like 'vigil/group/xcat/owner' (default: vigil/group/NAME/owner)" },
     node: leaf({ kind: 'node' }),
     lock_delay: leaf({ kind: 'duration', minMs: 15_000, maxMs: 60_000 }, D.owner_lock.lock_delay),
+    // Unset: no TTL (the session lives until deactivate or the node's serfHealth fails). Consul's own floor is its session_ttl_min (10s by default).
+    ttl: leaf({ kind: 'duration', minMs: 1000, maxMs: 86_400_000 }),
   }, ['consul']),
   probe: obj('a mapping with the keys count, interval and timeout (the duplicate-address probe)', {
     count: leaf({ kind: 'int', min: 1, max: 10 }, D.probe.count),
@@ -189,7 +192,7 @@ function normalizeMemberOwn(m: Record<string, unknown>, index: number): MemberCo
         arp: { count: arp.count as number, intervalMs: ms(arp.interval), unicast: (arp.unicast as string[] | undefined) ?? [] } };
     }
     case 'unit':
-      return { type: 'unit', name, unit: m.unit as string, systemctl: m.systemctl as string, timeoutMs: ms(m.timeout) };
+      return { type: 'unit', name, unit: m.unit as string, backend: m.backend as 'auto' | 'dbus' | 'systemctl', systemctl: m.systemctl as string, timeoutMs: ms(m.timeout) };
     case 'symlink':
       return { type: 'symlink', name, link: m.link as string, target: m.target as string, backupSuffix: m.backup_suffix as string };
     case 'hostname':
@@ -242,7 +245,7 @@ export function normalizeGroups(raw: unknown, add?: (path: Path, text: string) =
       ...(lock ? { ownerLock: {
         url: lock.consul.url as string, ...(lock.consul.token_file !== undefined ? { tokenFile: lock.consul.token_file as string } : {}),
         key: (lock.key as string | undefined) ?? `vigil/group/${name}/owner`, ...(lock.node !== undefined ? { node: lock.node as string } : {}),
-        lockDelayMs: ms(lock.lock_delay),
+        lockDelayMs: ms(lock.lock_delay), ...(lock.ttl !== undefined ? { ttlMs: ms(lock.ttl) } : {}),
       } } : {}),
       name, members, onStopFailure: g.on_stop_failure as 'block' | 'continue', stateDir: g.state_dir as string,
       lockTimeoutMs: ms(g.lock_timeout), hookTimeoutMs: ms(g.hook_timeout),
@@ -280,6 +283,11 @@ function crossChecks(path: Path, g: Record<string, unknown>, members: MemberConf
     }
     if (m.type === 'command' && m.killGraceMs > m.stopTimeoutMs) problem([...path, 'members', i, 'kill_grace'], `is longer than stop_timeout (expected at most ${m.stopTimeoutMs} ms)`);
   });
+  const lock = g.owner_lock as Record<string, unknown> | undefined;
+  // The daemon finds a group activated by hand within monitor_interval and renews from then on: the session must outlive that.
+  if (lock?.ttl !== undefined && ms(lock.ttl) < ms(g.monitor_interval)) {
+    problem([...path, 'owner_lock', 'ttl'], `is shorter than monitor_interval (expected at least ${ms(g.monitor_interval)} ms: the daemon renews the session of a group it found active)`);
+  }
   const probe = g.probe as Record<string, unknown>;
   if (ms(probe.timeout) > 10 * ms(probe.interval) && (probe.count as number) > 1) {
     problem([...path, 'probe', 'timeout'], `is more than 10 × probe.interval (expected a short wait after the last probe)`);

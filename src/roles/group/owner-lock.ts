@@ -6,13 +6,21 @@
  * still write to shared storage.
  *
  * `vigil group` is a one-shot process, so it cannot renew a TTL session.
- * Its session therefore has **no TTL** and is bound to the node's
+ * By default its session therefore has **no TTL** and is bound to the node's
  * `serfHealth` check (Consul's default): it lives on after the process
  * exits and dies only with the node's Consul agent (the node crashed or was
  * cut off; `serfHealth` critical) or when deactivate releases it. Consul
  * then keeps the key in lock-delay (`owner_lock.lock_delay`, at least the
  * 15 s default) so the other node's activate is still refused until a
  * write in flight on the dead node has had time to end.
+ *
+ * With `owner_lock.ttl` the session also gets that TTL, and the daemon
+ * (`vigil run`, runner.ts) renews it every ttl/2 while it monitors the
+ * active group: the lock then also ends when the daemon stops renewing
+ * (it died, or the node is cut off from Consul), and a session found gone
+ * makes the daemon deactivate the group. Only for nodes that run the
+ * daemon: a group activated by hand with no daemon loses its lock after
+ * at most 2 × ttl.
  *
  * The session is created for `node` (the Consul node name of this host:
  * `owner_lock.node`, else vigil's `node`, else the hostname), and a hold is
@@ -32,6 +40,8 @@ export interface OwnerLockClient {
   sessionCreate(spec: SessionSpec): Promise<string>;
   sessionDestroy(id: string): Promise<boolean>;
   sessionInfo(id: string): Promise<ConsulSession | undefined>;
+  /** false when the session is gone (404). */
+  sessionRenew(id: string): Promise<boolean>;
 }
 
 /** Who holds the key now. */
@@ -74,8 +84,10 @@ export class OwnerLock {
       if (dry) return done(true, `free: activate would acquire it for node ${this.cfg.node}`);
       const session = await this.client.sessionCreate({
         name: `vigil group ${this.group}`, node: this.cfg.node, lockDelay: `${Math.round(this.cfg.lockDelayMs / 1000)}s`, behavior: 'release',
-        // No TTL: nobody renews a one-shot CLI's session. serfHealth ties it to the node's life instead.
+        // serfHealth ties it to the node's life. No TTL unless configured: a one-shot CLI cannot renew;
+        // with owner_lock.ttl the daemon renews it (renew()), so the lock also ends when vigil run stops.
         checks: ['serfHealth'],
+        ...(this.cfg.ttlMs !== undefined ? { ttl: this.cfg.ttlMs % 1000 === 0 ? `${this.cfg.ttlMs / 1000}s` : `${this.cfg.ttlMs}ms` } : {}),
       });
       const value = JSON.stringify({ node: this.cfg.node, group: this.group, since: new Date().toISOString() });
       if (await this.client.kvPut(this.cfg.key, value, { acquire: session })) {
@@ -89,6 +101,20 @@ export class OwnerLock {
     } catch (e) {
       return done(false, `could not check the owner lock at ${this.cfg.url}: ${errorMessage(e)}`);
     }
+  }
+
+  /**
+   * Renew this node's session (owner_lock.ttl): `renewed`, or `lost` when
+   * the key is no longer held by this node or its session is gone (the
+   * servers invalidated it: another node may acquire after lock-delay).
+   * Throws when Consul cannot be asked (not evidence of a loss).
+   */
+  async renew(): Promise<{ result: 'renewed' | 'lost'; detail: string }> {
+    const h = await this.holder();
+    if (h.kind === 'none') return { result: 'lost', detail: `owner lock ${this.cfg.key} is no longer held (its session was invalidated or released)` };
+    if (h.kind === 'other') return { result: 'lost', detail: `owner lock ${this.cfg.key} is held by node ${h.node}` };
+    if (await this.client.sessionRenew(h.session)) return { result: 'renewed', detail: `session ${h.session} renewed` };
+    return { result: 'lost', detail: `owner lock ${this.cfg.key}: session ${h.session} is gone` };
   }
 
   /** Release a hold this process took in its preflight (activation refused or rolled back). */

@@ -11,8 +11,8 @@ export type HookName = 'before_start' | 'after_start' | 'before_stop' | 'after_s
 
 /** An `address` member: an IPv4/prefix on an interface, announced by ARP. */
 export interface AddressMember { type: 'address'; name: string; cidr: Cidr; interface: string; arp: { count: number; intervalMs: number; unicast: string[] } }
-/** A `unit` member: a systemd unit through `systemctl` (D-Bus: later). */
-export interface UnitMember { type: 'unit'; name: string; unit: string; systemctl: string; timeoutMs: number }
+/** A `unit` member: a systemd unit through systemd's D-Bus API, or the `systemctl` argv. */
+export interface UnitMember { type: 'unit'; name: string; unit: string; backend: 'auto' | 'dbus' | 'systemctl'; systemctl: string; timeoutMs: number }
 /** A `symlink` member: resource-agents `symlink` semantics. */
 export interface SymlinkMember { type: 'symlink'; name: string; link: string; target: string; backupSuffix: string }
 /** A `hostname` member: transient hostname plus managed blocks in hosts (and resolv.conf). */
@@ -49,7 +49,11 @@ export interface GroupConfig {
 }
 
 /** `owner_lock:` normalised. `node` unset: the config's top-level `node`, else the hostname. */
-export interface OwnerLockConfig { url: string; tokenFile?: string; key: string; node?: string; lockDelayMs: number }
+export interface OwnerLockConfig {
+  url: string; tokenFile?: string; key: string; node?: string; lockDelayMs: number;
+  /** Session TTL; unset: none. Set, the daemon renews the session of an active group every ttl/2. */
+  ttlMs?: number;
+}
 
 /** What a member's monitor reports (OCF: SUCCESS / NOT_RUNNING / error). */
 export type MemberStatus = { state: 'running'; detail?: string } | { state: 'stopped'; detail?: string } | { state: 'failed'; reason: string };

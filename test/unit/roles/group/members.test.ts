@@ -115,7 +115,7 @@ case "$1" in
   is-active) s=$(cat ${state} 2>/dev/null || echo inactive); echo $s; [ "$s" = active ];;
 esac
 `, { mode: 0o755 });
-  const m = unitMember({ type: 'unit', name: 'u', unit: 'db.service', systemctl: ctl, timeoutMs: 2000 });
+  const m = unitMember({ type: 'unit', name: 'u', unit: 'db.service', backend: 'systemctl', systemctl: ctl, timeoutMs: 2000 });
   t.same(await m.validate(), []);
   t.equal((await m.monitor()).state, 'stopped');
   t.ok((await m.start()).ok);
@@ -124,7 +124,7 @@ esac
   fs.writeFileSync(state, 'failed\n');
   t.match(await m.monitor(), { state: 'failed' });
   t.same(fs.readFileSync(path.join(d, 'calls'), 'utf8').trim().split('\n'), ['is-active db.service', 'start db.service', 'is-active db.service', 'stop db.service', 'is-active db.service']);
-  t.match(await unitMember({ type: 'unit', name: 'x', unit: 'nosuffix', systemctl: ctl, timeoutMs: 100 }).validate(), [/not a unit name/]);
+  t.match(await unitMember({ type: 'unit', name: 'x', unit: 'nosuffix', backend: 'systemctl', systemctl: ctl, timeoutMs: 100 }).validate(), [/not a unit name/]);
 });
 
 function fakeIo(initial: ListedCidr[], promote = false) {
