@@ -15,10 +15,11 @@ t.test('SIGKILL between two promote steps: the restart verifies p2, runs p3, rep
   const go = path.join(sc.dir, 'go');
   // p2 makes its effect (its mark), then blocks until the test lets it go: the crash point.
   // Steps run in their own process group, so the SIGKILL of the daemon leaves p2 running; `go` ends it.
-  t.teardown(() => fs.writeFileSync(go, ''));
+  // The loop also ends once the scenario's directory is gone (teardown), so no orphan outlives the test.
+  t.teardown(() => { try { fs.writeFileSync(go, ''); } catch { /* the directory is gone */ } });
   const steps = [
     { name: 'p1', command: ['/bin/sh', '-c', sc.markCmd('a', 'p1')], timeout: '5s' },
-    { name: 'p2', command: ['/bin/sh', '-c', `${sc.markCmd('a', 'p2')}; while [ ! -e ${go} ]; do sleep 0.1; done`], timeout: '60s',
+    { name: 'p2', command: ['/bin/sh', '-c', `${sc.markCmd('a', 'p2')}; while [ ! -e ${go} ] && [ -d ${sc.dir} ]; do sleep 0.1; done`], timeout: '60s',
       verify: ['/bin/sh', '-c', `grep -q ' a p2 ' ${path.join(sc.dir, 'timeline')}`] },
     { name: 'p3', command: ['/bin/sh', '-c', sc.markCmd('a', 'p3')], timeout: '5s' },
   ];

@@ -219,11 +219,13 @@ export class PromoteRunner {
     const r = await this.io.runStep(step, env, timeoutMs, undefined, abort?.signal).finally(() => { this.stepAbort = undefined; });
     this.mark(list, index, r.ok ? 'done' : 'failed', r.error);
     this.log[r.ok ? 'info' : 'error']({ event: `${list}-step-${r.ok ? 'done' : 'failed'}`, step: step.name, index, error: r.error }, `promote ${list} step ${step.name} ${r.ok ? 'done' : 'failed'}`);
-    // An interrupted step's record is not sent: the site is demoting, and under a cut the write
-    // would hold the demote steps back by up to consul.timeout for nothing.
-    if (hold && list === 'promote' && !abort?.signal.aborted) {
-      await this.io.recordStep(hold, { list, index, step: step.name, status: r.ok ? 'done' : 'failed', site: this.cfg.site })
+    if (hold && list === 'promote') {
+      const record = this.io.recordStep(hold, { list, index, step: step.name, status: r.ok ? 'done' : 'failed', site: this.cfg.site })
         .catch((e) => this.log.warn({ err: errorMessage(e) }, 'promote step record (done) not written'));
+      // An interrupted step's record is not awaited: the site is demoting, and under a cut the
+      // write would hold the demote steps back by up to consul.timeout. (A stale holder's write
+      // is refused by the witness either way: the txn checks the session.)
+      if (!abort?.signal.aborted) await record;
     }
     this.dispatch(r.ok ? { type: 'stepDone', nowMs: this.io.now(), list, index } : { type: 'stepFailed', nowMs: this.io.now(), list, index, error: r.error ?? 'failed' });
   }

@@ -84,6 +84,9 @@ t.test('a promote step still running when the site demotes is interrupted, so th
       signal?.addEventListener('abort', () => { clearTimeout(timer); entry.aborted = true; resolve({ ok: false, error: 'interrupted: this site is demoting' }); });
     });
   };
+  // The witness is slow to answer (as under a cut, up to consul.timeout): the demote must not wait for the record.
+  const record = f.io.recordStep;
+  f.io.recordStep = async (h, rec) => { await record(h, rec); if (rec.status === 'failed') await new Promise((res) => setTimeout(res, 3000)); };
   const cfg = cfgOf(FAST);
   (cfg.promoteSteps[0] as { timeoutMs: number }).timeoutMs = 60_000;
   const r = new PromoteRunner(cfg, f.io, f.store, log);
@@ -93,9 +96,9 @@ t.test('a promote step still running when the site demotes is interrupted, so th
   renewOk = false; // the session is gone: the next renewal says lost
   for (let i = 0; i < 200 && !f.calls.includes('release'); i++) await new Promise((res) => setTimeout(res, 20));
   t.ok(f.calls.includes('release'), 'demoted and released');
-  t.ok(performance.now() - lostAt < 5000, "well before p1's 60 s timeout");
+  t.ok(performance.now() - lostAt < 2500, "well before p1's 60 s timeout, and not held back by the slow record");
   t.same(seen.map((s) => `${s.name}${s.aborted ? ':aborted' : ''}`), ['p1:aborted', 'd1'], 'p1 interrupted, p2 never ran, d1 ran');
-  t.notOk(f.calls.includes('record:p1:done') || f.calls.includes('record:p1:failed'), "no record for the interrupted step");
+  t.ok(f.calls.includes('record:p1:failed'), "the interrupted step's record is still sent (not awaited)");
   r.stop();
   await r.done;
 });
