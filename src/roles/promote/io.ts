@@ -58,7 +58,7 @@ export function foldReady(rs: readonly Tri[]): Tri {
   return rs.includes('down') ? 'down' : rs.includes('unknown') ? 'unknown' : 'up';
 }
 
-/** TERM → KILL grace of a promote step interrupted because the site demotes. */
+/** TERM → KILL grace of a promote step interrupted because the site demotes (at most demote_timeout / 2). */
 export const ABORT_GRACE_MS = 1000;
 
 // Errors on our side of the wire say nothing about the peer.
@@ -142,8 +142,10 @@ export function realPromoteIo(cfg: PromoteConfig, opts: { pinger?: () => Pinger 
       ]);
     },
     async runStep(step, env, timeoutMs, argv, signal) {
-      // A short grace after an abort: the demote that follows has its own hard timeout to keep.
-      const r = await runCommand(argv ?? step.command, { timeoutMs, env: { ...process.env, ...env }, ...(signal ? { signal, killGraceMs: ABORT_GRACE_MS } : {}) });
+      // A short grace after an abort: it comes out of demote_timeout (the demote deadline is set
+      // before the abort), so at most half of it.
+      const killGraceMs = Math.min(ABORT_GRACE_MS, Math.floor(cfg.demoteTimeoutMs / 2));
+      const r = await runCommand(argv ?? step.command, { timeoutMs, env: { ...process.env, ...env }, ...(signal ? { signal, killGraceMs } : {}) });
       if (!r.ok) return { ok: false, error: r.aborted ? 'interrupted: this site is demoting' : r.timedOut ? `timed out after ${timeoutMs} ms` : r.spawnError ?? `exit ${r.code ?? r.signal}`, stdout: r.stdout };
       if (step.json && argv === undefined) {
         try { JSON.parse(r.stdout); } catch { return { ok: false, error: 'stdout is not JSON', stdout: r.stdout }; }
