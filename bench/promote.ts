@@ -128,9 +128,12 @@ async function main(): Promise<void> {
   const takeovers = results.filter((r) => r.takeoverMs !== undefined).map((r) => r.takeoverMs!);
   const summary = {
     runs, seed, modelBoundMs: MODEL_MS, timing: TIMING,
-    takeovers: takeovers.length, takeoverMaxMs: takeovers.length ? Math.max(...takeovers) : null,
+    takeovers: takeovers.length, takeoverMinMs: takeovers.length ? Math.min(...takeovers) : null,
+    takeoverMaxMs: takeovers.length ? Math.max(...takeovers) : null,
     takeoverMedianMs: takeovers.length ? [...takeovers].sort((a, b) => a - b)[Math.floor(takeovers.length / 2)] : null,
     overlapMaxMs: Math.max(0, ...results.map((r) => r.overlapMs)),
+    overlapTotalMs: results.reduce((sum, r) => sum + r.overlapMs, 0),
+    faults: Object.fromEntries(FAULTS.map((f) => [f, results.filter((r) => r.fault === f).length])),
     allDemotedFirst: results.every((r) => r.aDemotedBeforeB !== false),
   };
   const out = path.join(__dirname, '..', '..', 'bench', 'results', `${values.out}.json`);

@@ -30,6 +30,8 @@ export interface CommandResult {
   code: number | null;
   signal: NodeJS.Signals | null;
   timedOut: boolean;
+  /** True when {@link RunOptions.signal} stopped the run (the group was killed as on a timeout). */
+  aborted?: boolean;
   /** Set when the process could not be started at all (ENOENT, EACCES…). */
   spawnError?: string;
   stdout: string;
@@ -54,6 +56,8 @@ export interface RunOptions {
    * label set stays bounded by the config's keys).
    */
   name?: string;
+  /** Aborting it kills the process group (TERM, then KILL after the grace), as a timeout does. */
+  signal?: AbortSignal;
 }
 
 /** The argv a command runs as. */
@@ -80,6 +84,7 @@ export function runCommand(cmd: Command, opts: RunOptions): Promise<CommandResul
     let stdout = '';
     let stderr = '';
     let timedOut = false;
+    let aborted = false;
     let settled = false;
     const child = spawn(argv[0]!, argv.slice(1), {
       detached: true, // own process group, so a timeout kills grandchildren too
@@ -120,16 +125,31 @@ export function runCommand(cmd: Command, opts: RunOptions): Promise<CommandResul
       clearTimeout(timer);
       if (killTimer) clearTimeout(killTimer);
       if (drainTimer) clearTimeout(drainTimer);
+      opts.signal?.removeEventListener('abort', abort);
       // The group may still hold children that ignored TERM; they go with the leader.
-      if (timedOut) killGroup('SIGKILL');
+      if (timedOut || aborted) killGroup('SIGKILL');
       // A background child (or a setsid one, outside the group) may still hold
       // the pipes: stop reading them so nothing keeps the run, or the loop, alive.
       child.stdout?.destroy();
       child.stderr?.destroy();
-      const ok = !timedOut && r.code === 0 && !r.spawnError;
-      if (opts.name !== undefined) countCommand(opts.name, ok ? 'ok' : timedOut ? 'timeout' : r.spawnError ? 'spawn_error' : 'failed');
-      resolve({ argv, ...r, timedOut, stdout, stderr, durationMs: elapsed(), ok });
+      const ok = !timedOut && !aborted && r.code === 0 && !r.spawnError;
+      if (opts.name !== undefined) countCommand(opts.name, ok ? 'ok' : timedOut ? 'timeout' : aborted ? 'aborted' : r.spawnError ? 'spawn_error' : 'failed');
+      resolve({ argv, ...r, timedOut, ...(aborted ? { aborted } : {}), stdout, stderr, durationMs: elapsed(), ok });
     };
+    // An abort ends the run as a timeout does (TERM, grace, KILL), reported as aborted.
+    function abort(): void {
+      if (settled || timedOut || aborted) return;
+      aborted = true;
+      clearTimeout(timer);
+      killGroup('SIGTERM');
+      killTimer = setTimeout(() => {
+        killed = true;
+        killGroup('SIGKILL');
+        if (exited) finish(exited);
+      }, opts.killGraceMs ?? 2000);
+    }
+    if (opts.signal?.aborted) abort();
+    else opts.signal?.addEventListener('abort', abort, { once: true });
     child.on('error', (e: NodeJS.ErrnoException) => finish({ code: null, signal: null, spawnError: e.code ?? e.message }));
     // The command is done when its leader exits. 'close' waits for the pipes
     // too, and a background child inherits them: `svc & echo started` (how an

@@ -49,7 +49,7 @@ export function countConflict(role: string, kept: boolean): void {
 }
 
 /** An operator command's result, by the config key that names it. */
-export function countCommand(command: string, result: 'ok' | 'failed' | 'timeout' | 'spawn_error'): void {
+export function countCommand(command: string, result: 'ok' | 'failed' | 'timeout' | 'aborted' | 'spawn_error'): void {
   sink?.countCommand(command, result);
 }
 

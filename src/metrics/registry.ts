@@ -151,7 +151,7 @@ export function countConflict(role: string, kept: boolean): void {
 }
 
 /** An operator command's result. `command` is the config key that names it (on_master, track…). */
-export function countCommand(command: string, result: 'ok' | 'failed' | 'timeout' | 'spawn_error'): void {
+export function countCommand(command: string, result: 'ok' | 'failed' | 'timeout' | 'aborted' | 'spawn_error'): void {
   commands.inc({ command, result });
 }
 

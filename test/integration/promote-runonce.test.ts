@@ -1,7 +1,9 @@
 // The promote role's scheduler as processes against the Consul TEST DOUBLE on
-// loopback: two concurrent run-once → one exits 3 "busy"; a SIGKILL between two
-// promote steps → the restart does not repeat the finished step; a stale holder's
-// step record → 409; unsafe timings and two-site auto → exit 2 with one line.
+// loopback, for what needs no sites: a SIGKILL between two promote steps whose
+// verify then fails → demote and stop, p1 never repeated; the I/O's step record
+// under an invalidated session → 409; unsafe timings and two-site auto → exit 2
+// with one line. The three-site versions (run-once busy, SIGKILL with and
+// without verify, the stale holder's delayed write): promote-lab-*.test.ts.
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -51,39 +53,6 @@ const started = (dir: string, name: string): boolean => {
     return j.steps.some((s) => s.name === name && s.status === 'started');
   } catch { return false; }
 };
-
-t.test('two concurrent run-once: the second exits 3 busy; SIGKILL between steps: no repeat after restart', async (t) => {
-  const d = await startDoubleForTest(t, DOUBLE);
-  const dir = scratchDir('promote-once');
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const cfg = writeConfig(dir, 'vigil', section(d.url, dir, [marker(dir, 'p1'), marker(dir, 'p2', 4)]));
-
-  const first = runOnce(cfg);
-  t.teardown(() => { first.proc.kill('SIGKILL'); });
-  // p1 is done once its marker is there; the first run is then resident (it holds the lease).
-  await waitFor(() => markers(dir).some((m) => m.startsWith('p1 ')), 3 * 1000 + TTL_MS, () => `p1's marker within check_interval + a lock acquire; run-once said:\n${tail(first.out())}`);
-  const second = await runCli(['promote', 'run-once', '-c', cfg]);
-  t.equal(second.code, 3, 'the second run-once exits 3');
-  t.match(second.stderr, /busy/);
-  t.equal(second.stderr.trim().split('\n').length, 1, 'one line');
-
-  // Kill the holder while p2 sleeps (between p1 done and p2 done).
-  await waitFor(() => started(dir, 'p2'), 5000, () => `the journal marking p2 started; run-once said:\n${tail(first.out())}`);
-  first.proc.kill('SIGKILL');
-  await first.exited;
-  const journal = JSON.parse(fs.readFileSync(path.join(dir, 'journal', 'mail.json'), 'utf8'));
-  t.equal(journal.phase, 'promoting', 'the journal says promoting');
-  t.same(journal.steps.map((s: { name: string; status: string }) => `${s.name}:${s.status}`), ['p1:done', 'p2:started'],
-    'p1 done and p2 started: the crash point');
-
-  // Without a verify for p2 the restart stops and asks the operator; p1 is not run again.
-  const again = await runCli(['promote', 'run-once', '-c', cfg]);
-  t.equal(again.code, 1, `restart after a crash in started (no verify) stops; said:\n${tail(again.stdout + again.stderr)}`);
-  t.same(markers(dir).filter((m) => m.startsWith('p1 ')).length, 1, 'p1 ran exactly once');
-  const st = await runCli(['promote', 'status', '-c', cfg]);
-  t.equal(st.code, 1);
-  t.match(st.stdout, /STOPPED, operator needed: promote step p2 was started and never finished/);
-});
 
 t.test('SIGKILL between steps with a verify: the restart verifies, continues, and never repeats p1', async (t) => {
   const d = await startDoubleForTest(t, DOUBLE);

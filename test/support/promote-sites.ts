@@ -36,6 +36,14 @@ export interface Scenario {
   /** Last log lines of both daemons, for failure messages. */
   tails(): string;
   start(site: 'a' | 'b', over?: Record<string, unknown>): void;
+  /** Write a site's config file (as start() does) without starting it; returns its path. */
+  configFile(site: 'a' | 'b', over?: Record<string, unknown>): string;
+  /** A shell command appending `<ns epoch> <site> <what>` to the timeline, as the stand-in steps do. */
+  markCmd(site: 'a' | 'b', what: string): string;
+  /** The site's step journal (`journal_dir/NAME.json`), or undefined while there is none. */
+  journal(site: 'a' | 'b'): { phase: string; steps: { name: string; status: string }[] } | undefined;
+  /** Run `vigil ARGS -c <the site's config>` to completion inside the site's namespace. */
+  cli(site: 'a' | 'b', args: string[], timeoutMs?: number): Promise<{ code: number | null; stdout: string; stderr: string }>;
   kill(site: 'a' | 'b', signal?: NodeJS.Signals): void;
   readyFile(site: 'a' | 'b'): string;
   stop(): Promise<void>;
@@ -81,11 +89,12 @@ export async function startScenario(t: { teardown(fn: () => unknown): void }, ta
   for (let i = 0; i < 100 && !dblOut.includes('"double"'); i++) await new Promise((r) => setTimeout(r, 50));
   if (!dblOut.includes('"double"')) throw new Error(`the Consul double did not start in W within 5 s: ${dblOut}`);
 
+  const markCmd = (name: string, what: string) => `echo "$(date +%s%N) ${name} ${what} $VIGIL_LEASE_INDEX" >> ${timelineFile}`;
   const configFor = (name: 'a' | 'b', over: Record<string, unknown>) => {
     const me = lab.site(name);
     const peer = name === 'a' ? 'b' : 'a';
     const peerAddr = lab.site(peer).addr[name]!;
-    const mark = (what: string) => `echo "$(date +%s%N) ${name} ${what} $VIGIL_LEASE_INDEX" >> ${timelineFile}`;
+    const mark = (what: string) => markCmd(name, what);
     const pidf = path.join(dir, `${name}.svc.pid`);
     const serve = `${process.execPath} -e "require('net').createServer((s)=>s.end()).listen(${SERVICE_PORT},'${me.addr[peer]}')" </dev/null >/dev/null 2>&1 & echo $! > ${pidf}`;
     return {
@@ -125,9 +134,21 @@ export async function startScenario(t: { teardown(fn: () => unknown): void }, ta
       return `\n--- A's last log lines:\n${tail(sc.logs('a'))}\n--- B's last log lines:\n${tail(sc.logs('b'))}\n--- timeline:\n${readText(timelineFile)}`;
     },
     readyFile(site) { return path.join(dir, `${site}.ready`); },
-    start(name, over = {}) {
+    configFile(name, over = {}) {
       const file = path.join(dir, `${name}.yml`);
       fs.writeFileSync(file, stringify(configFor(name, over)), { mode: 0o600 });
+      return file;
+    },
+    markCmd,
+    journal(name) {
+      const text = readText(path.join(dir, `${name}-journal`, 'mail.json'));
+      try { return text ? JSON.parse(text) : undefined; } catch { return undefined; }
+    },
+    cli(name, args, timeoutMs = 30_000) {
+      return lab.site(name).exec([process.execPath, BIN, ...args, '-c', path.join(dir, `${name}.yml`)], timeoutMs);
+    },
+    start(name, over = {}) {
+      const file = sc.configFile(name, over);
       const p = lab.site(name).spawn([process.execPath, BIN, 'run', '-c', file]);
       const entry = { pid: p.pid!, out: '', kill: (s: NodeJS.Signals = 'SIGTERM') => { try { process.kill(-p.pid!, s); } catch { /* gone */ } } };
       p.stdout!.on('data', (c: Buffer) => { entry.out += c.toString(); });

@@ -43,7 +43,8 @@ export interface PromoteIo {
   release(): Promise<void>;
   /** Write a step record only while `hold` still holds the key; throws ConsulTxnConflict when it does not. */
   recordStep(hold: Hold, record: Record<string, unknown>): Promise<void>;
-  runStep(step: StepConfig, env: Record<string, string>, timeoutMs: number, argv?: readonly string[]): Promise<StepOutcome>;
+  /** Run a step (or `argv`, its verify); aborting `signal` kills it (TERM, a short grace, KILL). */
+  runStep(step: StepConfig, env: Record<string, string>, timeoutMs: number, argv?: readonly string[], signal?: AbortSignal): Promise<StepOutcome>;
   fence(f: FenceConfig): Promise<{ confirmed: boolean; evidence: string }>;
 }
 
@@ -56,6 +57,9 @@ export function foldPeer(rs: readonly Tri[]): Tri {
 export function foldReady(rs: readonly Tri[]): Tri {
   return rs.includes('down') ? 'down' : rs.includes('unknown') ? 'unknown' : 'up';
 }
+
+/** TERM → KILL grace of a promote step interrupted because the site demotes (at most demote_timeout / 2). */
+export const ABORT_GRACE_MS = 1000;
 
 // Errors on our side of the wire say nothing about the peer.
 const LOCAL_ERRORS = new Set(['ENETUNREACH', 'EHOSTUNREACH', 'EADDRNOTAVAIL', 'ENETDOWN', 'EPERM', 'EACCES']);
@@ -137,9 +141,12 @@ export function realPromoteIo(cfg: PromoteConfig, opts: { pinger?: () => Pinger 
         { verb: 'set', key: `vigil/promote/${cfg.name}/steps/${cfg.site}`, value: JSON.stringify({ ...record, lockIndex: hold.lockIndex, session: hold.session }) },
       ]);
     },
-    async runStep(step, env, timeoutMs, argv) {
-      const r = await runCommand(argv ?? step.command, { timeoutMs, env: { ...process.env, ...env } });
-      if (!r.ok) return { ok: false, error: r.timedOut ? `timed out after ${timeoutMs} ms` : r.spawnError ?? `exit ${r.code ?? r.signal}`, stdout: r.stdout };
+    async runStep(step, env, timeoutMs, argv, signal) {
+      // A short grace after an abort: it comes out of demote_timeout (the demote deadline is set
+      // before the abort), so at most half of it.
+      const killGraceMs = Math.min(ABORT_GRACE_MS, Math.floor(cfg.demoteTimeoutMs / 2));
+      const r = await runCommand(argv ?? step.command, { timeoutMs, env: { ...process.env, ...env }, ...(signal ? { signal, killGraceMs } : {}) });
+      if (!r.ok) return { ok: false, error: r.aborted ? 'interrupted: this site is demoting' : r.timedOut ? `timed out after ${timeoutMs} ms` : r.spawnError ?? `exit ${r.code ?? r.signal}`, stdout: r.stdout };
       if (step.json && argv === undefined) {
         try { JSON.parse(r.stdout); } catch { return { ok: false, error: 'stdout is not JSON', stdout: r.stdout }; }
       }

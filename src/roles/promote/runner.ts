@@ -40,6 +40,8 @@ export class PromoteRunner {
   private lastInputs: (CheckInputs & { at: string }) | undefined;
   private lastTickMs = 0;
   private demoteDeadlineMs = 0;
+  /** Interrupts the promote step that is running, if any. */
+  private stepAbort: AbortController | undefined;
   private resolveDone!: (code: number) => void;
   readonly done: Promise<number>;
 
@@ -101,7 +103,7 @@ export class PromoteRunner {
     if (holding) {
       const [n, fx] = stepDown(this.s, this.cfg, 'vigil is stopping');
       this.s = n;
-      this.demoteDeadlineMs = this.io.now() + this.cfg.demoteTimeoutMs;
+      this.startDemoting();
       this.persist();
       this.enqueue(fx);
     }
@@ -115,10 +117,24 @@ export class PromoteRunner {
     const before = this.s;
     const [next, fx] = transition(before, this.cfg, e);
     this.s = next;
-    if (next.phase === 'demoting' && before.phase !== 'demoting') this.demoteDeadlineMs = this.io.now() + this.cfg.demoteTimeoutMs;
+    if (next.phase === 'demoting' && before.phase !== 'demoting') this.startDemoting();
     if (next.lastRenewSentMs !== before.lastRenewSentMs) this.armGiveUp();
     if (next.phase !== before.phase || next.granted !== before.granted || next.hold !== before.hold || next.yielded !== before.yielded) this.persist();
     this.enqueue(fx);
+  }
+
+  /**
+   * Entering `demoting`: the demote steps have demote_timeout from now, and a
+   * promote step still running is interrupted. Steps run one at a time, so a
+   * promote step that outlived the lease would otherwise hold the demotion back
+   * until its own timeout, past the moment the peer may acquire.
+   */
+  private startDemoting(): void {
+    this.demoteDeadlineMs = this.io.now() + this.cfg.demoteTimeoutMs;
+    if (this.stepAbort) {
+      this.log.warn({ event: 'promote-step-interrupted', reason: this.s.reason }, 'promote step interrupted: this site demotes');
+      this.stepAbort.abort();
+    }
   }
 
   private persist(): void {
@@ -188,6 +204,8 @@ export class PromoteRunner {
         this.dispatch({ type: 'stepFailed', nowMs: this.io.now(), list, index, error: `step record not written: ${errorMessage(e)}` });
         return;
       }
+      // The give-up deadline may have passed while the record was on its way: then the step does not start.
+      if (!stillOurs()) return;
     }
     this.mark(list, index, 'started');
     const timeoutMs = list === 'promote' ? step.timeoutMs : Math.max(100, Math.min(step.timeoutMs, this.demoteDeadlineMs - this.io.now()));
@@ -196,12 +214,18 @@ export class PromoteRunner {
       VIGIL_PROMOTE_STEP: step.name, VIGIL_PROMOTE_SITE: this.cfg.site,
     };
     this.log.info({ event: `${list}-step-start`, step: step.name, index, lockIndex: hold?.lockIndex }, `promote ${list} step ${step.name} starts`);
-    const r = await this.io.runStep(step, env, timeoutMs);
+    const abort = list === 'promote' ? new AbortController() : undefined;
+    this.stepAbort = abort;
+    const r = await this.io.runStep(step, env, timeoutMs, undefined, abort?.signal).finally(() => { this.stepAbort = undefined; });
     this.mark(list, index, r.ok ? 'done' : 'failed', r.error);
     this.log[r.ok ? 'info' : 'error']({ event: `${list}-step-${r.ok ? 'done' : 'failed'}`, step: step.name, index, error: r.error }, `promote ${list} step ${step.name} ${r.ok ? 'done' : 'failed'}`);
     if (hold && list === 'promote') {
-      await this.io.recordStep(hold, { list, index, step: step.name, status: r.ok ? 'done' : 'failed', site: this.cfg.site })
+      const record = this.io.recordStep(hold, { list, index, step: step.name, status: r.ok ? 'done' : 'failed', site: this.cfg.site })
         .catch((e) => this.log.warn({ err: errorMessage(e) }, 'promote step record (done) not written'));
+      // An interrupted step's record is not awaited: the site is demoting, and under a cut the
+      // write would hold the demote steps back by up to consul.timeout. (A stale holder's write
+      // is refused by the witness either way: the txn checks the session.)
+      if (!abort?.signal.aborted) await record;
     }
     this.dispatch(r.ok ? { type: 'stepDone', nowMs: this.io.now(), list, index } : { type: 'stepFailed', nowMs: this.io.now(), list, index, error: r.error ?? 'failed' });
   }

@@ -9,6 +9,10 @@ const step = (command: string[], json = false) => ({ name: 's', command, timeout
 
 t.test('steps: exit status, timeout, JSON output, environment', async (t) => {
   const io = realPromoteIo(cfgOf());
+  const ac = new AbortController();
+  const interrupted = io.runStep(step(['/bin/sleep', '30']), {}, 30_000, undefined, ac.signal);
+  setTimeout(() => ac.abort(), 100);
+  t.match(await interrupted, { ok: false, error: 'interrupted: this site is demoting' }, 'an abort interrupts the step');
   t.same(await io.runStep(step(['/bin/sh', '-c', 'exit 3']), {}, 2000), { ok: false, error: 'exit 3', stdout: '' });
   t.match(await io.runStep(step(['/bin/sleep', '5']), {}, 200), { ok: false, error: 'timed out after 200 ms' });
   t.match(await io.runStep(step(['/bin/echo', 'not json'], true), {}, 2000), { ok: false, error: 'stdout is not JSON' });

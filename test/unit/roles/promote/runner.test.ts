@@ -68,3 +68,37 @@ t.test('a refused step record (409): the step does not run, the site demotes', a
   r.stop();
   await r.done;
 });
+
+t.test('a promote step still running when the site demotes is interrupted, so the demote steps run at once', async (t) => {
+  const f = fakes();
+  let renewOk = true;
+  f.io.renew = async () => renewOk;
+  const seen: { name: string; aborted?: boolean }[] = [];
+  f.io.runStep = async (s, _env, timeoutMs, _argv, signal) => {
+    const entry: { name: string; aborted?: boolean } = { name: s.name };
+    seen.push(entry);
+    if (s.name !== 'p1') return { ok: true };
+    // p1 "hangs" until its timeout unless it is interrupted.
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve({ ok: false, error: `timed out after ${timeoutMs} ms` }), timeoutMs);
+      signal?.addEventListener('abort', () => { clearTimeout(timer); entry.aborted = true; resolve({ ok: false, error: 'interrupted: this site is demoting' }); });
+    });
+  };
+  // The witness is slow to answer (as under a cut, up to consul.timeout): the demote must not wait for the record.
+  const record = f.io.recordStep;
+  f.io.recordStep = async (h, rec) => { await record(h, rec); if (rec.status === 'failed') await new Promise((res) => setTimeout(res, 3000)); };
+  const cfg = cfgOf(FAST);
+  (cfg.promoteSteps[0] as { timeoutMs: number }).timeoutMs = 60_000;
+  const r = new PromoteRunner(cfg, f.io, f.store, log);
+  await r.start();
+  for (let i = 0; i < 100 && !seen.some((s) => s.name === 'p1'); i++) await new Promise((res) => setTimeout(res, 20));
+  const lostAt = performance.now();
+  renewOk = false; // the session is gone: the next renewal says lost
+  for (let i = 0; i < 200 && !f.calls.includes('release'); i++) await new Promise((res) => setTimeout(res, 20));
+  t.ok(f.calls.includes('release'), 'demoted and released');
+  t.ok(performance.now() - lostAt < 2500, "well before p1's 60 s timeout, and not held back by the slow record");
+  t.same(seen.map((s) => `${s.name}${s.aborted ? ':aborted' : ''}`), ['p1:aborted', 'd1'], 'p1 interrupted, p2 never ran, d1 ran');
+  t.ok(f.calls.includes('record:p1:failed'), "the interrupted step's record is still sent (not awaited)");
+  r.stop();
+  await r.done;
+});
