@@ -21,8 +21,8 @@ const TIMING = {
 };
 const V = vipTiming(TIMING);
 
-/** The lab's IPv6 prefix: unique-local, random per run like its IPv4 subnet. */
-const ula = (lab: Lab) => `fd${lab.prefix.slice(2, 4)}:${lab.prefix.slice(4, 8)}::`;
+/** The lab's IPv6 prefix: unique-local, random per run like its IPv4 subnet (canonical text, as `ip` prints it). */
+const ula = (lab: Lab) => `fd${lab.prefix.slice(2, 4)}:${parseInt(lab.prefix.slice(4, 8), 16).toString(16)}::`;
 
 /**
  * The lab turns IPv6 off in its namespaces (a quiet bridge); these tests

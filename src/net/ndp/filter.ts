@@ -25,8 +25,11 @@ const JEQ_K = 0x15; const JEQ_X = 0x1d; const TAX = 0x07; const RET_K = 0x06;
 const SKF_AD_PKTTYPE = -0x1000 + 4;
 const PACKET_OUTGOING = 4;
 
-type Target = 'accept' | 'drop' | string; // string: a label
-interface Insn { code: number; k: number; jt?: Target; jf?: Target; label?: string }
+type Target = string; // a label
+/** `ja`: an unconditional jump with a 32-bit offset, for the long jumps over a block of targets. */
+interface Insn { code: number; k: number; jt?: Target; jf?: Target; ja?: string; label?: string }
+const JA = 0x05;
+const ACCEPT_ALL = 0xffffffff;
 
 function words(ip: string): number[] {
   const b = ipv6Bytes(ip);
@@ -34,13 +37,21 @@ function words(ip: string): number[] {
   return [0, 4, 8, 12].map((o) => b.readUInt32BE(o));
 }
 
-/** Instructions that jump to `hit` when the 16 bytes at `off` equal `ip`, else fall to `miss`. */
-function match16(p: Insn[], off: number, ip: string, hit: Target, miss: string): void {
-  const w = words(ip);
-  w.forEach((x, i) => {
-    p.push({ code: LD_W_ABS, k: off + i * 4 });
-    p.push({ code: JEQ_K, k: x, jt: i === 3 ? hit : undefined, jf: miss });
+/**
+ * A block accepting when the 16 bytes at `off` equal one of `ips`, dropping
+ * otherwise. Each address accepts inline and a mismatch jumps to the next
+ * address, so every conditional jump stays short whatever the list's length.
+ */
+function matchAny(p: Insn[], off: number, ips: string[], tag: string): void {
+  ips.forEach((ip, n) => {
+    const miss = `${tag}${n + 1}`;
+    words(ip).forEach((w, i) => {
+      p.push({ code: LD_W_ABS, k: off + i * 4, ...(i === 0 ? { label: `${tag}${n}` } : {}) });
+      p.push({ code: JEQ_K, k: w, jf: miss });
+    });
+    p.push({ code: RET_K, k: ACCEPT_ALL });
   });
+  p.push({ code: RET_K, k: 0, label: `${tag}${ips.length}` });
 }
 
 /** The program as struct sock_filter[] bytes in host order, for the native setFilter. */
@@ -52,36 +63,34 @@ export function buildNdpFilter(i: NdpInterests): Buffer {
   p.push({ code: LD_H_ABS, k: OFF.ethType }, { code: JEQ_K, k: ETHERTYPE_IPV6, jf: 'drop' });
   p.push({ code: LD_B_ABS, k: OFF.nextHeader }, { code: JEQ_K, k: NEXT_HEADER_ICMPV6, jf: 'drop' });
   p.push({ code: LD_B_ABS, k: OFF.hopLimit }, { code: JEQ_K, k: ND_HOP_LIMIT, jf: 'drop' });
-  p.push({ code: LD_B_ABS, k: OFF.icmpType }, { code: JEQ_K, k: ICMP6_NA, jt: 'na' }, { code: JEQ_K, k: ICMP6_NS, jt: 'ns', jf: 'drop' });
-  // NA: the target is one we wait for.
-  p.push({ code: LD_B_ABS, k: OFF.icmpType, label: 'na' });
-  targets.forEach((ip, n) => {
-    if (n > 0) p.push({ code: LD_B_ABS, k: OFF.icmpType, label: `na${n}` });
-    match16(p, OFF.target, ip, 'accept', n + 1 < targets.length ? `na${n + 1}` : 'drop');
-  });
-  p.push({ code: RET_K, k: 0 });
-  // NS: from :: with a nonce option equal to the Ethernet source, for a release target.
-  p.push({ code: LD_W_ABS, k: OFF.src, label: 'ns' }, { code: JEQ_K, k: 0, jf: 'drop' });
+  p.push({ code: LD_B_ABS, k: OFF.icmpType });
+  p.push({ code: JEQ_K, k: ICMP6_NA, jf: 'notna' }, { code: JA, k: 0, ja: 'na0' });
+  p.push({ code: JEQ_K, k: ICMP6_NS, jf: 'drop', label: 'notna' });
+  // NS: from :: with a nonce option (type 14, one unit) equal to the Ethernet source.
+  p.push({ code: LD_W_ABS, k: OFF.src }, { code: JEQ_K, k: 0, jf: 'drop' });
   for (const o of [4, 8, 12]) p.push({ code: LD_W_ABS, k: OFF.src + o }, { code: JEQ_K, k: 0, jf: 'drop' });
   p.push({ code: LD_H_ABS, k: OFF.options }, { code: JEQ_K, k: (OPT_NONCE << 8) | 1, jf: 'drop' });
   p.push({ code: LD_W_ABS, k: 6 }, { code: TAX, k: 0 }, { code: LD_W_ABS, k: OFF.options + 2 }, { code: JEQ_X, k: 0, jf: 'drop' });
   p.push({ code: LD_H_ABS, k: 10 }, { code: TAX, k: 0 }, { code: LD_H_ABS, k: OFF.options + 6 }, { code: JEQ_X, k: 0, jf: 'drop' });
-  releases.forEach((ip, n) => {
-    p.push({ code: LD_B_ABS, k: OFF.icmpType, label: n === 0 ? 'rel' : `rel${n}` });
-    match16(p, OFF.target, ip, 'accept', n + 1 < releases.length ? `rel${n + 1}` : 'drop');
-  });
-  const DROP = p.length; const ACCEPT = p.length + 1;
-  p.push({ code: RET_K, k: 0 }, { code: RET_K, k: 0xffffffff });
+  p.push({ code: JA, k: 0, ja: 'rel0' });
+  p.push({ code: RET_K, k: 0, label: 'drop' });
+  matchAny(p, OFF.target, releases, 'rel');
+  // NA: the target is one we wait for.
+  matchAny(p, OFF.target, targets, 'na');
   const at = new Map<string, number>();
   p.forEach((x, n) => { if (x.label !== undefined) at.set(x.label, n); });
+  const to = (t: string): number => {
+    const n = at.get(t);
+    if (n === undefined) throw new Error(`BPF label ${t} missing`);
+    return n;
+  };
   const rel = (from: number, t: Target | undefined): number => {
     if (t === undefined) return 0;
-    const to = t === 'accept' ? ACCEPT : t === 'drop' ? DROP : at.get(t);
-    if (to === undefined) throw new Error(`BPF label ${t} missing`);
-    const d = to - from - 1;
-    if (d < 0 || d > 255) throw new Error(`BPF jump out of range (${d}): too many addresses in one filter`);
+    const d = to(t) - from - 1;
+    if (d < 0 || d > 255) throw new Error(`BPF jump out of range (${d})`);
     return d;
   };
+  p.forEach((x, n) => { if (x.ja !== undefined) x.k = to(x.ja) - n - 1; });
   const le = endianness() === 'LE';
   const buf = Buffer.alloc(p.length * 8);
   p.forEach((x, n) => {
