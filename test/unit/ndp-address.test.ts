@@ -5,6 +5,7 @@ import { ConfigError } from '../../src/errors';
 import { parseConfigText } from '../../src/config/load';
 import { canonicalIPv6, formatIPv6, ipv6Bytes, ipv6HaProblem, parseAnyCidr } from '../../src/util/ip6';
 import { parseIpFile } from '../../src/roles/vip/ipfile';
+import { batchArgv, parseVzlistIps } from '../../src/actions/vzctl';
 
 t.test('IPv6 text forms parse to 16 bytes and print in RFC 5952 form', async (t) => {
   const cases: Array<[string, string]> = [
@@ -96,4 +97,12 @@ t.test('IP file: families mixed, canonical duplicates once, bad lines named with
   t.match(r.invalid[1]!.reason, /multicast/);
   t.match(r.invalid[2]!.reason, /IPv4-mapped/);
   t.match(r.invalid[3]!.reason, /not an IPv6 address/);
+});
+
+t.test('vzctl backend: vzlist IPv6 tokens are HA addresses in canonical text (vzctl set --ipadd takes IPv6)', async (t) => {
+  t.same(parseVzlistIps('10.0.0.1 fd00:0::10/64 fd00::11 fe80::1 ff02::1 fd00::12/129'), {
+    addresses: [{ address: '10.0.0.1' }, { address: 'fd00::10', prefix: 64 }, { address: 'fd00::11' }],
+    skipped: ['fe80::1', 'ff02::1', 'fd00::12/129'],
+  });
+  t.same(batchArgv('vzctl', '101', '--ipadd', ['10.0.0.1', 'fd00::10']), [['vzctl', 'set', '101', '--ipadd', '10.0.0.1', '--ipadd', 'fd00::10']]);
 });
