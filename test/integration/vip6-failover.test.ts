@@ -123,6 +123,19 @@ t.test('failover over IPv6: NDP probes, NODAD takeover, the client cache moves o
   t.equal(await a.role(), 'slave', 'after the heal a stays slave');
   t.equal(await b.role(), 'master');
   t.same(aMon.lines().filter((l) => /dadfailed/.test(l)), [], 'a never saw the address dadfailed');
+
+  // A restart is not a failover: kill -9 of b's daemon leaves the address; the new daemon resumes as master.
+  const bEvents = bMon.lines().length;
+  const bd = daemons[1]!;
+  bd.proc.kill('SIGKILL');
+  await bd.exited;
+  t.ok(await addrLine(b.h, haIp), 'the kernel keeps b\'s address after kill -9');
+  daemons.push(startDaemon(b.h, b.config, b.pidfile));
+  await waitFor(async () => ['master', 'slave'].includes((await daemonStatus(b.pidfile))?.roles?.vip?.role), START_MS, expectedOf('b\'s new daemon answers status', START_MS, daemons));
+  const resumed = (await daemonStatus(b.pidfile))?.roles?.vip;
+  t.equal(resumed?.role, 'master', 'b resumes as master');
+  t.equal(resumed?.takeovers, 0, 'without a takeover');
+  t.same(bMon.lines().slice(bEvents).filter((l) => l.startsWith('Deleted')), [], 'the address was never removed meanwhile');
 });
 
 t.test('split brain over IPv6: the lower MAC keeps the address', async (t) => {
