@@ -37,7 +37,7 @@ export type NdpBinding = Pick<NativeBinding, 'openArpSocket' | 'monotonicNs'>;
 
 /** Tri-state probe result, shaped as the ARP prober's for the vip role. */
 export type NdpProbeResult =
-  | { status: 'answered'; mac: string; rttMs: number; senderMac: string }
+  | { status: 'answered'; mac: string; rttMs: number; senderMac: string; receivedAtNs: bigint }
   | { status: 'silent'; senderMac: string }
   | { status: 'error'; error: VigilError; senderMac?: string };
 
@@ -173,7 +173,7 @@ export class NdpProber {
       let timer: NodeJS.Timeout | undefined;
       const w: Waiter = {
         ip,
-        onAnswer: (mac, atNs) => finish({ status: 'answered', mac, rttMs: Math.max(0, nsToMs(atNs - sentAt)), senderMac }),
+        onAnswer: (mac, atNs) => finish({ status: 'answered', mac, rttMs: Math.max(0, nsToMs(atNs - sentAt)), senderMac, receivedAtNs: atNs }),
       };
       const finish = (r: NdpProbeResult) => {
         if (!this.waiters.delete(w)) return;
