@@ -21,6 +21,14 @@
  *   sends (keepalived answers it with its priority-0 advert); healed by
  *   starting the daemon again.
  *
+ * With --ipv6 the same over IPv6 (the issue-20 row): IPv6 turned on in the
+ * lab hosts, a unique-local HA IP (fd00::/8, /64), vigil probing by NDP and
+ * keepalived's VRRPv3 carrying an IPv6 virtual_ipaddress with IPv6 unicast
+ * peers; the client sends one DAD-form NS per period and counts NAs for the
+ * HA IP (see lib/client-proc.ts). Only link-cut and graceful faults: a
+ * recreated link (host-gone) would come back without the host's own IPv6
+ * address, which keepalived's unicast needs. Output failover-ipv6.json.
+ *
  * Measured per fault: takeover_ms = fault → the first ARP reply to the
  * client from the other node, the fault instant being the kernel's
  * notification that the master's bridge port went down (a netlink watcher in
@@ -106,6 +114,8 @@ export interface FailoverOptions {
   /** Seconds of wire counting at rest per configuration (default 10 quick, 30 full). */
   wireSeconds?: number;
   configs?: HaConfig[];
+  /** IPv6 instead of IPv4 (see the file comment). */
+  ipv6?: boolean;
   /**
    * Result name (bench/results/<out>.json), taken as given; default
    * 'failover', or 'failover-partial' for a subset of configurations, with
@@ -201,8 +211,22 @@ async function recoverPair(nodes: HaNode[]): Promise<void> {
 
 /** Remove the HA IP from a host if a daemon left it behind. */
 async function removeHaIp(host: LabHost, ip: string): Promise<void> {
-  const r = await host.exec(['ip', '-4', '-o', 'addr', 'show', 'dev', host.ifname]);
-  if (r.stdout.includes(` ${ip}/`)) await host.exec(['ip', 'addr', 'del', `${ip}/24`, 'dev', host.ifname]);
+  const v6 = ip.includes(':');
+  const r = await host.exec(['ip', v6 ? '-6' : '-4', '-o', 'addr', 'show', 'dev', host.ifname]);
+  if (r.stdout.includes(` ${ip}/`)) await host.exec(['ip', 'addr', 'del', `${ip}/${v6 ? 64 : 24}`, 'dev', host.ifname]);
+}
+
+/** The lab's IPv6 prefix (unique-local, from the run prefix), RFC 5952 text. */
+const ulaPrefix = (lab: Lab) => `fd${lab.prefix.slice(2, 4)}:${parseInt(lab.prefix.slice(4, 8), 16).toString(16)}::`;
+
+/** Turn IPv6 on in the lab hosts (the lab keeps it off) and give each its own ULA. */
+async function enableIpv6(lab: Lab): Promise<void> {
+  await Promise.all(lab.hosts.map(async (h, i) => {
+    const r = await h.exec(['sh', '-c', 'echo 0 > /proc/sys/net/ipv6/conf/all/disable_ipv6 && echo 0 > /proc/sys/net/ipv6/conf/default/disable_ipv6 && echo 0 > /proc/sys/net/ipv6/conf/eth0/disable_ipv6']);
+    if (r.code !== 0) throw new Error(`enable IPv6 in ${h.ns}: ${r.stderr}`);
+    const a = await h.exec(['ip', '-6', 'addr', 'add', `${ulaPrefix(lab)}${(10 + i).toString(16)}/64`, 'dev', 'eth0', 'nodad']);
+    if (a.code !== 0) throw new Error(`IPv6 address in ${h.ns}: ${a.stderr}`);
+  }));
 }
 
 interface TrialCapture { trial: Trial; timeline?: Timeline }
@@ -339,11 +363,15 @@ function summarize(cfg: HaConfig, kind: FaultKind, trials: Trial[]): RunSummary 
 /** Everything one configuration produced. */
 interface ConfigResult { cfg: HaConfig; wire: WireRate; trials: Trial[]; timeline?: Timeline; probePeriodMs: number }
 
-async function runConfig(lab: Lab, bridge: NsWatch, dir: string, cfg: HaConfig, faults: number, wireSeconds: number): Promise<ConfigResult> {
+async function runConfig(lab: Lab, bridge: NsWatch, dir: string, cfg: HaConfig, faults: number, wireSeconds: number, ipv6 = false): Promise<ConfigResult> {
   const a = lab.host('a');
   const b = lab.host('b');
-  const haIp = lab.freeIp(0);
-  const nodes = startPair(cfg, a, b, { haIp, dir });
+  const haIp = ipv6 ? `${ulaPrefix(lab)}100` : lab.freeIp(0);
+  const hostIdx = (h: LabHost) => lab.hosts.indexOf(h);
+  const nodes = startPair(cfg, a, b, ipv6
+    ? { haIp, dir, prefixLen: 64, unicastOf: (h) => `${ulaPrefix(lab)}${(10 + hostIdx(h)).toString(16)}` }
+    : { haIp, dir });
+  const kinds: readonly FaultKind[] = ipv6 ? ['link-cut', 'graceful'] : FAULTS;
   let client: ArpClient | undefined;
   try {
     log(`${label(cfg)}: started on a and b, waiting for one master`);
@@ -360,7 +388,7 @@ async function runConfig(lab: Lab, bridge: NsWatch, dir: string, cfg: HaConfig, 
     const trials: Trial[] = [];
     let timeline: Timeline | undefined;
     for (let i = 0; i < faults; i++) {
-      for (const kind of FAULTS) {
+      for (const kind of kinds) {
         // The timeline shows a link cut, not the very first (the client has just started).
         const capture = !timeline && kind === 'link-cut' && (i > 0 || faults === 1);
         const { trial, timeline: tl } = await runTrial(cfg, nodes, client, bridge, kind, capture);
@@ -415,21 +443,23 @@ export async function runFailover(opts: FailoverOptions): Promise<FailoverResult
   let bridge: NsWatch | undefined;
   try {
     bridge = await watchBridge(lab);
-    log(`lab ${lab.prefix} (${lab.subnet}); ${faults} faults of each kind per configuration`);
-    for (const cfg of configs) results.push(await runConfig(lab, bridge, dir, cfg, faults, wireSeconds));
+    if (opts.ipv6) await enableIpv6(lab);
+    log(`lab ${lab.prefix} (${opts.ipv6 ? `${ulaPrefix(lab)}/64, IPv6` : lab.subnet}); ${faults} faults of each kind per configuration`);
+    for (const cfg of configs) results.push(await runConfig(lab, bridge, dir, cfg, faults, wireSeconds, opts.ipv6 === true));
   } finally {
     await bridge?.stop();
     await lab.destroy();
     fs.rmSync(dir, { recursive: true, force: true });
   }
   const runs: RunSummary[] = [];
-  for (const r of results) for (const k of FAULTS) runs.push(summarize(r.cfg, k, r.trials));
+  for (const r of results) for (const k of FAULTS) if (!opts.ipv6 || k !== 'host-gone') runs.push(summarize(r.cfg, k, r.trials));
   const probes_per_s: Record<string, number> = {};
   for (const r of results) probes_per_s[label(r.cfg)] = r.wire.frames_per_s;
   const ratio: FailoverResult['ratio'] = [];
   const vigils = results.filter((r) => r.cfg.impl === 'vigil');
   const kas = results.filter((r) => r.cfg.impl === 'keepalived');
   for (const k of FAULTS) {
+    if (opts.ipv6 && k === 'host-gone') continue;
     for (const v of vigils) {
       for (const ka of kas) {
         const vr = runs.find((x) => x.impl === 'vigil' && x.config === v.cfg.config && x.fault === k)!;
@@ -453,7 +483,7 @@ export async function runFailover(opts: FailoverOptions): Promise<FailoverResult
   }
   const svgs: Record<string, string> = {};
   // A full run gets files of its own: it must not overwrite the quick figures (nor they it).
-  const outName = opts.out ?? `${opts.configs ? 'failover-partial' : 'failover'}${opts.full ? '-full' : ''}`;
+  const outName = opts.out ?? `${opts.configs ? 'failover-partial' : 'failover'}${opts.ipv6 ? '-ipv6' : ''}${opts.full ? '-full' : ''}`;
   for (const r of results) {
     if (!r.timeline) continue;
     const file = `${outName}-${slug(r.cfg)}.svg`;
@@ -463,6 +493,7 @@ export async function runFailover(opts: FailoverOptions): Promise<FailoverResult
   const doc: FailoverResult = {
     runs, ratio, probes_per_s,
     mode: opts.full ? 'full' : 'quick',
+    family: opts.ipv6 ? 'ipv6' : 'ipv4',
     faults_per_kind: faults,
     keepalived: kaVersion ?? 'not installed',
     probe_period_ms: Object.fromEntries(results.map((r) => [label(r.cfg), r1(r.probePeriodMs)])),
@@ -501,9 +532,9 @@ export function printFailover(doc: FailoverResult): void {
 }
 
 async function main(): Promise<number> {
-  const args = parseBenchArgs(process.argv.slice(2), { faults: { type: 'string' }, 'wire-seconds': { type: 'string' }, only: { type: 'string' }, out: { type: 'string' } });
+  const args = parseBenchArgs(process.argv.slice(2), { faults: { type: 'string' }, 'wire-seconds': { type: 'string' }, only: { type: 'string' }, out: { type: 'string' }, ipv6: { type: 'boolean' } });
   if (args.help) {
-    process.stdout.write('usage: node dist/bench/failover.js [--full] [--faults N] [--wire-seconds S] [--only "vigil default,keepalived advert_int 1"] [--out NAME]\n'
+    process.stdout.write('usage: node dist/bench/failover.js [--full] [--ipv6] [--faults N] [--wire-seconds S] [--only "vigil default,keepalived advert_int 1"] [--out NAME]\n'
       + `configurations: ${KNOWN_CONFIGS.map(label).join(', ')} (the last one only with --only)\n`
       + 'quick (default): 10 faults of each kind per configuration -> failover.json; --full: 50 -> failover-full.json.\n'
       + 'With --only the result is failover-partial.json (failover-partial-full.json with --full) unless --out NAME.\n');
@@ -523,6 +554,7 @@ async function main(): Promise<number> {
     ...(args.values['wire-seconds'] !== undefined ? { wireSeconds: numberOption(args.values['wire-seconds'], 10, 'wire-seconds') } : {}),
     ...(configs ? { configs } : {}),
     ...(out ? { out } : {}),
+    ...(args.values.ipv6 === true ? { ipv6: true } : {}),
   });
   printFailover(doc);
   return 0;

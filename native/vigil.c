@@ -1,8 +1,9 @@
 /*
  * Layer: native. The system calls Node cannot make itself, and nothing else.
  *
- *  - An AF_PACKET socket that sends and receives ARP frames on one interface
- *    (no frame building, no policy, no timers: those live in src/net/arp/).
+ *  - An AF_PACKET socket that sends and receives ARP frames (or, opened with
+ *    ETH_P_IPV6, the frames of NDP) on one interface (no frame building, no
+ *    policy, no timers: those live in src/net/arp/ and src/net/ndp/).
  *  - A netlink event socket for link and address changes (nlevents.c).
  *  - setns(2) for the main thread, so tests can open sockets inside a lab
  *    host's network namespace.
@@ -147,8 +148,9 @@ typedef struct arp_sock {
 
 /*
  * Classic BPF: drop our own transmissions (PACKET_OUTGOING, seen on a packet
- * socket bound to the interface) and anything that is not EtherType 0x0806.
- * The socket is also bound to ETH_P_ARP; the filter closes the window between
+ * socket bound to the interface) and anything that is not EtherType 0x0806
+ * (instruction 3; an NDP socket opens with a copy that says 0x86DD).
+ * The socket is also bound to that EtherType; the filter closes the window between
  * socket() and bind() and keeps the contract explicit.
  */
 static struct sock_filter arp_filter_code[] = {
@@ -375,6 +377,41 @@ static napi_value arp_set_filter(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * membership(mac, join): PACKET_ADD_MEMBERSHIP / PACKET_DROP_MEMBERSHIP with
+ * PACKET_MR_MULTICAST (packet(7)): the interface accepts frames to the
+ * multicast MAC `mac` for as long as this socket holds the membership (the
+ * kernel drops it when the fd closes). NDP needs it for the solicited-node
+ * group of an address nobody on this host holds yet.
+ */
+static napi_value arp_membership(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  arp_sock *s = unwrap_sock(env, info, &argc, argv);
+  if (!s) return NULL;
+  if (argc < 2) return throw_type(env, "membership(mac, join) needs a 6-byte Buffer and a boolean");
+  if (s->closed) return throw_errno(env, EBADF, "setsockopt(PACKET_ADD_MEMBERSHIP)");
+  bool is_buf = false;
+  NAPI_CALL(env, napi_is_buffer(env, argv[0], &is_buf));
+  if (!is_buf) return throw_type(env, "membership(mac, join) needs a 6-byte Buffer");
+  void *data;
+  size_t len;
+  NAPI_CALL(env, napi_get_buffer_info(env, argv[0], &data, &len));
+  if (len != 6 || (((uint8_t *)data)[0] & 1) == 0) return throw_type(env, "membership mac must be 6 bytes of a multicast address");
+  bool join = false;
+  NAPI_CALL(env, napi_get_value_bool(env, argv[1], &join));
+  struct packet_mreq mr;
+  memset(&mr, 0, sizeof mr);
+  mr.mr_ifindex = s->ifindex;
+  mr.mr_type = PACKET_MR_MULTICAST;
+  mr.mr_alen = 6;
+  memcpy(mr.mr_address, data, 6);
+  int opt = join ? PACKET_ADD_MEMBERSHIP : PACKET_DROP_MEMBERSHIP;
+  if (setsockopt(s->fd, SOL_PACKET, opt, &mr, sizeof mr) < 0)
+    return throw_errno(env, errno, join ? "setsockopt(PACKET_ADD_MEMBERSHIP)" : "setsockopt(PACKET_DROP_MEMBERSHIP)");
+  return NULL;
+}
+
 static napi_value arp_close_js(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   arp_sock *s = unwrap_sock(env, info, &argc, NULL);
@@ -392,12 +429,12 @@ static napi_value arp_closed_get(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* openArpSocket(ifname, drain?) */
+/* openArpSocket(ifname, drain?, ethertype?) — ethertype ETH_P_ARP (default) or ETH_P_IPV6 (NDP). */
 static napi_value open_arp_socket(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1) return throw_type(env, "openArpSocket(ifname, drain?) needs an interface name");
+  if (argc < 1) return throw_type(env, "openArpSocket(ifname, drain?, ethertype?) needs an interface name");
   char ifname[IFNAMSIZ + 1];
   if (!get_string(env, argv[0], ifname, sizeof ifname, "ifname")) return NULL;
   int32_t drain = ARP_DEFAULT_DRAIN;
@@ -407,16 +444,27 @@ static napi_value open_arp_socket(napi_env env, napi_callback_info info) {
     if (t != napi_undefined && !get_int(env, argv[1], &drain, "drain")) return NULL;
     if (drain < 1 || drain > 4096) return throw_type(env, "drain must be 1..4096");
   }
+  int32_t ethertype = ETH_P_ARP;
+  if (argc >= 3) {
+    napi_valuetype t;
+    NAPI_CALL(env, napi_typeof(env, argv[2], &t));
+    if (t != napi_undefined && !get_int(env, argv[2], &ethertype, "ethertype")) return NULL;
+    if (ethertype != ETH_P_ARP && ethertype != ETH_P_IPV6) return throw_type(env, "ethertype must be 0x0806 (ARP) or 0x86dd (IPv6)");
+  }
   if (ifname[0] == '\0' || strlen(ifname) >= IFNAMSIZ) return throw_type(env, "ifname must be 1..15 characters");
 
   unsigned ifindex = if_nametoindex(ifname);
   if (ifindex == 0) return throw_errno(env, errno == 0 ? ENODEV : errno, "if_nametoindex");
 
-  /* Protocol 0: receive nothing until bind() names ARP, after the filter is on. */
+  /* Protocol 0: receive nothing until bind() names the EtherType, after the filter is on. */
   int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, errno, "socket");
 
-  struct sock_fprog prog = {.len = sizeof arp_filter_code / sizeof arp_filter_code[0], .filter = arp_filter_code};
+  /* The opening filter with this socket's EtherType (a copy: the table is shared). */
+  struct sock_filter code[sizeof arp_filter_code / sizeof arp_filter_code[0]];
+  memcpy(code, arp_filter_code, sizeof code);
+  code[3].k = (uint32_t)ethertype;
+  struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
   if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) {
     int e = errno;
     close(fd);
@@ -433,7 +481,7 @@ static napi_value open_arp_socket(napi_env env, napi_callback_info info) {
   struct sockaddr_ll sll;
   memset(&sll, 0, sizeof sll);
   sll.sll_family = AF_PACKET;
-  sll.sll_protocol = htons(ETH_P_ARP);
+  sll.sll_protocol = htons((uint16_t)ethertype);
   sll.sll_ifindex = (int)ifindex;
   if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) {
     int e = errno;
@@ -452,7 +500,7 @@ static napi_value open_arp_socket(napi_env env, napi_callback_info info) {
   s->drain = (unsigned)drain;
   s->env = env;
 
-  napi_value obj, jidx, jmac, fsend, fstart, fclose, ffilter;
+  napi_value obj, jidx, jmac, fsend, fstart, fclose, ffilter, fmember;
   if (napi_create_object(env, &obj) != napi_ok || napi_wrap(env, obj, s, arp_finalize, NULL, NULL) != napi_ok) {
     close(fd);
     free(s);
@@ -467,8 +515,10 @@ static napi_value open_arp_socket(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_create_function(env, "start", NAPI_AUTO_LENGTH, arp_start, NULL, &fstart));
   NAPI_CALL(env, napi_create_function(env, "close", NAPI_AUTO_LENGTH, arp_close_js, NULL, &fclose));
   NAPI_CALL(env, napi_create_function(env, "setFilter", NAPI_AUTO_LENGTH, arp_set_filter, NULL, &ffilter));
+  NAPI_CALL(env, napi_create_function(env, "membership", NAPI_AUTO_LENGTH, arp_membership, NULL, &fmember));
   napi_property_descriptor props[] = {
       {"setFilter", NULL, NULL, NULL, NULL, ffilter, napi_default, NULL},
+      {"membership", NULL, NULL, NULL, NULL, fmember, napi_default, NULL},
       {"ifindex", NULL, NULL, NULL, NULL, jidx, napi_enumerable, NULL},
       {"mac", NULL, NULL, NULL, NULL, jmac, napi_enumerable, NULL},
       {"send", NULL, NULL, NULL, NULL, fsend, napi_default, NULL},

@@ -30,6 +30,12 @@ export interface NativeArpSocket {
    * is struct sock_filter[] in host byte order (src/net/arp/filter.ts).
    */
   setFilter(program: Buffer): void;
+  /**
+   * Join (`true`) or leave the link-layer multicast group `mac` (6 bytes,
+   * group bit set): setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP /
+   * PACKET_DROP_MEMBERSHIP, PACKET_MR_MULTICAST). Held until the fd closes.
+   */
+  membership(mac: Buffer, join: boolean): void;
   /** True once closed. */
   readonly closed: boolean;
 }
@@ -72,8 +78,10 @@ export interface NativeBinding {
    * Open an ARP socket on `ifname`: socket(AF_PACKET, SOCK_RAW|SOCK_NONBLOCK|
    * SOCK_CLOEXEC, ETH_P_ARP), a BPF filter passing only ARP, bound to the
    * interface's ifindex. `drain` caps frames read per readable event.
+   * `ethertype` 0x86DD opens the same socket for IPv6 (NDP) instead: bound to
+   * ETH_P_IPV6, its opening filter passing only 0x86DD.
    */
-  openArpSocket(ifname: string, drain?: number): NativeArpSocket;
+  openArpSocket(ifname: string, drain?: number, ethertype?: number): NativeArpSocket;
   /** CLOCK_MONOTONIC now, in nanoseconds. */
   monotonicNs(): bigint;
   /**

@@ -14,6 +14,36 @@
  */
 import { ArpProber } from '../../src/net/arp/prober';
 import { OP_REPLY } from '../../src/net/arp/codec';
+import { NdpProber } from '../../src/net/ndp/prober';
+
+/**
+ * IPv6 (the HA IP has a ':'): one DAD-form NS per period over an NDP socket
+ * (src/net/ndp/prober.ts), and every NA for the HA IP heard in the period is
+ * an answer. The holder's kernel answers a DAD probe to all-nodes, so an
+ * answer is not addressed to the client, and a new holder's unsolicited NA
+ * counts too: for IPv6 that NA is what moves a client's cache, for both
+ * tools alike.
+ */
+async function runIpv6(ip: string, periodMs: number, iface: string): Promise<number> {
+  const prober = NdpProber.open(iface);
+  let running = true;
+  const stop = () => { running = false; };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.stdin.on('end', stop);
+  process.stdin.on('error', stop);
+  process.stdin.resume();
+  process.stdout.write(`R ${prober.mac}\n`);
+  for (let seq = 0; running; seq++) {
+    const started = Date.now();
+    const r = await prober.probe(ip, periodMs);
+    if (r.status === 'answered') process.stdout.write(`A ${seq} ${r.mac} ${r.receivedAtNs}\n`);
+    const wait = periodMs - (Date.now() - started);
+    if (wait > 0) await new Promise((res) => setTimeout(res, wait));
+  }
+  prober.close();
+  return 0;
+}
 
 async function main(): Promise<number> {
   const [ip, periodArg, ifaceArg] = process.argv.slice(2);
@@ -23,6 +53,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const iface = ifaceArg ?? 'eth0';
+  if (ip.includes(':')) return runIpv6(ip, periodMs, iface);
   let prober = ArpProber.open(iface);
   const mac = prober.mac;
   let running = true;

@@ -119,6 +119,13 @@ export interface ClusterSpec {
   dir: string;
   /** vigil only: an IP file to configure. */
   ipFile?: string;
+  /**
+   * The HA IP's prefix (default 24, the lab subnet). IPv6 runs (an fd00::/8
+   * HA IP) give 64 and `unicastOf`, each host's own IPv6 address, which
+   * keepalived's unicast VRRPv3 needs in the HA IP's family.
+   */
+  prefixLen?: number;
+  unicastOf?: (h: LabHost) => string;
 }
 
 /** One node of an HA pair: a daemon in a lab host, restartable. */
@@ -151,7 +158,7 @@ export class HaNode {
   }
 
   private writeVigilConfig(): string {
-    const vip: Record<string, unknown> = { interface: this.host.ifname, address: `${this.spec.haIp}/24`, ...(this.cfg.vip ?? {}) };
+    const vip: Record<string, unknown> = { interface: this.host.ifname, address: `${this.spec.haIp}/${this.spec.prefixLen ?? 24}`, ...(this.cfg.vip ?? {}) };
     if (this.spec.ipFile) vip.ip_file = this.spec.ipFile;
     return writeConfig(this.base, 'vigil', {
       node: `bench-${this.host.name}`,
@@ -178,12 +185,12 @@ export class HaNode {
       '  priority 100',
       '  nopreempt',
       `  advert_int ${this.cfg.advertInt ?? 1}`,
-      `  unicast_src_ip ${this.host.ip}`,
+      `  unicast_src_ip ${this.spec.unicastOf?.(this.host) ?? this.host.ip}`,
       '  unicast_peer {',
-      `    ${this.peer.ip}`,
+      `    ${this.spec.unicastOf?.(this.peer) ?? this.peer.ip}`,
       '  }',
       '  virtual_ipaddress {',
-      `    ${this.spec.haIp}/24 dev ${this.host.ifname}`,
+      `    ${this.spec.haIp}/${this.spec.prefixLen ?? 24} dev ${this.host.ifname}`,
       '  }',
       '}',
       '',

@@ -36,15 +36,19 @@ export function addressLabel(ifname: string): string | undefined {
 
 /** Addresses on a host interface through rtnetlink. */
 export class NetlinkAddresses implements AddressBackend {
-  private constructor(private readonly nl: Netlink, private readonly ifname: string) {}
+  private constructor(private readonly nl: Netlink, private readonly ifname: string, private readonly ipv6: boolean) {}
 
-  /** Open the netlink socket in the current network namespace. */
-  static async open(ifname: string): Promise<NetlinkAddresses> {
-    return new NetlinkAddresses(await Netlink.open(), ifname);
+  /**
+   * Open the netlink socket in the current network namespace. With `ipv6`
+   * (the vip role) list() includes IPv6 addresses; IPv6 addresses are added
+   * with IFA_F_NODAD either way (net/netlink/codec.ts addr6Payload).
+   */
+  static async open(ifname: string, opts: { ipv6?: boolean } = {}): Promise<NetlinkAddresses> {
+    return new NetlinkAddresses(await Netlink.open(), ifname, opts.ipv6 === true);
   }
 
   async list(): Promise<ListedCidr[]> {
-    const addrs = await this.nl.addresses(this.ifname);
+    const addrs = await this.nl.addresses(this.ifname, { ipv6: this.ipv6 });
     // Without a label (an interface name too long for one) nothing is known to be ours.
     const label = addressLabel(this.ifname);
     return addrs.map((a) => ({ address: a.address, prefix: a.prefix, ...(label !== undefined && a.label === label ? { ours: true } : {}) }));

@@ -43,7 +43,8 @@ import type { AddressBackend, AddressBatch } from './addresses';
 import { containerStatus, type RunFn } from './container';
 import { VigilError } from '../errors';
 import type { Logger } from '../log';
-import { isIPv4, formatCidr, parseCidr, type Cidr } from '../util/ip';
+import { isIPv4, formatCidr, type Cidr } from '../util/ip';
+import { ipv6HaProblem, parseAnyCidr } from '../util/ip6';
 import type { VipConfig } from '../roles/vip/config';
 
 /** Addresses per vzctl call at most. */
@@ -83,8 +84,11 @@ export interface ListedAddress { address: string; prefix?: number }
 
 /**
  * Parse the output of `vzlist -H -o ip CTID`: addresses separated by white
- * space, `-` for none. A token may carry `/N` or `/A.B.C.D` (a netmask);
- * IPv6 addresses and anything else are returned in `skipped`.
+ * space, `-` for none. A token may carry `/N` or `/A.B.C.D` (a netmask).
+ * IPv6 addresses that can be HA addresses (the vip role's; `vzctl set
+ * --ipadd` takes them as it takes IPv4) come back in canonical text with an
+ * optional `/N`; link-local and other non-HA IPv6 addresses, and anything
+ * else, are returned in `skipped`.
  */
 export function parseVzlistIps(out: string): { addresses: ListedAddress[]; skipped: string[] } {
   const addresses: ListedAddress[] = [];
@@ -92,6 +96,12 @@ export function parseVzlistIps(out: string): { addresses: ListedAddress[]; skipp
   for (const tok of out.split(/\s+/).filter(Boolean)) {
     if (tok === '-') continue;
     const [addr, mask, ...rest] = tok.split('/');
+    if (addr && addr.includes(':') && rest.length === 0) {
+      const c = parseAnyCidr(tok);
+      if (!c || ipv6HaProblem(c.address)) { skipped.push(tok); continue; }
+      addresses.push(mask === undefined ? { address: c.address } : c);
+      continue;
+    }
     if (!addr || !isIPv4(addr) || rest.length > 0) { skipped.push(tok); continue; }
     if (mask === undefined) { addresses.push({ address: addr }); continue; }
     const prefix = /^(3[0-2]|[12]?\d)$/.test(mask) ? Number(mask) : maskPrefix(mask);
@@ -179,9 +189,9 @@ export class VzctlAddresses implements AddressBackend {
         { retryable: true, detail: { container: this.opts.container, status } });
     }
     const { addresses, skipped } = parseVzlistIps(ips.join(' '));
-    if (skipped.length > 0) this.opts.log?.debug({ container: this.opts.container, skipped }, 'vzlist: tokens that are not IPv4 addresses skipped');
+    if (skipped.length > 0) this.opts.log?.debug({ container: this.opts.container, skipped }, 'vzlist: tokens that are not HA addresses skipped');
     const hints = this.opts.prefixes?.() ?? new Map<string, number>();
-    return addresses.map((a) => ({ address: a.address, prefix: hints.get(a.address) ?? this.added.get(a.address) ?? a.prefix ?? 32 }));
+    return addresses.map((a) => ({ address: a.address, prefix: hints.get(a.address) ?? this.added.get(a.address) ?? a.prefix ?? (a.address.includes(':') ? 128 : 32) }));
   }
 
   async add(addresses: Cidr[]): Promise<AddressBatch> {
@@ -285,7 +295,7 @@ export function vzctlBackendFor(vip: () => VipConfig, ours: () => readonly strin
     prefixes: () => {
       const m = new Map<string, number>([[vip().address.address, vip().address.prefix]]);
       for (const text of ours()) {
-        const c = parseCidr(text);
+        const c = parseAnyCidr(text);
         if (c) m.set(c.address, c.prefix);
       }
       return m;

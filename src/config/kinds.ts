@@ -13,6 +13,7 @@ import { isIPv6 } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { DURATION_FORMS, parseDurationMs } from '../util/duration';
 import { isIPv4, parseCidr } from '../util/ip';
+import { ipv6HaProblem, parseAnyCidr } from '../util/ip6';
 
 /** What a leaf value must be. Stored under the `vigil` keyword of a leaf schema. */
 export type LeafSpec =
@@ -23,7 +24,8 @@ export type LeafSpec =
   | { kind: 'logLevel' }
   | { kind: 'node' }
   | { kind: 'ifname' }
-  | { kind: 'cidr'; defaultPrefix: number }
+  /** `ipv6`: IPv6 accepted too (default prefix /128), by the HA address rules of util/ip6. */
+  | { kind: 'cidr'; defaultPrefix: number; ipv6?: boolean }
   | { kind: 'ipv4' }
   | { kind: 'path' }
   | { kind: 'url' }
@@ -155,7 +157,14 @@ export function checkLeaf(spec: LeafSpec, v: unknown): LeafProblem | undefined {
       return typeof v === 'string' && isIfName(v) ? undefined
         : { problem: 'is not an interface name', expected: "a Linux interface name of 1 to 15 bytes without '/', ':' or whitespace, like eth0 or bond0" };
     case 'cidr': {
-      const expected = `a unicast IPv4 address with an optional /prefix (default /${spec.defaultPrefix}), like 10.0.0.100/24`;
+      if (spec.ipv6 && typeof v === 'string' && v.includes(':')) {
+        const expected6 = 'a global or unique-local IPv6 address with an optional /prefix (default /128), like fd00::100/64, or an IPv4 address';
+        const c6 = parseAnyCidr(v, spec.defaultPrefix);
+        if (!c6) return { problem: 'is not an IPv6 address or IPv6/prefix', expected: expected6 };
+        const p6 = ipv6HaProblem(c6.address);
+        return p6 ? { problem: p6, expected: expected6 } : undefined;
+      }
+      const expected = `a unicast IPv4 address with an optional /prefix (default /${spec.defaultPrefix}), like 10.0.0.100/24${spec.ipv6 ? ', or an IPv6 address like fd00::100/64' : ''}`;
       if (typeof v !== 'string') return { problem: 'is not an IPv4 address', expected };
       const c = parseCidr(v, spec.defaultPrefix);
       if (!c) return { problem: 'is not an IPv4 address', expected };

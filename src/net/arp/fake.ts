@@ -55,6 +55,13 @@ class FakeSocket implements NativeArpSocket {
     this.onError = onError;
   }
 
+  /** Multicast MACs joined with membership() (the fake delivers every frame regardless). */
+  readonly memberships = new Set<string>();
+  membership(mac: Buffer, join: boolean): void {
+    if (this.closed) throw nativeError('EBADF', 'setsockopt(PACKET_ADD_MEMBERSHIP)');
+    if (join) this.memberships.add(mac.toString('hex')); else this.memberships.delete(mac.toString('hex'));
+  }
+
   /** The last program given to setFilter (the fake delivers every frame regardless). */
   filter: Buffer | undefined;
   setFilter(program: Buffer): void {

@@ -10,6 +10,7 @@
  */
 import { endianness } from 'node:os';
 import { formatIPv4, ipv4Bytes } from '../../util/ip';
+import { formatIPv6, ipv6Bytes } from '../../util/ip6';
 
 const LE = endianness() === 'LE';
 
@@ -31,7 +32,7 @@ export const NLM_F = {
 } as const;
 
 /** rtnetlink multicast groups, as numbers for NETLINK_ADD_MEMBERSHIP. */
-export const RTNLGRP = { LINK: 1, NEIGH: 3, IPV4_IFADDR: 5 } as const;
+export const RTNLGRP = { LINK: 1, NEIGH: 3, IPV4_IFADDR: 5, IPV6_IFADDR: 9 } as const;
 
 /** Address families seen in rtnetlink headers (`linux/socket.h`). */
 export const AF_UNSPEC = 0;
@@ -39,9 +40,13 @@ export const AF_UNSPEC = 0;
 export const AF_INET = 2;
 /** Bridge port notifications repeat link changes with this family. */
 export const AF_BRIDGE = 7;
+/** IPv6 (the HA role's IPv6 addresses). */
+export const AF_INET6 = 10;
+/** ifa_flags bits (linux/if_addr.h) the HA role sets and reads on IPv6 addresses. */
+export const IFA_F = { NODAD: 0x02, DADFAILED: 0x08, TENTATIVE: 0x40 } as const;
 
 const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, OPERSTATE: 16, EXT_MASK: 29, CARRIER: 33 } as const;
-const IFA = { ADDRESS: 1, LOCAL: 2, LABEL: 3, BROADCAST: 4 } as const;
+const IFA = { ADDRESS: 1, LOCAL: 2, LABEL: 3, BROADCAST: 4, FLAGS: 8 } as const;
 const NDA = { DST: 1, LLADDR: 2 } as const;
 
 const IFF_UP = 0x1;
@@ -87,6 +92,8 @@ export interface AddressInfo {
   prefix: number;
   /** IFA_LABEL (for IPv4 the kernel defaults it to the interface name). */
   label?: string;
+  /** IPv6 only: ifa_flags (IFA_FLAGS when present), e.g. {@link IFA_F}.TENTATIVE. */
+  flags?: number;
 }
 
 /** One IPv4 neighbour (ARP) entry. */
@@ -256,7 +263,7 @@ export function parseLink(payload: Buffer): RawLink {
 }
 
 /** A parsed address message; `family` lets callers skip IPv6. */
-export interface RawAddress { family: number; ifindex: number; address: string; prefix: number; label?: string }
+export interface RawAddress { family: number; ifindex: number; address: string; prefix: number; label?: string; flags?: number }
 
 /** Parse an RTM_NEWADDR/RTM_DELADDR payload (ifaddrmsg + IFA_* attributes). */
 export function parseAddress(payload: Buffer): RawAddress {
@@ -273,9 +280,15 @@ export function parseAddress(payload: Buffer): RawAddress {
     family,
     ifindex,
     prefix,
-    address: raw && family === AF_INET && raw.length === 4 ? formatIPv4(raw) : raw ? hwaddr(raw) : '',
+    address: raw && family === AF_INET && raw.length === 4 ? formatIPv4(raw)
+      : raw && family === AF_INET6 && raw.length === 16 ? formatIPv6(raw) : raw ? hwaddr(raw) : '',
   };
   if (label) out.label = cstr(label);
+  if (family === AF_INET6) {
+    // IFA_FLAGS (32 bits) supersedes the 8-bit ifa_flags when the kernel sends it.
+    const f = a.get(IFA.FLAGS);
+    out.flags = f && f.length >= 4 ? u32(f, 0) : payload[2]!;
+  }
   return out;
 }
 
@@ -311,10 +324,10 @@ export function getLinkPayload(name?: string): Buffer {
   return Buffer.concat([hdr, ...attrs]);
 }
 
-/** Payload of an AF_INET RTM_GETADDR dump. */
-export function getAddrPayload(): Buffer {
+/** Payload of an RTM_GETADDR dump: AF_INET, or with `all` AF_UNSPEC (IPv4 and IPv6). */
+export function getAddrPayload(all = false): Buffer {
   const hdr = Buffer.alloc(IFADDRMSG_LEN);
-  hdr[0] = AF_INET;
+  hdr[0] = all ? AF_UNSPEC : AF_INET;
   return hdr;
 }
 
@@ -348,6 +361,7 @@ function ipAttr(type: number, address: string): Buffer {
  * address/prefix rather than any prefix of that address.
  */
 export function addrPayload(op: 'add' | 'del', ifindex: number, address: string, prefix: number, label?: string): Buffer {
+  if (address.includes(':')) return addr6Payload(ifindex, address, prefix);
   const hdr = Buffer.alloc(IFADDRMSG_LEN);
   hdr[0] = AF_INET;
   hdr[1] = prefix;
@@ -361,4 +375,23 @@ export function addrPayload(op: 'add' | 'del', ifindex: number, address: string,
   }
   if (label !== undefined) attrs.push(encodeAttr(IFA.LABEL, strAttr(label)));
   return Buffer.concat([hdr, ...attrs]);
+}
+
+/**
+ * Payload of RTM_NEWADDR / RTM_DELADDR for one IPv6 address. Added with
+ * IFA_F_NODAD: an HA address that moves must answer at once, and the
+ * kernel's own DAD would hold it tentative for a second or more and mark it
+ * dadfailed if the old holder still answers (the HA role probes by NDP
+ * itself before it adds). No label: IPv6 addresses have none.
+ */
+export function addr6Payload(ifindex: number, address: string, prefix: number): Buffer {
+  const b = ipv6Bytes(address);
+  if (!b) throw new NetlinkParseError(`not an IPv6 address: ${address}`);
+  const hdr = Buffer.alloc(IFADDRMSG_LEN);
+  hdr[0] = AF_INET6;
+  hdr[1] = prefix;
+  hdr[2] = IFA_F.NODAD;
+  hdr[3] = 0; // RT_SCOPE_UNIVERSE
+  w32(hdr, ifindex, 4);
+  return Buffer.concat([hdr, encodeAttr(IFA.LOCAL, b), encodeAttr(IFA.ADDRESS, b)]);
 }

@@ -11,8 +11,9 @@
 import { VigilError } from '../../errors';
 import { moduleLog } from '../../log';
 import { isIPv4, formatCidr, type Cidr } from '../../util/ip';
+import { isIPv6 } from '../../util/ip6';
 import {
-  AF_INET, AF_UNSPEC, NLM_F, RTM, RTNLGRP,
+  AF_INET, AF_INET6, AF_UNSPEC, NLM_F, RTM, RTNLGRP,
   addrPayload, getAddrPayload, getLinkPayload, getNeighPayload,
   parseAddress, parseLink, parseMessages, parseNeighbour,
   type AddressInfo, type LinkInfo, type NeighbourInfo, type NlMessage,
@@ -74,8 +75,10 @@ function assertIfname(name: string): void {
 }
 
 function assertCidr(c: Cidr): void {
-  if (!c || typeof c.address !== 'string' || !isIPv4(c.address) || !Number.isInteger(c.prefix) || c.prefix < 0 || c.prefix > 32) {
-    throw new VigilError('EINVAL', `invalid IPv4 address/prefix ${JSON.stringify(c)}`);
+  // IPv6 (the HA role's): added with IFA_F_NODAD, see addr6Payload.
+  const v6 = typeof c?.address === 'string' && isIPv6(c.address);
+  if (!c || typeof c.address !== 'string' || !(v6 || isIPv4(c.address)) || !Number.isInteger(c.prefix) || c.prefix < 0 || c.prefix > (v6 ? 128 : 32)) {
+    throw new VigilError('EINVAL', `invalid IP address/prefix ${JSON.stringify(c)}`);
   }
 }
 
@@ -147,8 +150,11 @@ export class Netlink {
     }
   }
 
-  /** IPv4 addresses, of one interface or of all. Unknown interface: ENODEV. */
-  async addresses(ifname?: string): Promise<AddressInfo[]> {
+  /**
+   * IPv4 addresses, of one interface or of all; with `ipv6` IPv6 ones too
+   * (with their flags). Unknown interface: ENODEV.
+   */
+  async addresses(ifname?: string, opts: { ipv6?: boolean } = {}): Promise<AddressInfo[]> {
     let only: LinkInfo | undefined;
     let names: Map<number, string>;
     if (ifname !== undefined) {
@@ -157,13 +163,13 @@ export class Netlink {
     } else {
       names = new Map((await this.links()).map((l) => [l.ifindex, l.name]));
     }
-    const msgs = await this.req.dump(RTM.GETADDR, getAddrPayload(), 'list addresses');
+    const msgs = await this.req.dump(RTM.GETADDR, getAddrPayload(opts.ipv6 === true), 'list addresses');
     const out: AddressInfo[] = [];
     for (const m of msgs) {
       if (m.type !== RTM.NEWADDR) continue;
       const a = parseAddress(m.payload);
       // Without NETLINK_GET_STRICT_CHK the kernel ignores dump filters, so filter here.
-      if (a.family !== AF_INET || (only && a.ifindex !== only.ifindex)) continue;
+      if (!(a.family === AF_INET || (opts.ipv6 && a.family === AF_INET6)) || (only && a.ifindex !== only.ifindex)) continue;
       out.push(toAddressInfo(a, names.get(a.ifindex)));
     }
     return out;
@@ -223,7 +229,8 @@ export class Netlink {
   }
 
   /**
-   * Receive link and IPv4 address changes (RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR)
+   * Receive link and address changes (RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR,
+   * RTNLGRP_IPV6_IFADDR: the HA role holds IPv6 addresses too)
    * on the event socket. Returns the unsubscribe function. `onError` hears
    * about socket trouble: code `EOVERFLOW` when the receive queue overran
    * (events were lost, the socket goes on: re-read the state with a dump),
@@ -236,6 +243,7 @@ export class Netlink {
     if (this.subscribers.size === 0) {
       this.eventSocket.addMembership(RTNLGRP.LINK);
       this.eventSocket.addMembership(RTNLGRP.IPV4_IFADDR);
+      this.eventSocket.addMembership(RTNLGRP.IPV6_IFADDR);
       this.eventSocket.ref();
       // Seed the ifindex → name map for address events; link events keep it current.
       this.links().then((ls) => { for (const l of ls) if (!this.names.has(l.ifindex)) this.names.set(l.ifindex, l.name); },
@@ -247,6 +255,7 @@ export class Netlink {
       try {
         this.eventSocket.dropMembership(RTNLGRP.LINK);
         this.eventSocket.dropMembership(RTNLGRP.IPV4_IFADDR);
+        this.eventSocket.dropMembership(RTNLGRP.IPV6_IFADDR);
       } catch { /* socket already gone */ }
       this.eventSocket.unref();
     };
@@ -327,7 +336,7 @@ export class Netlink {
       }
       if (m.type === RTM.NEWADDR || m.type === RTM.DELADDR) {
         const a = parseAddress(m.payload);
-        if (a.family !== AF_INET) return undefined;
+        if (a.family !== AF_INET && a.family !== AF_INET6) return undefined;
         return { kind: 'address', address: toAddressInfo(a, this.names.get(a.ifindex)), removed: m.type === RTM.DELADDR };
       }
     } catch (e) {
@@ -347,10 +356,11 @@ export class Netlink {
   }
 }
 
-function toAddressInfo(a: { ifindex: number; address: string; prefix: number; label?: string }, name: string | undefined): AddressInfo {
+function toAddressInfo(a: { ifindex: number; address: string; prefix: number; label?: string; flags?: number }, name: string | undefined): AddressInfo {
   // IPv4 labels start with the interface name unless set otherwise ("eth0:vip"), the best guess when the index is unknown.
   const ifname = name ?? (a.label ? a.label.split(':')[0]! : '');
   const out: AddressInfo = { ifindex: a.ifindex, ifname, address: a.address, prefix: a.prefix };
   if (a.label !== undefined) out.label = a.label;
+  if (a.flags !== undefined) out.flags = a.flags;
   return out;
 }

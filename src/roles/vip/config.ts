@@ -15,7 +15,7 @@
 import { resolve } from 'node:path';
 import type { Command } from '../../actions/commands';
 import type { Cidr } from '../../util/ip';
-import { parseCidr } from '../../util/ip';
+import { parseAnyCidr } from '../../util/ip6';
 import { command, duration, int, leaf, list, path, section, type Schema } from '../../config/kinds';
 import { formatValue, ms, notLonger, toCommand, type AddProblem } from '../../config/normalize';
 
@@ -66,7 +66,7 @@ export interface VipConfig {
 /** The schema of `vip:`; `track.timeout` defaults to the track interval (filled in below). */
 export const VIP_SCHEMA: Schema = section('a mapping with the HA IP settings (interface and address are required)', {
   interface: leaf({ kind: 'ifname' }),
-  address: leaf({ kind: 'cidr', defaultPrefix: 32 }),
+  address: leaf({ kind: 'cidr', defaultPrefix: 32, ipv6: true }),
   ip_file: path(),
   check_interval: duration('1s'),
   failure_check_interval: duration('200ms'),
@@ -101,7 +101,7 @@ export const VIP_SCHEMA: Schema = section('a mapping with the HA IP settings (in
 export function normalizeVip(v: Record<string, any>, add: AddProblem, file?: Readonly<Record<string, unknown>>): VipConfig {
   const out: VipConfig = {
     interface: v.interface,
-    address: parseCidr(v.address, 32)!,
+    address: parseAnyCidr(v.address, 32, 128)!,
     ...(v.ip_file !== undefined ? { ipFile: resolve(v.ip_file) } : {}),
     checkIntervalMs: ms(v.check_interval),
     failureCheckIntervalMs: ms(v.failure_check_interval),

@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import type { VigilConfig } from '../../config/types';
 import { moduleLog } from '../../log';
 import { ArpProber } from '../../net/arp/prober';
+import { NdpProber } from '../../net/ndp/prober';
 import { NetlinkAddresses, type AddressBackend } from '../../actions/addresses';
 import { Netlink } from '../../net/netlink';
 import { vzctlBackendFor } from '../../actions/vzctl';
@@ -43,7 +44,7 @@ export function createVipRunner(initial: VigilConfig, { notifier }: RoleContext)
       try {
         backend = v.backend === 'vzctl'
           ? vzctlBackendFor(() => cfg.vip!, () => { const st = runner?.status(); return st ? [...st.held, ...st.desired] : []; }, log)
-          : await NetlinkAddresses.open(v.interface);
+          : await NetlinkAddresses.open(v.interface, { ipv6: true });
       } catch (e) {
         prober.close();
         throw e;
@@ -63,7 +64,7 @@ export function createVipRunner(initial: VigilConfig, { notifier }: RoleContext)
       };
       const begin = async () => {
         await resolveGate();
-        const base = realVipIo(() => cfg.vip!, prober, backend, log, carrier, () => links.close(), () => gate);
+        const base = realVipIo(() => cfg.vip!, prober, backend, log, carrier, () => links.close(), () => gate, () => NdpProber.open(cfg.vip!.interface));
         // vip.group: the group's code loads only when a group is driven (the group role's driver).
         const driver = cfg.vip!.group !== undefined ? (await import('../group/driver')).groupDriver(cfg, cfg.vip!.group) : undefined;
         const io = driver ? { ...base, group: (op: 'activate' | 'deactivate') => driver.run(op), close: () => { driver.close(); base.close(); } } : base;

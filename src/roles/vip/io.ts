@@ -1,11 +1,19 @@
 /**
- * Layer: executor. The real {@link VipIo}: ARP through our AF_PACKET socket,
- * addresses through the configured backend, the operator's commands through
- * the command runner. No spawn here except the operator's own commands.
+ * Layer: executor. The real {@link VipIo}: ARP (IPv4) and NDP (IPv6)
+ * through our AF_PACKET sockets, addresses through the configured backend,
+ * the operator's commands through the command runner. No spawn here except
+ * the operator's own commands.
+ *
+ * The machine is family-blind: one probe of the HA address, one decision,
+ * and every address of the set (IPv4 and IPv6 alike) moves with it. Each
+ * effect is routed here by the family of the address it names. The NDP
+ * socket opens at its first use, so an IPv4-only role never opens it.
  */
 import type { VipConfig } from './config';
 import type { Logger } from '../../log';
 import { ArpProber } from '../../net/arp/prober';
+import type { NdpProber } from '../../net/ndp/prober';
+import { isV6 } from '../../util/ip6';
 import { runCommand, describeCommand, type Command } from '../../actions/commands';
 import type { AddressBackend } from '../../actions/addresses';
 import type { Cidr } from '../../util/ip';
@@ -34,12 +42,22 @@ function anyAnswers(prober: ArpProber, ips: string[], timeoutMs: number): Promis
 
 /** Build the real I/O for one HA IP role. The prober must already be open. */
 export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: AddressBackend, log: Logger, carrier: CarrierCheck, closeCarrier: () => void = () => {},
-  gate: () => NeighbourGate = () => ({ ips: [], source: 'none', note: 'none' })): VipIo {
+  gate: () => NeighbourGate = () => ({ ips: [], source: 'none', note: 'none' }), openNdp?: () => NdpProber): VipIo {
   const startMac = prober.mac;
-  // What this role waits for, kept in the socket's kernel filter: every frame
-  // about the HA IP (answers, a competitor's gratuitous ARP) and neighbours'
-  // replies. Everything else on the link stays in the kernel.
-  const pin = () => prober.pin({ senders: [cfg().address.address], replySenders: gate().ips });
+  let ndpProber: NdpProber | undefined;
+  const ndp = (): NdpProber => {
+    if (ndpProber && !ndpProber.closed) return ndpProber;
+    if (!openNdp) throw new Error('IPv6 address but no NDP socket (openNdp not given)');
+    return (ndpProber = openNdp());
+  };
+  // What this role waits for, kept in the sockets' kernel filters: every frame
+  // about the HA IP (answers, a competitor's gratuitous ARP or NA) and
+  // neighbours' replies. Everything else on the link stays in the kernel.
+  const pin = () => {
+    const ha = cfg().address.address;
+    prober.pin({ senders: isV6(ha) ? [] : [ha], replySenders: gate().ips });
+    if (isV6(ha)) ndp().pin([ha]);
+  };
   pin();
   // The HA IP was silent at the last check: the neighbours are then asked in the same wake-up as the next probe.
   let haSilent = false;
@@ -49,7 +67,8 @@ export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: Ad
     refreshInterests: pin,
     arpStatus: () => {
       const st = prober.stats();
-      return st ? { delivered: st.received, invalid: st.invalid, sent: st.sent } : undefined;
+      const nd = ndpProber?.stats();
+      return st ? { delivered: st.received, invalid: st.invalid, sent: st.sent, ...(nd ? { ndp: { delivered: nd.received, invalid: nd.invalid, sent: nd.sent } } : {}) } : undefined;
     },
     neighbourStatus: () => ({ ...gate(), ...(lastNeighbours ? { lastAnswered: lastNeighbours.answered, lastAt: new Date(lastNeighbours.at).toISOString() } : {}) }),
     async probe(ip: string, timeoutMs: number, purpose: 'check' | 'conflict' = 'check'): Promise<ProbeOutcome & { ownMac?: string }> {
@@ -58,12 +77,13 @@ export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: Ad
       const ask = () => anyAnswers(prober, nbIps, timeoutMs).then((ok) => { lastNeighbours = { at: Date.now(), answered: ok }; return ok; });
       const early = nbIps.length > 0 && (purpose === 'conflict' || haSilent) ? ask() : undefined;
       // acceptConflict false: another slave's RFC 5227 probe is not an owner answering.
-      const r = await prober.probe(ip, { timeoutMs, count: 1, acceptConflict: false });
+      const r = isV6(ip) ? await ndp().probe(ip, timeoutMs) : await prober.probe(ip, { timeoutMs, count: 1, acceptConflict: false });
       haSilent = r.status !== 'answered';
       // The MAC this probe went out with: a re-created interface has a new one,
       // and the conflict decision must use the MAC the other side sees now.
       const mine = r.senderMac !== undefined ? { ownMac: r.senderMac } : {};
       if (r.status === 'answered') {
+        if (!('replies' in r)) return { result: 'answered', mac: r.mac, rttMs: r.rttMs, ...mine };
         const own = r.senderMac ?? startMac;
         const other = r.replies.find((x) => x.mac !== own) ?? r.replies[0]!;
         return { result: 'answered', mac: other.mac, rttMs: other.rttMs, ...mine };
@@ -83,13 +103,14 @@ export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: Ad
     },
     async announce(addrs: Cidr[], count: number, intervalMs: number): Promise<void> {
       if (count <= 0) return;
-      // All addresses per round, so clients learn the whole set together.
-      await Promise.all(addrs.map((a) => prober.announce(a.address, { count, intervalMs, form: 'both' })));
+      // All addresses per round, so clients learn the whole set together:
+      // gratuitous ARP for IPv4, unsolicited NAs (override set) for IPv6.
+      await Promise.all(addrs.map((a) => isV6(a) ? ndp().announce(a.address, count, intervalMs) : prober.announce(a.address, { count, intervalMs, form: 'both' })));
     },
     release(ip: string): void {
-      prober.sendRelease(ip);
+      if (isV6(ip)) ndp().sendRelease(ip); else prober.sendRelease(ip);
     },
-    onRelease: (ip, cb) => prober.onRelease(ip, cb),
+    onRelease: (ip, cb) => isV6(ip) ? ndp().onRelease(ip, cb) : prober.onRelease(ip, cb),
     listAddresses: () => addresses.list(),
     addAddresses: (a) => addresses.add(a),
     removeAddresses: (a) => addresses.remove(a),
@@ -108,6 +129,7 @@ export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: Ad
     },
     close() {
       prober.close();
+      ndpProber?.close();
       addresses.close();
       closeCarrier();
     },

@@ -1,7 +1,11 @@
 /**
- * Layer: probe (file). The HA IP file: one IPv4[/prefix] per line, '#'
- * comments, blank lines ignored. Invalid lines are reported and skipped,
- * the rest applied (issue 3); a missing file means "no extra addresses".
+ * Layer: probe (file). The HA IP file: one address per line, IPv4[/prefix]
+ * or IPv6[/prefix] (default /32 and /128), the families mixed freely; '#'
+ * comments, blank lines ignored. Invalid lines are reported with their line
+ * number and skipped, the rest applied (issue 3); a missing file means "no
+ * extra addresses". IPv6 follows the HA address rules of util/ip6 (no
+ * link-local, multicast or v4-mapped address) and is kept in canonical text,
+ * so `fd00:0::1` and `fd00::1` are one address.
  *
  * Changes are seen two ways: an fs.watch on the directory (editors replace
  * files by rename, which a watch on the file itself misses) and an mtime
@@ -10,7 +14,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseCidr, formatCidr, type Cidr } from '../../util/ip';
+import { formatCidr, type Cidr } from '../../util/ip';
+import { ipv6HaProblem, parseAnyCidr } from '../../util/ip6';
 
 /** One line that was not an address. */
 export interface InvalidLine { line: number; text: string; reason: string }
@@ -31,9 +36,14 @@ export function parseIpFile(text: string, defaultPrefix = 32): IpFileContent {
     if (body === '') return;
     // vzhaipd split on whitespace; several addresses on one line stay accepted.
     for (const token of body.split(/\s+/)) {
-      const c = parseCidr(token, defaultPrefix);
+      const c = parseAnyCidr(token, defaultPrefix, 128);
       if (!c) {
-        invalid.push({ line: i + 1, text: token, reason: 'not an IPv4 address or IPv4/prefix' });
+        invalid.push({ line: i + 1, text: token, reason: token.includes(':') ? 'not an IPv6 address or IPv6/prefix' : 'not an IPv4 address or IPv4/prefix' });
+        continue;
+      }
+      const v6problem = c.address.includes(':') ? ipv6HaProblem(c.address) : undefined;
+      if (v6problem) {
+        invalid.push({ line: i + 1, text: token, reason: `${v6problem}: not an HA address` });
         continue;
       }
       const k = formatCidr(c);
