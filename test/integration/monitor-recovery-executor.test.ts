@@ -202,3 +202,16 @@ t.test('a takeover command that never reads its stdin (input larger than a pipe)
   const end = await runRecovery(mk(['/bin/true']), runCfg({ method: 'reserved', sparePriority: ['ha-1'] }), { ...args(s), runtimeConfig: big });
   t.equal(end.end, 'recovered', '/bin/true exits 0 without reading: recovered, the EPIPE ignored');
 });
+
+t.test('a cloud without 2.53 (406): legacy force-down and disable-log-reason at 2.14, evacuation still works', async (t) => {
+  const { nd, mk, claim, record } = await setup(t, novaCfg(2, { maxVersion: '2.52' }));
+  const s = await claim();
+  const end = await runRecovery(mk(), runCfg(), args(s));
+  t.equal(end.end, 'recovered');
+  const calls = await nd!.calls();
+  const puts = calls.filter((c) => c.method === 'PUT');
+  t.same(puts.map((c) => [c.path, c.version]), [['/os-services/force-down', '2.14'], ['/os-services/disable-log-reason', '2.14']]);
+  t.ok(calls.findIndex((c) => c.method === 'PUT') < calls.findIndex((c) => c.method === 'POST' && /\/action$/.test(c.path)), 'force-down before the first evacuate');
+  t.match((await record()).log.find((l: any) => l.step === 'forced-down'), { detail: /legacy calls at 2.14/ });
+  t.match((await nd!.state()).services.find((x) => x.host === HOST), { forced_down: true, status: 'disabled' });
+});

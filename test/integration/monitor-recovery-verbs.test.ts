@@ -40,6 +40,36 @@ t.test('release-spare', async (t) => {
   t.match(r.stdout, /^usage: vigil monitor release-spare HA/);
 });
 
+t.test('publish-runtime: writes the JSON with its time, newer copies win, bad input exit 2', async (t) => {
+  const d = await startDoubleForTest(t, { node_name: 'c1', server: true });
+  const dir = scratchDir('mon-publish');
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const cfg = writeConfig(dir, 'cmp-01', { node: 'cmp-01', pidfile: path.join(dir, 'm1.pid'), state_dir: dir, monitor: { networks: { mgmt: { url: d.url }, tenant: { url: d.url } }, inventory: { source: 'kv' } } });
+  const file = path.join(dir, 'rt.json');
+  fs.writeFileSync(file, JSON.stringify({ vcpus: 8, instances_path: '/var/lib/nova/instances' }));
+  const key = 'ha_cluster/compute_nodes/cmp-01/internal/runtime_config';
+  const get = async () => { const r = await doubleRequest(d.url, 'GET', `/v1/kv/${key}`); return r.status === 200 ? JSON.parse(Buffer.from(JSON.parse(r.body)[0].Value, 'base64').toString()) : undefined; };
+  let r = await runCli(['monitor', 'publish-runtime', '--file', file, '-c', cfg]);
+  t.equal(r.code, 0, 'published', { stderr: r.stderr });
+  const first = await get();
+  t.match(first, { vcpus: 8, instances_path: '/var/lib/nova/instances', vigil_published_at_ms: Number });
+  fs.writeFileSync(file, JSON.stringify({ vcpus: 16 }));
+  r = await runCli(['monitor', 'publish-runtime', '--file', file, '-c', cfg]);
+  t.equal(r.code, 0);
+  t.equal((await get()).vcpus, 16, 'a newer copy replaces it');
+  await doubleRequest(d.url, 'PUT', `/v1/kv/${key}`, JSON.stringify({ vcpus: 32, vigil_published_at_ms: Date.now() + 3_600_000 }));
+  fs.writeFileSync(file, JSON.stringify({ vcpus: 4 }));
+  r = await runCli(['monitor', 'publish-runtime', '--file', file, '-c', cfg]);
+  t.equal(r.code, 1, 'an older copy never overwrites a newer one');
+  t.match(r.stderr, /holds a newer copy/);
+  t.equal((await get()).vcpus, 32);
+  fs.writeFileSync(file, '[1, 2]');
+  r = await runCli(['monitor', 'publish-runtime', '--file', file, '-c', cfg]);
+  t.equal(r.code, 2, 'not an object: exit 2');
+  r = await runCli(['monitor', 'publish-runtime', '-c', cfg]);
+  t.equal(r.code, 2, 'no --file: exit 2');
+});
+
 t.test('a Nova password file readable by others is refused at load, naming it', async (t) => {
   const dir = scratchDir('mon-novapw');
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -19,8 +19,11 @@ import { VigilError, errorMessage } from '../../errors';
 
 /** Microversion pinned for every call: ≥ 2.53 (UUID service ids), < 2.95 (evacuate keeps the power state, §3e). */
 export const NOVA_MICROVERSION = '2.53';
-/** The legacy force-down (2.11–2.52) when a cloud refuses 2.53. */
-export const NOVA_LEGACY_MICROVERSION = '2.11';
+/**
+ * When a cloud refuses 2.53 (406): 2.14, the lowest with the legacy
+ * force-down (≥ 2.11) and an evacuate body without onSharedStorage (§3e).
+ */
+export const NOVA_LEGACY_MICROVERSION = '2.14';
 
 /** A password that prints as `[redacted]`. */
 export interface PasswordSource { reveal(): string }
@@ -64,6 +67,8 @@ export class NovaClient {
   private token: string | undefined;
   private endpoint: string | undefined;
   private expiresAtMs = 0;
+  /** The microversion spoken: 2.53, or the legacy one after a 406. */
+  version: string = NOVA_MICROVERSION;
 
   constructor(private readonly o: NovaClientOptions) {}
 
@@ -106,11 +111,14 @@ export class NovaClient {
   }
 
   /** One Nova call: token (re-auth when near expiry, and once on a 401), microversion header, JSON. */
-  async call(method: string, path: string, body?: unknown, version = NOVA_MICROVERSION): Promise<{ status: number; json: unknown; text: string }> {
-    for (let attempt = 0; ; attempt++) {
+  async call(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown; text: string }> {
+    for (let attempt = 0, reauth = false; ; attempt++) {
       if (!this.token || Date.now() >= this.expiresAtMs) await this.authenticate();
+      const version = this.version;
       const r = await this.http(method, `${this.endpoint!}${path}`, { 'X-Auth-Token': this.token!, 'OpenStack-API-Version': `compute ${version}`, 'X-OpenStack-Nova-API-Version': version }, body);
-      if (r.status === 401 && attempt === 0) { this.token = undefined; continue; }
+      if (r.status === 401 && !reauth) { reauth = true; this.token = undefined; continue; }
+      // An older cloud: speak the legacy microversion from now on (§3b, §3c).
+      if (r.status === 406 && version === NOVA_MICROVERSION && attempt < 3) { this.version = NOVA_LEGACY_MICROVERSION; continue; }
       let json: unknown;
       if (r.text !== '') {
         try { json = JSON.parse(r.text); } catch {
@@ -133,8 +141,9 @@ export class NovaClient {
    */
   async forceDown(host: string, reason: string): Promise<string> {
     const q = `/os-services?binary=nova-compute&host=${encodeURIComponent(host)}`;
+    if (this.version !== NOVA_MICROVERSION) return this.forceDownLegacy(host, reason);
     const r = await this.call('GET', q);
-    if (r.status === 406) return this.forceDownLegacy(host, reason);
+    if (this.version !== NOVA_MICROVERSION) return this.forceDownLegacy(host, reason);
     if (r.status !== 200) this.fail('GET', q, r);
     const list = (r.json as { services?: { id?: unknown; host?: string; binary?: string }[] } | undefined)?.services;
     if (!Array.isArray(list)) throw new NovaError(`GET ${q}: no services list in the answer`, r.status, { retryable: true });
@@ -149,12 +158,11 @@ export class NovaClient {
   }
 
   private async forceDownLegacy(host: string, reason: string): Promise<string> {
-    const v = NOVA_LEGACY_MICROVERSION;
-    const f = await this.call('PUT', '/os-services/force-down', { host, binary: 'nova-compute', forced_down: true }, v);
+    const f = await this.call('PUT', '/os-services/force-down', { host, binary: 'nova-compute', forced_down: true });
     if (f.status !== 200) this.fail('PUT', '/os-services/force-down', f);
-    const d = await this.call('PUT', '/os-services/disable-log-reason', { host, binary: 'nova-compute', disabled_reason: reason }, v);
+    const d = await this.call('PUT', '/os-services/disable-log-reason', { host, binary: 'nova-compute', disabled_reason: reason });
     if (d.status !== 200) this.fail('PUT', '/os-services/disable-log-reason', d);
-    return 'forced down and disabled (legacy 2.11 calls: the cloud refused 2.53)';
+    return `forced down and disabled (legacy calls at ${this.version}: the cloud refused ${NOVA_MICROVERSION})`;
   }
 
   /** The servers on `host` (admin; every result's host checked, pages followed, §3d). */

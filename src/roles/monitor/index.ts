@@ -38,5 +38,6 @@ export default defineRole({
     { name: 'reset', summary: "clear a host's latches and counters in KV", load: async () => (await import('./cli')).runReset },
     { name: 'maintenance', summary: 'keep vigil off a host (on) or release it (off), in KV', load: async () => (await import('./cli')).runMaintenance },
     { name: 'release-spare', summary: 'free a spare HA node (in_use := False) after its takeover was undone by hand', load: async () => (await import('./recovery/verbs')).runReleaseSpare },
+    { name: 'publish-runtime', summary: "write this compute host's runtime_config JSON to KV (newer copies win)", load: async () => (await import('./recovery/verbs')).runPublishRuntime },
   ],
 });

@@ -4,6 +4,7 @@
  * runner last saw; holds no secret (hosts carry the BMC address, never a
  * user's password or the password file's content).
  */
+import { recoveryLines } from './recovery/status';
 import type { ConfirmState } from './counter';
 import type { GuardReport } from './guards';
 import { allRowKeys, describeRow, type Matrix } from './matrix';
@@ -119,6 +120,7 @@ export function renderStatusText(st: MonitorStatus): string {
     out.push('', 'KV problems (last good state kept):');
     for (const p of st.kvProblems) out.push(`  ${p.message}`);
   }
+  out.push(...recoveryLines(st));
   return `${out.join('\n')}\n`;
 }
 

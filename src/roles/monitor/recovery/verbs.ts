@@ -60,3 +60,62 @@ export async function runReleaseSpare(args: string[]): Promise<number> {
     return EXIT.FAIL;
   }
 }
+
+export const PUBLISH_RUNTIME_HELP = `usage: vigil monitor publish-runtime --file FILE|- [--host NAME] [-c FILE]
+
+Write this compute host's runtime_config (a JSON object: what a spare needs
+to take its role over) to <kv_prefix>/compute_nodes/NAME/internal/runtime_config,
+as os_nova's runtime_info did. NAME defaults to the config's node name. The
+copy carries its time (vigil_published_at_ms) and is written with ?cas on the
+index read, so an older copy never overwrites a newer one (exit 1 then).
+Run it while the host is healthy (a timer or the node's own daemon).
+`;
+
+/** The runtime_config written: the operator's object plus its publication time (newer wins). */
+export function runtimeValue(obj: Record<string, unknown>, nowMs: number): Record<string, unknown> {
+  return { ...obj, vigil_published_at_ms: nowMs };
+}
+
+/** True when the stored copy is newer than ours (never overwritten). */
+export function storedIsNewer(stored: string | undefined, nowMs: number): boolean {
+  if (!stored) return false;
+  try {
+    const v = JSON.parse(stored) as { vigil_published_at_ms?: unknown };
+    return typeof v.vigil_published_at_ms === 'number' && v.vigil_published_at_ms > nowMs;
+  } catch { return false; }
+}
+
+export async function runPublishRuntime(args: string[], nowMs = Date.now()): Promise<number> {
+  const sayP = (text: string) => process.stderr.write(`vigil monitor publish-runtime: ${text}\n`);
+  let values: { config?: string; help?: boolean; file?: string; host?: string };
+  try {
+    const r = parseArgs({ args, options: { config: { type: 'string', short: 'c', default: '/etc/vigil/vigil.yml' }, help: { type: 'boolean', short: 'h' }, file: { type: 'string' }, host: { type: 'string' } }, allowPositionals: false, strict: true });
+    values = r.values;
+  } catch (e) { sayP((e as Error).message); return EXIT.USAGE; }
+  if (values.help) { process.stdout.write(PUBLISH_RUNTIME_HELP); return EXIT.OK; }
+  if (values.file === undefined) { sayP('--file is missing (a JSON object, or - for stdin)'); return EXIT.USAGE; }
+  let obj: unknown;
+  try {
+    const { readFileSync } = await import('node:fs');
+    obj = JSON.parse(readFileSync(values.file === '-' ? 0 : values.file, 'utf8'));
+  } catch (e) { sayP(`${values.file}: ${errorMessage(e)} (expected a JSON object)`); return EXIT.USAGE; }
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) { sayP(`${values.file} is not a JSON object`); return EXIT.USAGE; }
+  let all;
+  try { all = loadConfig(resolve(values.config!)); } catch (e) { sayP(errorMessage(e)); return EXIT.USAGE; }
+  const cfg = all.monitor;
+  if (!cfg) { sayP(`${values.config!} has no monitor: section (the KV network and prefix come from it)`); return EXIT.USAGE; }
+  const host = values.host ?? all.node;
+  const bad = checkLeaf({ kind: 'node' }, host);
+  if (bad) { sayP(`${JSON.stringify(host)} ${bad.problem} (expected ${bad.expected})`); return EXIT.USAGE; }
+  try {
+    const { computeKey, COMPUTE_KEYS, encodeJson } = await import('../kvschema');
+    const client = networkClient(kvNetworkOf(cfg));
+    const key = computeKey(cfg.kvPrefix, host, COMPUTE_KEYS.runtimeConfig);
+    const cur = await client.kvGet(key);
+    if (storedIsNewer(cur?.value?.toString('utf8'), nowMs)) { sayP(`refused: ${key} holds a newer copy`); return EXIT.FAIL; }
+    const ok = await client.kvPut(key, encodeJson(runtimeValue(obj as Record<string, unknown>, nowMs)), { cas: cur?.modifyIndex ?? 0 });
+    if (!ok) { sayP(`refused: ${key} changed while writing (another publisher?); try again`); return EXIT.FAIL; }
+    process.stdout.write(`${host}: runtime_config published\n`);
+    return EXIT.OK;
+  } catch (e) { sayP(errorMessage(e)); return EXIT.FAIL; }
+}
