@@ -35,7 +35,7 @@ t.test('three monitors, one host cut: fenced once, every server evacuated once, 
     return st.every((s) => s?.roles?.monitor?.hosts?.every((h: any) => h.samples.mgmt?.state === 'up' && h.samples.tenant?.state === 'up'));
   }, 20_000, () => `every monitor seeing the hosts up; logs:\n${logs()}`);
 
-  await L.lab.host('h1').cutLink();
+  await L.cut('h1'); // every network: the host is gone
   // suspicion + confirm × interval + power-off with its confirmation (≤ power_timeout 8 s) + evacuations
   // (SERVERS / concurrency × (evacuate time + polls)), all doubled for a loaded machine.
   const boundMs = 2 * (SUSPICION_MS + 2 * 1000 + 8000 + Math.ceil(SERVERS / 2) * (EVACUATE_MS + 3 * 200) + 5000);
@@ -72,7 +72,7 @@ t.test('three monitors, one host cut: fenced once, every server evacuated once, 
 
   // h2's BMC is gone: fence-unconfirmed, and recovery never starts.
   L.sims.h2!.proc.kill('SIGKILL');
-  await L.lab.host('h2').cutLink();
+  await L.cut('h2'); // every network: the host is gone
   const bound2 = 2 * (SUSPICION_MS + 2 * 1000 + 8000 + 6000);
   await waitFor(async () => {
     const st2 = await Promise.all(ms.map((m) => daemonStatus(m.pidfile)));

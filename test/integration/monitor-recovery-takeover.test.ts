@@ -43,7 +43,7 @@ t.test('takeover: failing spare released, next spare claimed; claimer killed mid
     return st.every((s) => s?.roles?.monitor?.hosts?.every((h: any) => h.samples.mgmt?.state === 'up' && h.samples.tenant?.state === 'up'));
   }, 20_000, () => `every monitor seeing the hosts up; logs:\n${logs()}`);
 
-  await L.lab.host('h1').cutLink();
+  await L.cut('h1'); // every network: the host is gone
   const bound = 2 * (SUSPICION_MS + 2 * 1000 + 8000 + 5000);
   await waitFor(() => fs.existsSync(runs) && fs.readFileSync(runs, 'utf8').includes(' ha2 '), bound, () => `the takeover on ha2 started within ${bound} ms; logs:\n${logs()}`);
   const claimer = ms.find((m) => /recovery starts/.test(m.daemon.logs()))!;

@@ -93,9 +93,13 @@ async function writeHostTxn(verb: string, file: string, host: string, ops: (pref
       // A finished incident (fenced, fence-unconfirmed, aborted) may be reset while its claimer still
       // holds the key (the claimer then releases it); one still claiming or fencing may not.
       let step: unknown;
-      try { step = (JSON.parse(e?.value?.toString('utf8') || '{}') as { step?: unknown }).step; } catch { step = undefined; }
-      if (e?.session && !(typeof step === 'string' && FINISHED_STEPS.includes(step))) {
-        say(verb, `refused: a monitor holds ${key} (an incident is in flight: ${typeof step === 'string' ? step : 'claimed'}; wait for it or for its session to end)`);
+      let actions: unknown;
+      try { ({ step, actions } = JSON.parse(e?.value?.toString('utf8') || '{}') as { step?: unknown; actions?: unknown }); } catch { step = undefined; }
+      // The machine's rule (machine.ts recoveryOpen): with recovery configured, a `fenced` incident whose
+      // row evacuates is not over until recovered or recovery-failed; a reset then would stop it half-way.
+      const recovering = step === 'fenced' && cfg.recovery !== undefined && Array.isArray(actions) && actions.includes('evacuate');
+      if (e?.session && (recovering || !(typeof step === 'string' && FINISHED_STEPS.includes(step)))) {
+        say(verb, `refused: a monitor holds ${key} (an incident is in flight: ${recovering ? 'fenced, recovery running' : typeof step === 'string' ? step : 'claimed'}; wait for it or for its session to end)`);
         return EXIT.FAIL;
       }
       guard = [{ KV: e ? { Verb: 'check-index', Key: key, Index: e.modifyIndex } : { Verb: 'check-not-exists', Key: key } }];
@@ -110,7 +114,7 @@ async function writeHostTxn(verb: string, file: string, host: string, ops: (pref
 }
 
 /** Journal steps after which an incident is over (machine.ts JournalStep). */
-const FINISHED_STEPS: readonly string[] = ['fenced', 'fence-unconfirmed', 'aborted'];
+const FINISHED_STEPS: readonly string[] = ['fenced', 'fence-unconfirmed', 'aborted', 'recovered', 'recovery-failed'];
 
 const incident = (prefix: string, host: string) => computeKey(prefix, host, COMPUTE_KEYS.incident);
 
