@@ -260,6 +260,7 @@ export class GroupRunner {
   private async deactivateAfter(r: GroupRun, reason: string, held?: Turn): Promise<void> {
     this.d.log.error({ group: r.cfg.name }, `group ${r.cfg.name}: ${reason}; deactivating the group`);
     r.phase = 'deactivated';
+    r.last = `deactivating after ${reason}`;
     r.timers.forEach(clearTimeout);
     r.timers = [];
     const turn = held ?? await takeTurn(r.cfg.stateDir, r.cfg.name, r.cfg.lockTimeoutMs);
