@@ -302,6 +302,7 @@ export class GroupRunner {
     r.failures = log;
     if (effect.kind === 'restart') {
       r.restarts++;
+      r.last = `restarting ${m.config.name} (${effect.attempt}/${r.cfg.migrationThreshold}): ${effect.reason}`;
       this.d.log.warn({ group: r.cfg.name, member: m.config.name, attempt: effect.attempt }, `group ${r.cfg.name}: ${m.config.name} ${effect.reason}; restart ${effect.attempt} of ${r.cfg.migrationThreshold}`);
       const stop = await m.stop().catch((e: unknown) => ({ ok: false as const, reason: errorMessage(e) }));
       const start = stop.ok ? await m.start().catch((e: unknown) => ({ ok: false as const, reason: errorMessage(e) })) : stop;
