@@ -144,7 +144,8 @@ t.test('a stop ignoring TERM is killed after stop_timeout; with block the earlie
 t.test('a held lock refuses with exit 3 after lock_timeout', async (t) => {
   const e = env(t, 'grp-lock');
   const c = writeConfig(e.dir, 'vigil', { group: { g: { state_dir: e.state, lock_timeout: '300ms', members: [cmd(e, 'a')] } } });
-  const holder = spawnGroup(['activate', 'g', '-c', writeConfig(e.dir, 'slow', { group: { g: { state_dir: e.state, members: [{ ...cmd(e, 'a'), start: 'sleep 3' }] } } })]);
+  // The holder's start outlasts the second invocation by far (a Node.js start takes seconds on a loaded machine); the teardown kills it.
+  const holder = spawnGroup(['activate', 'g', '-c', writeConfig(e.dir, 'slow', { group: { g: { state_dir: e.state, members: [{ ...cmd(e, 'a'), start: 'sleep 30' }] } } })]);
   t.teardown(() => { try { process.kill(-holder.proc.pid!, 'SIGKILL'); } catch { /* gone */ } });
   await waitFor(() => fs.existsSync(path.join(e.state, 'g.queue')) && fs.readdirSync(path.join(e.state, 'g.queue')).some((f) => /^\d+$/.test(f)), 10_000, 'the first invocation to take its ticket');
   const r = await runGroup(['activate', 'g', '-c', c]);

@@ -67,7 +67,8 @@ t.test('the daemon renews the session past 2 × ttl and deactivates the group wh
   // The next renewal (ttl/2) finds it gone; then the deactivation (a stop command with its timeout), on a loaded machine.
   const bound = TTL_MS / 2 + 30_000 + 5000;
   await waitFor(() => !up(), bound, () => `the group deactivated within ${bound} ms after its session went${tail()}`);
-  const st = await waitFor(async () => { const g = (await daemonStatus(pidfile))?.roles?.group?.groups?.g; return g?.phase === 'deactivated' ? g : undefined; }, 10_000, () => `status deactivated${tail()}`);
+  const st = await waitFor(async () => { const g = (await daemonStatus(pidfile))?.roles?.group?.groups?.g; return g?.phase === 'deactivated' && /^deactivated/.test(g.last ?? '') ? g : undefined; },
+    10_000, () => `status deactivated, the deactivation finished${tail()}`);
   t.match(st.last, /owner lock lost/, 'status says why', st);
   t.equal(proc.exitCode, null, 'the daemon keeps running');
 });

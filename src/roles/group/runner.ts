@@ -260,6 +260,7 @@ export class GroupRunner {
   private async deactivateAfter(r: GroupRun, reason: string, held?: Turn): Promise<void> {
     this.d.log.error({ group: r.cfg.name }, `group ${r.cfg.name}: ${reason}; deactivating the group`);
     r.phase = 'deactivated';
+    r.last = `deactivating after ${reason}`;
     r.timers.forEach(clearTimeout);
     r.timers = [];
     const turn = held ?? await takeTurn(r.cfg.stateDir, r.cfg.name, r.cfg.lockTimeoutMs);
@@ -301,6 +302,7 @@ export class GroupRunner {
     r.failures = log;
     if (effect.kind === 'restart') {
       r.restarts++;
+      r.last = `restarting ${m.config.name} (${effect.attempt}/${r.cfg.migrationThreshold}): ${effect.reason}`;
       this.d.log.warn({ group: r.cfg.name, member: m.config.name, attempt: effect.attempt }, `group ${r.cfg.name}: ${m.config.name} ${effect.reason}; restart ${effect.attempt} of ${r.cfg.migrationThreshold}`);
       const stop = await m.stop().catch((e: unknown) => ({ ok: false as const, reason: errorMessage(e) }));
       const start = stop.ok ? await m.start().catch((e: unknown) => ({ ok: false as const, reason: errorMessage(e) })) : stop;
