@@ -8,7 +8,7 @@
 import type * as Registry from './registry';
 import { countsPath } from '../roles/fence-event/counts';
 
-type Sink = Pick<typeof Registry, 'setRoleState' | 'countProbe' | 'countTakeover' | 'countConflict' | 'countCommand' | 'countConsulRequest' | 'watchArpDelivered'>;
+type Sink = Pick<typeof Registry, 'setRoleState' | 'countTransition' | 'countProbe' | 'countTakeover' | 'countConflict' | 'countCommand' | 'countConsulRequest' | 'watchArpDelivered'>;
 
 let sink: Sink | undefined;
 
@@ -31,6 +31,11 @@ export function metricsEnabled(): boolean {
 /** The role is now in `state` (a change counts as a transition). */
 export function setRoleState(role: string, state: string): void {
   sink?.setRoleState(role, state);
+}
+
+/** A transition of something other than the role's own state (a monitored host's phase), counted only. */
+export function countTransition(role: string, from: string, to: string): void {
+  sink?.countTransition(role, from, to);
 }
 
 /** One probe's outcome; `rttMs` for an answered one. */

@@ -134,6 +134,11 @@ export function setRoleState(role: string, state: string): void {
   roleState.set({ role, state }, 1);
 }
 
+/** A transition of something other than the role's own state (a monitored host's phase), counted only. */
+export function countTransition(role: string, from: string, to: string): void {
+  transitions.inc({ role, from, to });
+}
+
 /** One probe's outcome; `rttMs` for an answered one. */
 export function countProbe(role: string, kind: string, result: string, rttMs?: number): void {
   probes.inc({ role, kind, result });

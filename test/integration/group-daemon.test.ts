@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { BIN, daemonStatus, scratchDir, waitFor, writeConfig } from '../support/vigil';
+import { scrape, sample } from '../support/metrics';
 import { startDoubleForTest } from '../support/consul-double';
 import { ConsulClient } from '../../src/consul/client';
 
@@ -32,6 +33,7 @@ t.test('autostart, restart up to migration_threshold, then deactivate and releas
   const pidfile = path.join(dir, 'vigil.pid');
   const config = writeConfig(dir, 'vigil', {
     node: 'mn-a', pidfile, state_dir: path.join(dir, 'vstate'), log: { level: 'debug' },
+    metrics: { listen: path.join(dir, 'metrics.sock') },
     group: { g: {
       autostart: true, state_dir: path.join(dir, 'state'), monitor_interval: `${INTERVAL_MS}ms`, migration_threshold: THRESHOLD, failure_timeout: '60s',
       owner_lock: { consul: { url: d.url } }, members: [cmd('a'), cmd('b')],
@@ -76,4 +78,11 @@ t.test('autostart, restart up to migration_threshold, then deactivate and releas
   t.equal(after.phase, 'deactivated', 'status: deactivated', after);
   t.match(after.last, /exceeds migration_threshold 2/, 'status says why');
   t.equal(proc.exitCode, null, 'the daemon keeps running');
+
+  // The metrics tell the same story: the group's state and its transitions.
+  const m = (await scrape(path.join(dir, 'metrics.sock'))).body;
+  t.equal(sample(m, 'vigil_role_state', { role: 'group/g', state: 'deactivated' }), 1, 'metrics: group/g deactivated');
+  t.equal(sample(m, 'vigil_role_state', { role: 'group/g', state: 'active' }), 0, 'metrics: and no longer active');
+  t.equal(sample(m, 'vigil_role_transitions_total', { role: 'group/g', from: 'activating', to: 'active' }), 1, 'metrics: activated once');
+  t.ok((sample(m, 'vigil_consul_requests_total', { endpoint: '/v1/session/create', method: 'PUT', result: '2xx' }) ?? 0) >= 1, 'metrics: the owner lock\'s session was created');
 });

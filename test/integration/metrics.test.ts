@@ -3,7 +3,6 @@
 // move as the daemon's own log says they should. Each node listens on a unix
 // socket (a namespace's 127.0.0.1 is not reachable from the test process),
 // which is also the form the README recommends beside a loopback port.
-import * as http from 'node:http';
 import * as path from 'node:path';
 import t from 'tap';
 import { skipUnlessRoot, type LabHost } from '../support/lab';
@@ -11,6 +10,7 @@ import {
   testLab, startDaemon, daemonStatus, waitFor, writeConfig, expectedOf, vipTiming, takeoverBoundMs, START_MS,
   SLACK_MS, runCli, type Daemon,
 } from '../support/vigil';
+import { scrape, sample } from '../support/metrics';
 
 if (skipUnlessRoot(t)) process.exit(0);
 
@@ -19,21 +19,6 @@ const TIMING = {
   master_check_interval: '1s', announce: { count: 1, interval: '100ms' }, command_timeout: '5s',
 };
 const V = vipTiming(TIMING);
-
-/** One HTTP request over a unix socket: status and body. */
-function get(socketPath: string, urlPath = '/metrics', method = 'GET'): Promise<{ status: number; body: string; type?: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, path: urlPath, method, timeout: SLACK_MS }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => { body += c; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, ...(res.headers['content-type'] ? { type: res.headers['content-type'] } : {}) }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer from ${socketPath} within ${SLACK_MS} ms`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** `rate` requests/s for `ms`, never more than 32 outstanding: how many were answered 200, failed, or not sent. */
 async function scrapeStorm(socketPath: string, rate: number, ms: number): Promise<{ ok: number; failed: number; skipped: number }> {
@@ -47,24 +32,12 @@ async function scrapeStorm(socketPath: string, rate: number, ms: number): Promis
     for (let i = 0; i < perTick; i++) {
       if (outstanding >= 32) { r.skipped++; continue; }
       outstanding++;
-      all.push(get(socketPath).then((x) => { if (x.status === 200) r.ok++; else r.failed++; }, () => { r.failed++; }).finally(() => { outstanding--; }));
+      all.push(scrape(socketPath).then((x) => { if (x.status === 200) r.ok++; else r.failed++; }, () => { r.failed++; }).finally(() => { outstanding--; }));
     }
     await new Promise((res) => setTimeout(res, tickMs));
   }
   await Promise.all(all);
   return r;
-}
-
-/** The value of one sample (`name{labels} value`), or undefined when the series is absent. */
-function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const m = /^[^{]+\{([^}]*)\} (\S+)$/.exec(line);
-    if (!m) continue;
-    const have = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[2]);
-  }
-  return undefined;
 }
 
 function node(dir: string, h: LabHost, haIp: string) {
@@ -91,7 +64,7 @@ t.test('a failover as the metrics tell it', async (t) => {
   const heardMs = START_MS + V.checkIntervalMs + V.probeTimeoutMs + SLACK_MS;
   await waitFor(async () => (await daemonStatus(b.pidfile))?.roles?.vip?.lastProbe?.result === 'answered', heardMs, expectedOf('b heard a answer', heardMs, daemons));
 
-  const ra = await get(a.sock);
+  const ra = await scrape(a.sock);
   t.equal(ra.status, 200);
   t.match(ra.type, /^text\/plain; version=0\.0\.4/, 'the Prometheus text format');
   t.equal(sample(ra.body, 'vigil_role_state', { role: 'vip', state: 'master' }), 1, 'a: state gauge says master');
@@ -99,7 +72,7 @@ t.test('a failover as the metrics tell it', async (t) => {
   t.equal(sample(ra.body, 'vigil_role_transitions_total', { role: 'vip', from: 'slave', to: 'master' }), 1);
   t.ok(Number(/^vigil_process_resident_memory_bytes (\d+)$/m.exec(ra.body)?.[1]) > 0, 'the library\'s process metrics are there (RSS)');
   t.match(ra.body, /^vigil_nodejs_eventloop_lag_seconds /m, 'and the event-loop delay');
-  const rb0 = await get(b.sock);
+  const rb0 = await scrape(b.sock);
   t.equal(sample(rb0.body, 'vigil_role_state', { role: 'vip', state: 'slave' }), 1, 'b: state gauge says slave');
   const answered0 = sample(rb0.body, 'vigil_probes_total', { role: 'vip', kind: 'check', result: 'answered' }) ?? 0;
   t.ok(answered0 >= 1, `b: answered probes counted (${answered0})`);
@@ -113,7 +86,7 @@ t.test('a failover as the metrics tell it', async (t) => {
   const stormed = await storm;
   t.ok(stormed.ok >= 1000, `the storm was answered (${stormed.ok} × 200, ${stormed.failed} failed, ${stormed.skipped} not sent while 32 were outstanding)`);
   t.equal(stormed.failed, 0, 'no scrape failed');
-  const rb = await get(b.sock);
+  const rb = await scrape(b.sock);
   t.equal(sample(rb.body, 'vigil_role_state', { role: 'vip', state: 'master' }), 1, 'b: state gauge moved to master');
   t.equal(sample(rb.body, 'vigil_role_state', { role: 'vip', state: 'slave' }), 0, 'b: and left slave');
   t.equal(sample(rb.body, 'vigil_takeovers_total', { role: 'vip' }), 1, 'b: one takeover');
@@ -133,9 +106,9 @@ t.test('the listener serves only /metrics, and a client that never reads does no
   daemons.push(startDaemon(a.h, a.config, a.pidfile));
   const aloneMs = START_MS + takeoverBoundMs(V);
   await waitFor(async () => (await a.role()) === 'master', aloneMs, expectedOf('a master', aloneMs, daemons));
-  t.equal((await get(a.sock, '/other')).status, 404);
-  t.equal((await get(a.sock, '/metrics', 'POST')).status, 405);
-  t.equal((await get(a.sock, '/metrics', 'HEAD')).status, 200);
+  t.equal((await scrape(a.sock, '/other')).status, 404);
+  t.equal((await scrape(a.sock, '/metrics', 'POST')).status, 405);
+  t.equal((await scrape(a.sock, '/metrics', 'HEAD')).status, 200);
 
   // Ten clients that send a request and never read the answer, each holding its socket.
   const net = await import('node:net');
@@ -151,7 +124,7 @@ t.test('the listener serves only /metrics, and a client that never reads does no
   // is answered, and the role keeps its loop.
   const burst = (await Promise.all(Array.from({ length: 20 }, async () => {
     const out = [];
-    for (let i = 0; i < 10; i++) out.push(await get(a.sock));
+    for (let i = 0; i < 10; i++) out.push(await scrape(a.sock));
     return out;
   }))).flat();
   t.ok(burst.every((r) => r.status === 200 && r.body.includes('vigil_role_state')), '200 scrapes answered while 10 clients never read');
@@ -170,5 +143,5 @@ t.test('the listener serves only /metrics, and a client that never reads does no
   const rl = await runCli(['reload', '-c', a.config]);
   t.not(rl.code, 0, 'reload refused');
   t.match(rl.stderr + rl.stdout, /changing metrics needs a restart/);
-  t.equal((await get(a.sock)).status, 200, 'the running listener still serves');
+  t.equal((await scrape(a.sock)).status, 200, 'the running listener still serves');
 });

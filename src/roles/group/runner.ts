@@ -16,6 +16,7 @@
  */
 import type { Logger } from '../../log';
 import { errorMessage } from '../../errors';
+import { setRoleState } from '../../metrics';
 import { lockAfter } from './owner-lock';
 import type { Report } from './engine';
 import type { RealAddressIo } from './io';
@@ -100,6 +101,12 @@ export class GroupRunner {
     this.resolveDone(0);
   }
 
+  /** A group's phase changes: also the metrics' `group/<name>` state (names come from the config: bounded). */
+  private setPhase(r: GroupRun, phase: GroupPhase): void {
+    r.phase = phase;
+    setRoleState(`group/${r.cfg.name}`, phase);
+  }
+
   /** Status JSON: each group's phase, restarts and last event. */
   status(): { groups: Record<string, { phase: GroupPhase; autostart: boolean; restarts: number; last?: string }> } {
     return { groups: Object.fromEntries(this.runs.map((r) => [r.cfg.name, { phase: r.phase, autostart: r.cfg.autostart, restarts: r.restarts, ...(r.last ? { last: r.last } : {}) }])) };
@@ -111,7 +118,7 @@ export class GroupRunner {
   }
 
   private async activate(r: GroupRun): Promise<void> {
-    r.phase = 'activating';
+    this.setPhase(r, 'activating');
     const report = await this.op(r, 'activate', async () => {
       const rep = await r.wired.engine.activate();
       if (r.wired.lock) rep.ownerLock = await lockAfter(r.wired.lock, 'activate', rep.exit);
@@ -119,12 +126,12 @@ export class GroupRunner {
     });
     if (this.stopped || !report) return;
     if (report.exit === EXIT.OK) this.monitorActive(r);
-    else r.phase = report.exit === EXIT.REFUSED ? 'refused' : 'failed';
+    else this.setPhase(r, report.exit === EXIT.REFUSED ? 'refused' : 'failed');
   }
 
   /** Start monitoring an active group: each member at its interval, and the multiple-active check. */
   private monitorActive(r: GroupRun): void {
-    r.phase = 'active';
+    this.setPhase(r, 'active');
     r.failures = {};
     r.timers.forEach(clearTimeout);
     r.timers = [];
@@ -259,7 +266,7 @@ export class GroupRunner {
   /** Deactivate the whole group and release its lock; runs inside the group's queue (and in its turn when `held` is given). */
   private async deactivateAfter(r: GroupRun, reason: string, held?: Turn): Promise<void> {
     this.d.log.error({ group: r.cfg.name }, `group ${r.cfg.name}: ${reason}; deactivating the group`);
-    r.phase = 'deactivated';
+    this.setPhase(r, 'deactivated');
     r.last = `deactivating after ${reason}`;
     r.timers.forEach(clearTimeout);
     r.timers = [];
@@ -269,7 +276,7 @@ export class GroupRunner {
       const rep = await r.wired.engine.deactivate();
       const lock = r.wired.lock ? await lockAfter(r.wired.lock, 'deactivate', rep.exit) : undefined;
       r.last = `deactivated after ${reason}: ${rep.summary}${lock ? `; ${lock}` : ''}`;
-      if (rep.exit !== EXIT.OK) r.phase = 'failed';
+      if (rep.exit !== EXIT.OK) this.setPhase(r, 'failed');
       this.lastProgressMs = this.now();
       this.d.log[rep.exit === EXIT.OK ? 'warn' : 'error']({ group: r.cfg.name, exit: rep.exit }, `group ${r.cfg.name} deactivate: ${rep.summary}${lock ? `; ${lock}` : ''}`);
     } finally { if (!held) turn.release(); }
@@ -289,7 +296,7 @@ export class GroupRunner {
     r.wired.reload();
     if (!journalActive(r)) {
       // Someone else deactivated it (or is part-way): theirs to finish; monitoring ends until it is active again.
-      r.phase = 'idle';
+      this.setPhase(r, 'idle');
       r.timers.forEach(clearTimeout);
       r.timers = [];
       r.last = 'deactivated outside the daemon: no longer monitored';

@@ -9,6 +9,12 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../log';
 import { errorMessage } from '../../errors';
+import { countTransition, setRoleState } from '../../metrics';
+
+/** Host phases in which the monitor acts on a host (metrics' `acting`). */
+const ACTING: readonly string[] = ['claiming', 'observing', 'latching', 'fencing', 'checking-silence'];
+/** Host phases in which a guard holds the monitor back (metrics' `holding`). */
+const HOLDING: readonly string[] = ['awaiting-guards', 'held'];
 import type { MonitorConfig } from './config';
 import { evaluateGuards, selfViewFrom, type SelfView } from './guards';
 import { guardInputFor, hostMachineConfig, hostsFromConfig, hostsFromKv, type MonitoredHost } from './inventory';
@@ -211,10 +217,24 @@ export class MonitorRunner {
     }
   }
 
+  /**
+   * Metrics: hosts' phase changes (aggregated over hosts: host names are never
+   * labels), and the role's own state — `acting` while an incident is claimed
+   * or fenced and recovering, `holding` while a guard keeps it from acting,
+   * else `watching`.
+   */
+  private phaseChanged(from: string, to: string): void {
+    countTransition('monitor-host', from, to);
+    const phases = [...this.states.values()].map((x) => x.phase as string);
+    setRoleState('monitor', phases.some((p) => ACTING.includes(p)) ? 'acting' : phases.some((p) => HOLDING.includes(p)) ? 'holding' : 'watching');
+  }
+
   /** Feed one event and carry out its effects (and theirs). Returns true when a counter CAS was lost. */
   private async feed(h: MonitoredHost, ev: MonitorEvent): Promise<boolean> {
+    const before = this.state(h.name).phase;
     const step = monitorTransition(this.state(h.name), ev, this.machineCfg(h));
     this.states.set(h.name, step.state);
+    if (step.state.phase !== before) this.phaseChanged(before, step.state.phase);
     let casLost = false;
     for (const eff of step.effects) if (await this.effect(h, eff)) casLost = true;
     this.maybeRecover(h);

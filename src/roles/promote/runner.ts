@@ -7,6 +7,7 @@
  * `vigil promote run-once` (which ends once the site holds nothing).
  */
 import { errorMessage } from '../../errors';
+import { setRoleState } from '../../metrics';
 import type { Logger } from '../../log';
 import { leaderKey, type PromoteConfig } from './config';
 import { foldPeer, foldReady, isStaleHolder, type PromoteIo } from './io';
@@ -58,6 +59,7 @@ export class PromoteRunner {
     const j = this.store.read();
     const r = recoverJournal(j, this.cfg);
     this.s = r.state;
+    setRoleState('promote', r.state.phase);
     this.steps = j?.steps ?? [];
     this.lastTickMs = this.io.now();
     if (r.kind !== 'fresh') this.log.info({ phase: j!.phase, steps: this.steps, recovery: r.kind }, 'promote journal read');
@@ -103,6 +105,7 @@ export class PromoteRunner {
     if (holding) {
       const [n, fx] = stepDown(this.s, this.cfg, 'vigil is stopping');
       this.s = n;
+      setRoleState('promote', n.phase);
       this.startDemoting();
       this.persist();
       this.enqueue(fx);
@@ -117,6 +120,7 @@ export class PromoteRunner {
     const before = this.s;
     const [next, fx] = transition(before, this.cfg, e);
     this.s = next;
+    setRoleState('promote', next.phase);
     if (next.phase === 'demoting' && before.phase !== 'demoting') this.startDemoting();
     if (next.lastRenewSentMs !== before.lastRenewSentMs) this.armGiveUp();
     if (next.phase !== before.phase || next.granted !== before.granted || next.hold !== before.hold || next.yielded !== before.yielded) this.persist();
