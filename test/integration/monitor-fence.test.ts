@@ -6,6 +6,7 @@ import { skipUnlessRoot } from '../support/lab';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { daemonStatus, runCli, waitFor } from '../support/vigil';
+import { scrape, sample } from '../support/metrics';
 import { recordingIpmitool } from '../support/ipmi-sim';
 import { monitorLab, SUSPICION_MS, tail } from '../support/monitor-lab';
 
@@ -19,7 +20,8 @@ t.test('host dies on all networks: exactly one fence, confirmed, with three moni
     fs.mkdirSync(d, { mode: 0o700 });
     return [m, recordingIpmitool(d, L.lab.host(m))];
   }));
-  const ms = ['m1', 'm2', 'm3'].map((m) => ({ name: m, ...L.startMonitor(m, L.monitorSection({ fence: { power_timeout: '8s', power_wait: '500ms', ipmitool: wrappers[m]!.program } })) }));
+  const sock = (m: string) => path.join(L.dir, `${m}-metrics.sock`);
+  const ms = ['m1', 'm2', 'm3'].map((m) => ({ name: m, ...L.startMonitor(m, L.monitorSection({ fence: { power_timeout: '8s', power_wait: '500ms', ipmitool: wrappers[m]!.program } }), { metrics: { listen: sock(m) } }) }));
   const logs = () => ms.map((m) => `--- ${m.name}\n${tail(m.daemon)}`).join('\n');
   // Every monitor has sampled every host up on both networks.
   await waitFor(async () => {
@@ -58,4 +60,9 @@ t.test('host dies on all networks: exactly one fence, confirmed, with three moni
   const st = await daemonStatus(fencers[0]!.pidfile);
   const h1 = st?.roles?.monitor?.hosts?.find((h: any) => h.host === 'h1');
   t.match(h1, { phase: 'fenced', incident: { held: true, fence: { method: 'ipmi', outcome: 'off' } } }, 'the fencer\'s status shows the confirmed fence');
+  // The fencer's metrics: h1's way to fenced, and the role back to watching.
+  const m = (await scrape(sock(fencers[0]!.name))).body;
+  t.equal(sample(m, 'vigil_role_transitions_total', { role: 'monitor-host', from: 'fencing', to: 'fenced' }), 1, 'metrics: one host went fencing -> fenced');
+  t.equal(sample(m, 'vigil_role_state', { role: 'monitor', state: 'acting' }), 0, 'metrics: the monitor acted, and is no longer acting');
+  t.ok((sample(m, 'vigil_consul_requests_total', { endpoint: '/v1/txn', method: 'PUT', result: '2xx' }) ?? 0) >= 1, 'metrics: its KV writes went through /v1/txn');
 });
