@@ -3,8 +3,8 @@
  * three lab bridges, as hostha has them:
  *
  * - mgmt: lab.ts's own bridge `br0` (every host's `eth0`, 10.X.Y.0/24);
- * - tenant: bridge `br1` (`eth1`, 198.18.1.0/24), storage: bridge `br2`
- *   (`eth2`, 198.18.2.0/24), both made here inside the lab's bridge
+ * - tenant: bridge `br1` (`eth1`, 10.99.1.0/24), storage: bridge `br2`
+ *   (`eth2`, 10.99.2.0/24), both made here inside the lab's bridge
  *   namespace, with one veth pair per host (so lab.destroy() removes them
  *   with the namespaces; the addresses exist only inside lab namespaces).
  *
@@ -36,8 +36,9 @@ export const NETWORKS = ['mgmt', 'tenant', 'storage'] as const;
 export type LabNetwork = (typeof NETWORKS)[number];
 /** Extra bridges (mgmt is lab.ts's br0): bridge name, the host-side interface, the subnet's first three octets. */
 const EXTRA: Record<Exclude<LabNetwork, 'mgmt'>, { br: string; ifname: string; base: string; port: string }> = {
-  tenant: { br: 'br1', ifname: 'eth1', base: '198.18.1', port: 't' },
-  storage: { br: 'br2', ifname: 'eth2', base: '198.18.2', port: 's' },
+  // Private and outside lab.ts's range (10.100–227.x.0/24), so never another lab's subnet.
+  tenant: { br: 'br1', ifname: 'eth1', base: '10.99.1', port: 't' },
+  storage: { br: 'br2', ifname: 'eth2', base: '10.99.2', port: 's' },
 };
 /** The lab host serving each network's double. */
 const DOUBLE_HOST: Record<LabNetwork, string> = { mgmt: 'c1', tenant: 'c2', storage: 'c3' };
