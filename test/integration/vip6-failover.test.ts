@@ -8,6 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { skipUnlessRoot, type Lab, type LabHost } from '../support/lab';
+import { native } from '../../src/native';
+import { ETHERTYPE_IPV6, multicastMac, solicitedNode, tryDecodeNdp, type NdpPacket } from '../../src/net/ndp/codec';
 import {
   testLab, startDaemon, daemonStatus, waitFor, runCli, vipNode, expectedOf, vipTiming, takeoverBoundMs, releaseBoundMs,
   oneMasterBoundMs, ipFileBoundMs, logsMatching, START_MS, SLACK_MS, type Daemon,
@@ -27,11 +29,14 @@ const ula = (lab: Lab) => `fd${lab.prefix.slice(2, 4)}:${parseInt(lab.prefix.sli
 /**
  * The lab turns IPv6 off in its namespaces (a quiet bridge); these tests
  * turn it back on in each host, and give each host a ULA of its own
- * (`nodad`: the test's own addresses are not under test).
+ * (`nodad`: the test's own addresses are not under test). No router
+ * solicitations (there is no router, and a client that keeps soliciting
+ * would spoil the count of what it sends).
  */
 async function enableIpv6(lab: Lab): Promise<void> {
   await Promise.all(lab.hosts.map(async (h, i) => {
-    const r = await h.exec(['sh', '-c', 'echo 0 > /proc/sys/net/ipv6/conf/all/disable_ipv6 && echo 0 > /proc/sys/net/ipv6/conf/default/disable_ipv6 && echo 0 > /proc/sys/net/ipv6/conf/eth0/disable_ipv6']);
+    const r = await h.exec(['sh', '-c', 'for c in all default eth0; do echo 0 > /proc/sys/net/ipv6/conf/$c/router_solicitations; done; '
+      + 'for c in all default eth0; do echo 0 > /proc/sys/net/ipv6/conf/$c/disable_ipv6; done']);
     if (r.code !== 0) throw new Error(`enable IPv6 in ${h.ns}: ${r.stderr}`);
     const a = await h.exec(['ip', '-6', 'addr', 'add', `${ula(lab)}${(10 + i).toString(16)}/64`, 'dev', 'eth0', 'nodad']);
     if (a.code !== 0) throw new Error(`address in ${h.ns}: ${a.stderr}`);
@@ -71,9 +76,17 @@ t.test('failover over IPv6: NDP probes, NODAD takeover, the client cache moves o
   const { lab, dir, daemons } = await testLab(t, ['a', 'b', 'client'], 'vip6');
   await enableIpv6(lab);
   const haIp = `${ula(lab)}100`;
-  const a = vipNode(dir, lab.host('a'), haIp, { ...TIMING, address: `${haIp}/64` });
-  const b = vipNode(dir, lab.host('b'), haIp, { ...TIMING, address: `${haIp}/64` });
   const client = lab.host('client');
+  // The client stands in for the router too: announce.routers names its address.
+  const clientIp = `${ula(lab)}${(10 + lab.hosts.indexOf(client)).toString(16)}`;
+  const announce = { ...TIMING.announce, routers: [clientIp] };
+  const a = vipNode(dir, lab.host('a'), haIp, { ...TIMING, announce, address: `${haIp}/64` });
+  const b = vipNode(dir, lab.host('b'), haIp, { ...TIMING, announce, address: `${haIp}/64` });
+  // Every NA the client's interface receives, read on a packet socket of its own (it sends nothing).
+  const nas: NdpPacket[] = [];
+  const sock = client.inNetns(() => native().openArpSocket('eth0', undefined, ETHERTYPE_IPV6));
+  sock.start((frame) => { const p = tryDecodeNdp(frame); if (typeof p !== 'string' && p.type === 'na') nas.push(p); }, () => {});
+  t.teardown(() => sock.close());
 
   const aMon = watchAddressEvents(a.h, haIp);
   const bMon = watchAddressEvents(b.h, haIp);
@@ -108,6 +121,11 @@ t.test('failover over IPv6: NDP probes, NODAD takeover, the client cache moves o
   const seenMs = V.announce.count * V.announce.intervalMs + SLACK_MS;
   await waitFor(async () => (await neighMac(client, haIp)) === b.h.mac, seenMs, `the client's neighbour entry names b (${b.h.mac}) within ${seenMs} ms of the takeover`);
   t.pass(`client cache moved to b ${Date.now() - cutAt} ms after the cut`);
+  const fromB = nas.filter((p) => p.target === haIp && p.targetLinkAddr === b.h.mac);
+  t.ok(fromB.some((p) => p.dstIp === 'ff02::1' && p.override && !p.solicited), 'b announced to all-nodes, override set');
+  const unicast = fromB.filter((p) => p.dstIp === clientIp);
+  t.ok(unicast.length >= 1, `b also sent the NA by unicast to the configured router (${unicast.length} of ${fromB.length} NAs from b)`);
+  t.equal(unicast[0]?.ethDst, multicastMac(solicitedNode(clientIp)), 'at the router\'s solicited-node MAC: no resolution needed');
   t.equal(await txPackets(client), txBefore, 'the client sent nothing: the unsolicited NAs alone moved its cache');
   const bLine = await addrLine(b.h, haIp);
   t.notMatch(bLine ?? '', /tentative|dadfailed/, `b's address: ${bLine}`);
