@@ -232,6 +232,10 @@ t.test('mixed-family IP file, hot-reloaded, and the release notice over IPv6', a
   daemons.push(startDaemon(b!.h, b!.config, b!.pidfile));
   const heardMs = START_MS + V2.checkIntervalMs + V2.probeTimeoutMs + SLACK_MS;
   await waitFor(async () => (await daemonStatus(b!.pidfile))?.roles?.vip?.lastProbe?.result === 'answered', heardMs, expectedOf('b hears a', heardMs, daemons));
+  // The slave listens for release notices on the HA address's solicited-node group at the IP layer too
+  // (an MLD report), so a snooping switch would forward them to it.
+  const group = solicitedNode(haIp);
+  await waitFor(async () => (await b!.h.exec(['ip', '-6', 'maddr', 'show', 'dev', 'eth0'])).stdout.includes(`inet6 ${group}`), SLACK_MS, `b joined ${group} at the IP layer`);
   const stop = await runCli(['stop', '-c', a!.config]);
   t.equal(stop.code, 0, stop.stderr);
   const stoppedAt = Date.now();
