@@ -222,7 +222,8 @@ const ulaPrefix = (lab: Lab) => `fd${lab.prefix.slice(2, 4)}:${parseInt(lab.pref
 /** Turn IPv6 on in the lab hosts (the lab keeps it off) and give each its own ULA. */
 async function enableIpv6(lab: Lab): Promise<void> {
   await Promise.all(lab.hosts.map(async (h, i) => {
-    const r = await h.exec(['sh', '-c', 'echo 0 > /proc/sys/net/ipv6/conf/all/disable_ipv6 && echo 0 > /proc/sys/net/ipv6/conf/default/disable_ipv6 && echo 0 > /proc/sys/net/ipv6/conf/eth0/disable_ipv6']);
+    const r = await h.exec(['sh', '-c', 'for c in all default eth0; do echo 0 > /proc/sys/net/ipv6/conf/$c/router_solicitations; done; '
+      + 'for c in all default eth0; do echo 0 > /proc/sys/net/ipv6/conf/$c/disable_ipv6; done']);
     if (r.code !== 0) throw new Error(`enable IPv6 in ${h.ns}: ${r.stderr}`);
     const a = await h.exec(['ip', '-6', 'addr', 'add', `${ulaPrefix(lab)}${(10 + i).toString(16)}/64`, 'dev', 'eth0', 'nodad']);
     if (a.code !== 0) throw new Error(`IPv6 address in ${h.ns}: ${a.stderr}`);

@@ -13,7 +13,7 @@ import { isIPv6 } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { DURATION_FORMS, parseDurationMs } from '../util/duration';
 import { isIPv4, parseCidr } from '../util/ip';
-import { ipv6HaProblem, parseAnyCidr } from '../util/ip6';
+import { ipv6HaProblem, isIPv6, parseAnyCidr } from '../util/ip6';
 
 /** What a leaf value must be. Stored under the `vigil` keyword of a leaf schema. */
 export type LeafSpec =
@@ -27,6 +27,8 @@ export type LeafSpec =
   /** `ipv6`: IPv6 accepted too (default prefix /128), by the HA address rules of util/ip6. */
   | { kind: 'cidr'; defaultPrefix: number; ipv6?: boolean }
   | { kind: 'ipv4' }
+  /** A unicast IPv6 neighbour (a router), link-local allowed: an address to send to, not one to hold. */
+  | { kind: 'ipv6Neighbour' }
   | { kind: 'path' }
   | { kind: 'url' }
   | { kind: 'command' }
@@ -171,6 +173,12 @@ export function checkLeaf(spec: LeafSpec, v: unknown): LeafProblem | undefined {
       if (!isUnicastIPv4(c.address)) return { problem: 'is not a unicast address', expected };
       if (c.prefix <= 30 && isNetworkOrBroadcast(c.address, c.prefix)) return { problem: 'is the network or broadcast address of its prefix', expected };
       return undefined;
+    }
+    case 'ipv6Neighbour': {
+      const expected = 'a unicast IPv6 address of a neighbour on the link, like fe80::1 or fd00::1';
+      if (typeof v !== 'string' || !isIPv6(v)) return { problem: 'is not an IPv6 address', expected };
+      const p6 = ipv6HaProblem(v);
+      return p6 && !/link-local/.test(p6) ? { problem: p6, expected } : undefined;
     }
     case 'ipv4': {
       const expected = 'a unicast IPv4 address in dotted-quad form, like 10.0.0.5';

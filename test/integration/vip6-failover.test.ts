@@ -6,8 +6,12 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { skipUnlessRoot, type Lab, type LabHost } from '../support/lab';
+import { formatMac } from '../../src/util/ip';
+import { formatIPv6, ipv6Bytes } from '../../src/util/ip6';
+import { native } from '../../src/native';
+import { buildDadProbe, buildNdp, buildUnsolicitedNa, ETHERTYPE_IPV6, multicastMac, solicitedNode, tryDecodeNdp, type NdpPacket } from '../../src/net/ndp/codec';
 import {
   testLab, startDaemon, daemonStatus, waitFor, runCli, vipNode, expectedOf, vipTiming, takeoverBoundMs, releaseBoundMs,
   oneMasterBoundMs, ipFileBoundMs, logsMatching, START_MS, SLACK_MS, type Daemon,
@@ -27,11 +31,14 @@ const ula = (lab: Lab) => `fd${lab.prefix.slice(2, 4)}:${parseInt(lab.prefix.sli
 /**
  * The lab turns IPv6 off in its namespaces (a quiet bridge); these tests
  * turn it back on in each host, and give each host a ULA of its own
- * (`nodad`: the test's own addresses are not under test).
+ * (`nodad`: the test's own addresses are not under test). No router
+ * solicitations (there is no router, and a client that keeps soliciting
+ * would spoil the count of what it sends).
  */
 async function enableIpv6(lab: Lab): Promise<void> {
   await Promise.all(lab.hosts.map(async (h, i) => {
-    const r = await h.exec(['sh', '-c', 'echo 0 > /proc/sys/net/ipv6/conf/all/disable_ipv6 && echo 0 > /proc/sys/net/ipv6/conf/default/disable_ipv6 && echo 0 > /proc/sys/net/ipv6/conf/eth0/disable_ipv6']);
+    const r = await h.exec(['sh', '-c', 'for c in all default eth0; do echo 0 > /proc/sys/net/ipv6/conf/$c/router_solicitations; done; '
+      + 'for c in all default eth0; do echo 0 > /proc/sys/net/ipv6/conf/$c/disable_ipv6; done']);
     if (r.code !== 0) throw new Error(`enable IPv6 in ${h.ns}: ${r.stderr}`);
     const a = await h.exec(['ip', '-6', 'addr', 'add', `${ula(lab)}${(10 + i).toString(16)}/64`, 'dev', 'eth0', 'nodad']);
     if (a.code !== 0) throw new Error(`address in ${h.ns}: ${a.stderr}`);
@@ -71,9 +78,37 @@ t.test('failover over IPv6: NDP probes, NODAD takeover, the client cache moves o
   const { lab, dir, daemons } = await testLab(t, ['a', 'b', 'client'], 'vip6');
   await enableIpv6(lab);
   const haIp = `${ula(lab)}100`;
-  const a = vipNode(dir, lab.host('a'), haIp, { ...TIMING, address: `${haIp}/64` });
-  const b = vipNode(dir, lab.host('b'), haIp, { ...TIMING, address: `${haIp}/64` });
   const client = lab.host('client');
+  // The client stands in for the router too: announce.routers names its address.
+  const clientIp = `${ula(lab)}${(10 + lab.hosts.indexOf(client)).toString(16)}`;
+  const announce = { ...TIMING.announce, routers: [clientIp] };
+  const a = vipNode(dir, lab.host('a'), haIp, { ...TIMING, announce, address: `${haIp}/64` });
+  const b = vipNode(dir, lab.host('b'), haIp, { ...TIMING, announce, address: `${haIp}/64` });
+  // Every NA the client's interface receives, read on a packet socket of its own (it sends nothing).
+  const nas: NdpPacket[] = [];
+  const sock = client.inNetns(() => native().openArpSocket('eth0', undefined, ETHERTYPE_IPV6));
+  sock.start((frame) => { const p = tryDecodeNdp(frame); if (typeof p !== 'string' && p.type === 'na') nas.push(p); }, () => {});
+  t.teardown(() => sock.close());
+  // What the client sends, seen on the bridge (a packet socket on br0, promiscuous so that every
+  // forwarded frame is also passed up to it; a protocol socket on a bridge port sees nothing, and
+  // one on the client's eth0 not its own transmissions): anything to the HA address, to its
+  // solicited-node group, or an NS about it.
+  const sentAboutHa: string[] = [];
+  let watchSent = false;
+  const haBytes = ipv6Bytes(haIp)!;
+  const promisc = spawnSync('ip', ['-n', lab.bridgeNs, 'link', 'set', 'br0', 'promisc', 'on'], { encoding: 'utf8' });
+  if (promisc.status !== 0) throw new Error(`br0 promisc: ${promisc.stderr}`);
+  const prev = native().netnsEnter(`/run/netns/${lab.bridgeNs}`);
+  let tap: ReturnType<ReturnType<typeof native>['openArpSocket']>;
+  try { tap = native().openArpSocket('br0', undefined, ETHERTYPE_IPV6); } finally { native().netnsRestore(prev); }
+  tap.start((frame) => {
+    if (!watchSent || formatMac(frame, 6) !== client.mac || frame.length < 54) return;
+    const p = tryDecodeNdp(frame);
+    const dst = frame.subarray(38, 54);
+    const aboutHa = dst.equals(haBytes) || formatIPv6(dst) === solicitedNode(haIp) || (typeof p !== 'string' && p.target === haIp);
+    if (aboutHa) sentAboutHa.push(typeof p === 'string' ? `IPv6 to ${formatIPv6(dst)}` : `${p.type} for ${p.target} to ${p.dstIp}`);
+  }, () => {});
+  t.teardown(() => tap.close());
 
   const aMon = watchAddressEvents(a.h, haIp);
   const bMon = watchAddressEvents(b.h, haIp);
@@ -97,9 +132,12 @@ t.test('failover over IPv6: NDP probes, NODAD takeover, the client cache moves o
   t.equal(await addrLine(b.h, haIp), undefined, 'the slave does not hold the address');
 
   // The client learns a's MAC once, then sends nothing more.
+  watchSent = true;
   const ping = await client.exec(['ping', '-6', '-c', '1', '-W', '2', haIp]);
   t.equal(ping.code, 0, `the client reaches the HA address: ${ping.stdout}${ping.stderr}`);
   t.equal(await neighMac(client, haIp), a.h.mac, 'the client resolved the HA address to a');
+  t.ok(sentAboutHa.some((x) => x.startsWith('IPv6 to')), `the watch sees the client's own frames (its ping: ${sentAboutHa.join('; ')})`);
+  sentAboutHa.length = 0;
   const txBefore = await txPackets(client);
 
   await a.h.cutLink();
@@ -108,7 +146,14 @@ t.test('failover over IPv6: NDP probes, NODAD takeover, the client cache moves o
   const seenMs = V.announce.count * V.announce.intervalMs + SLACK_MS;
   await waitFor(async () => (await neighMac(client, haIp)) === b.h.mac, seenMs, `the client's neighbour entry names b (${b.h.mac}) within ${seenMs} ms of the takeover`);
   t.pass(`client cache moved to b ${Date.now() - cutAt} ms after the cut`);
-  t.equal(await txPackets(client), txBefore, 'the client sent nothing: the unsolicited NAs alone moved its cache');
+  const fromB = nas.filter((p) => p.target === haIp && p.targetLinkAddr === b.h.mac);
+  t.ok(fromB.some((p) => p.dstIp === 'ff02::1' && p.override && !p.solicited), 'b announced to all-nodes, override set');
+  const unicast = fromB.filter((p) => p.dstIp === clientIp);
+  t.ok(unicast.length >= 1, `b also sent the NA by unicast to the configured router (${unicast.length} of ${fromB.length} NAs from b)`);
+  t.equal(unicast[0]?.ethDst, multicastMac(solicitedNode(clientIp)), 'at the router\'s solicited-node MAC: no resolution needed');
+  t.same(sentAboutHa, [], 'the client sent nothing about the HA address: the unsolicited NAs alone moved its cache');
+  // Other frames it may have sent: answers to the old holder's reachability probe of the client (RFC 4861 §7.3.3).
+  t.comment(`client frames sent meanwhile (any): ${(await txPackets(client)) - txBefore}`);
   const bLine = await addrLine(b.h, haIp);
   t.notMatch(bLine ?? '', /tentative|dadfailed/, `b's address: ${bLine}`);
   t.same(bMon.lines().filter((l) => /tentative|dadfailed/.test(l)), [], 'no address event on b ever showed the HA address tentative or dadfailed');
@@ -187,6 +232,10 @@ t.test('mixed-family IP file, hot-reloaded, and the release notice over IPv6', a
   daemons.push(startDaemon(b!.h, b!.config, b!.pidfile));
   const heardMs = START_MS + V2.checkIntervalMs + V2.probeTimeoutMs + SLACK_MS;
   await waitFor(async () => (await daemonStatus(b!.pidfile))?.roles?.vip?.lastProbe?.result === 'answered', heardMs, expectedOf('b hears a', heardMs, daemons));
+  // The slave listens for release notices on the HA address's solicited-node group at the IP layer too
+  // (an MLD report), so a snooping switch would forward them to it.
+  const group = solicitedNode(haIp);
+  await waitFor(async () => (await b!.h.exec(['ip', '-6', 'maddr', 'show', 'dev', 'eth0'])).stdout.includes(`inet6 ${group}`), SLACK_MS, `b joined ${group} at the IP layer`);
   const stop = await runCli(['stop', '-c', a!.config]);
   t.equal(stop.code, 0, stop.stderr);
   const stoppedAt = Date.now();
@@ -198,4 +247,37 @@ t.test('mixed-family IP file, hot-reloaded, and the release notice over IPv6', a
   t.match(await logsMatching(daemons[1]!.logs, /the holder released the HA IP/), /confirming with one probe/);
   for (const ip of [haIp, late6]) t.ok(await addrLine(b!.h, ip), `b holds ${ip}`);
   t.match((await b!.h.exec(['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0'])).stdout, ` ${extra4}/24`, 'and the IPv4 address moved with them');
+});
+
+t.test('kernel filter: of a flood of IPv6 ND frames only NAs for the HA address reach the daemon', async (t) => {
+  const { lab, dir, daemons } = await testLab(t, ['a', 'client'], 'vip6bpf');
+  await enableIpv6(lab);
+  const haIp = `${ula(lab)}100`;
+  const a = vipNode(dir, lab.host('a'), haIp, { ...TIMING, address: `${haIp}/64` });
+  const client = lab.host('client');
+  daemons.push(startDaemon(a.h, a.config, a.pidfile));
+  const aloneMs = START_MS + takeoverBoundMs(V);
+  await waitFor(async () => (await a.role()) === 'master', aloneMs, expectedOf('a master (alone)', aloneMs, daemons));
+  const delivered = async () => (await daemonStatus(a.pidfile))?.roles?.vip?.arp?.ndp?.delivered as number | undefined;
+  const sock = client.inNetns(() => native().openArpSocket('eth0', undefined, ETHERTYPE_IPV6));
+  t.teardown(() => sock.close());
+  const other = `${ula(lab)}200`;
+  const fake = 'fe:ff:ff:ff:ff:fe'; // higher than any lab MAC: a keeps the address if it hears it
+  const flood = [
+    buildUnsolicitedNa(fake, other),                       // an NA for another address
+    buildDadProbe(fake, haIp),                             // another node's probe for the HA address
+    buildDadProbe(fake, haIp, Buffer.from('0123456789ab', 'hex')), // a DAD probe with a nonce that is not its MAC
+    buildNdp({ ethSrc: fake, ethDst: '33:33:00:00:00:01', srcIp: haIp, dstIp: 'ff02::1', type: 'na', target: haIp, hopLimit: 64, options: [{ type: 2, data: Buffer.from(fake.replace(/:/g, ''), 'hex') }] }), // hop limit 64
+  ];
+  const before = await delivered();
+  t.type(before, 'number', 'status shows the NDP socket\'s counter');
+  for (let i = 0; i < 250; i++) for (const f of flood) sock.send(f);
+  // Then a positive control: NAs for the HA address itself do pass.
+  await new Promise((r) => setTimeout(r, 200));
+  const mid = await delivered();
+  for (let i = 0; i < 5; i++) sock.send(buildUnsolicitedNa(fake, haIp));
+  await waitFor(async () => ((await delivered()) ?? 0) >= (mid ?? 0) + 5, SLACK_MS, 'the 5 NAs for the HA address delivered');
+  // a's own master-check probes are answered by nobody (it holds the address itself), so nothing else counts.
+  t.ok((mid ?? 0) - (before ?? 0) <= 2, `of 1000 unrelated or invalid ND frames ${(mid ?? 0) - (before ?? 0)} reached JavaScript`);
+  t.equal(await a.role(), 'master', 'a stays master (the fake holder has the higher MAC)');
 });

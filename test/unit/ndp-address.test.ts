@@ -106,3 +106,15 @@ t.test('vzctl backend: vzlist IPv6 tokens are HA addresses in canonical text (vz
   });
   t.same(batchArgv('vzctl', '101', '--ipadd', ['10.0.0.1', 'fd00::10']), [['vzctl', 'set', '101', '--ipadd', '10.0.0.1', '--ipadd', 'fd00::10']]);
 });
+
+t.test('vip.announce.routers: IPv6 neighbours, link-local allowed, canonical; multicast and IPv4 refused', async (t) => {
+  const cfg = parseConfigText('vip:\n  interface: eth0\n  address: fd00::100/64\n  announce: { routers: ["FE80::1", "fd00:0::1"] }\n', 'rel.yml');
+  t.same(cfg.vip!.announce.routers, ['fe80::1', 'fd00::1']);
+  t.equal(parseConfigText('vip:\n  interface: eth0\n  address: fd00::100/64\n', 'rel.yml').vip!.announce.routers, undefined, 'none by default');
+  for (const [r, why] of [['ff02::2', /multicast/], ['10.0.0.1', /not an IPv6 address/], ['"::"', /unspecified/]] as const) {
+    const errs = errorsOf(`vip:\n  interface: eth0\n  address: fd00::100/64\n  announce:\n    routers: [${r}]\n`);
+    t.equal(errs.length, 1, r);
+    t.match(errs[0], /test\.yml:5: vip\.announce\.routers\[0\]: /, `${r}: names the line and key`);
+    t.match(errs[0], why, `${r}: says why`);
+  }
+});

@@ -13,11 +13,17 @@
  *   sent to it, and all-nodes, where answers go): a host that does not hold
  *   an address has not joined its group, and a NIC filters what nobody
  *   joined. PACKET_ADD_MEMBERSHIP holds the groups for the socket's life.
+ * - For release notices the solicited-node group of the HA address is also
+ *   joined at the IP layer (a UDP socket's IPV6_JOIN_GROUP, which the kernel
+ *   reports by MLD), so a switch doing MLD snooping forwards the notice to
+ *   this host too; best effort (no IPv6 on the interface: the link-layer
+ *   membership alone).
  * - The kernel filter (filter.ts) passes only NAs for the watched targets
  *   and release notices; the rest of the link's IPv6 stays in the kernel.
  * - Round-trip times: native receive timestamp minus send time, both
  *   CLOCK_MONOTONIC.
  */
+import * as dgram from 'node:dgram';
 import { VigilError, fromNative } from '../../errors';
 import { formatMac } from '../../util/ip';
 import { isIPv6 } from '../../util/ip6';
@@ -61,6 +67,8 @@ export class NdpProber {
   private filterKey: string | undefined;
   private joined = new Set<string>();
   private closedFlag = false;
+  /** The UDP socket holding IP-layer memberships (MLD) of the release groups, once one is wanted. */
+  private mld: { sock: dgram.Socket; ready: Promise<boolean>; joined: Set<string> } | undefined;
   readonly counters: NdpStats = { received: 0, invalid: 0, sent: 0 };
 
   /** Open the socket on `iface`. Throws a VigilError (ENODEV, EPERM "needs CAP_NET_RAW", …). */
@@ -239,12 +247,37 @@ export class NdpProber {
     if (!set) this.releaseListeners.set(ip, (set = new Set()));
     set.add(cb);
     this.refilter();
+    this.joinMld(solicitedNode(ip));
     return () => {
       const cur = this.releaseListeners.get(ip);
       cur?.delete(cb);
       if (cur && cur.size === 0) this.releaseListeners.delete(ip);
       if (!this.closedFlag) this.refilter();
     };
+  }
+
+  /** Join `group` at the IP layer on this interface (MLD report), best effort. */
+  private joinMld(group: string): void {
+    if (!this.mld) {
+      const sock = dgram.createSocket({ type: 'udp6' });
+      sock.unref();
+      const ready = new Promise<boolean>((resolve) => {
+        sock.once('error', (e) => { log.info({ iface: this.iface, err: e.message }, 'no IP-layer multicast membership (IPv6 off on the interface?): link-layer only'); resolve(false); });
+        sock.bind({ port: 0, address: '::', exclusive: true }, () => resolve(true));
+      });
+      this.mld = { sock, ready, joined: new Set() };
+    }
+    const m = this.mld;
+    if (m.joined.has(group)) return;
+    m.joined.add(group);
+    void m.ready.then((ok) => {
+      if (!ok || this.closedFlag) return;
+      try {
+        m.sock.addMembership(group, `::%${this.iface}`);
+      } catch (e) {
+        log.info({ iface: this.iface, group, err: String(e) }, 'IP-layer multicast membership refused: link-layer only');
+      }
+    });
   }
 
   /** Close the socket (memberships go with it); probes under way end as errors. Idempotent. */
@@ -255,6 +288,8 @@ export class NdpProber {
     this.closedFlag = true;
     this.sock?.close();
     this.sock = undefined;
+    try { this.mld?.sock.close(); } catch { /* already closed */ }
+    this.mld = undefined;
   }
 }
 

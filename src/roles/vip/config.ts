@@ -15,7 +15,7 @@
 import { resolve } from 'node:path';
 import type { Command } from '../../actions/commands';
 import type { Cidr } from '../../util/ip';
-import { parseAnyCidr } from '../../util/ip6';
+import { canonicalIPv6, parseAnyCidr } from '../../util/ip6';
 import { command, duration, int, leaf, list, path, section, type Schema } from '../../config/kinds';
 import { formatValue, ms, notLonger, toCommand, type AddProblem } from '../../config/normalize';
 
@@ -42,7 +42,8 @@ export interface VipConfig {
   probeTimeoutMs: number;
   masterCheckIntervalMs: number;
   ipFileCheckIntervalMs: number;
-  announce: { count: number; intervalMs: number };
+  /** `routers`: IPv6 neighbours each IPv6 announcement round also goes to by unicast (canonical text). */
+  announce: { count: number; intervalMs: number; routers?: string[] };
   onMaster?: Command;
   onSlave?: Command;
   /** A group of the `group:` section that the takeover activates and the step-down deactivates. */
@@ -74,9 +75,10 @@ export const VIP_SCHEMA: Schema = section('a mapping with the HA IP settings (in
   probe_timeout: duration('200ms', 10, 60_000),
   master_check_interval: duration('2s'),
   ip_file_check_interval: duration('5s'),
-  announce: section('a mapping with the keys count and interval', {
+  announce: section('a mapping with the keys count, interval and routers', {
     count: int(0, 100, 3),
     interval: duration('1s', 0, 60_000),
+    routers: list('a list of IPv6 routers on the HA interface (link-local allowed) to send each unsolicited NA to by unicast too', leaf({ kind: 'ipv6Neighbour' }), { uniqueItems: true, maxItems: 8 }),
   }, { default: {} }),
   on_master: command(),
   on_slave: command(),
@@ -109,7 +111,10 @@ export function normalizeVip(v: Record<string, any>, add: AddProblem, file?: Rea
     probeTimeoutMs: ms(v.probe_timeout),
     masterCheckIntervalMs: ms(v.master_check_interval),
     ipFileCheckIntervalMs: ms(v.ip_file_check_interval),
-    announce: { count: v.announce.count, intervalMs: ms(v.announce.interval) },
+    announce: {
+      count: v.announce.count, intervalMs: ms(v.announce.interval),
+      ...(v.announce.routers !== undefined ? { routers: (v.announce.routers as string[]).map((r) => canonicalIPv6(r)!) } : {}),
+    },
     ...(v.on_master !== undefined ? { onMaster: toCommand(v.on_master) } : {}),
     ...(v.on_slave !== undefined ? { onSlave: toCommand(v.on_slave) } : {}),
     ...(v.group !== undefined ? { group: v.group as string } : {}),

@@ -14,6 +14,7 @@ import type { Logger } from '../../log';
 import { ArpProber } from '../../net/arp/prober';
 import type { NdpProber } from '../../net/ndp/prober';
 import { isV6 } from '../../util/ip6';
+import { multicastMac, solicitedNode } from '../../net/ndp/codec';
 import { runCommand, describeCommand, type Command } from '../../actions/commands';
 import type { AddressBackend } from '../../actions/addresses';
 import type { Cidr } from '../../util/ip';
@@ -105,7 +106,11 @@ export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: Ad
       if (count <= 0) return;
       // All addresses per round, so clients learn the whole set together:
       // gratuitous ARP for IPv4, unsolicited NAs (override set) for IPv6.
-      await Promise.all(addrs.map((a) => isV6(a) ? ndp().announce(a.address, count, intervalMs) : prober.announce(a.address, { count, intervalMs, form: 'both' })));
+      // IPv6: also by unicast to each of announce.routers, at the Ethernet address of its
+      // solicited-node group (joined by every IPv6 node for each of its addresses), so no
+      // neighbour resolution is needed before the router's cache moves.
+      const routers = (cfg().announce.routers ?? []).map((ip) => ({ ip, mac: multicastMac(solicitedNode(ip)) }));
+      await Promise.all(addrs.map((a) => isV6(a) ? ndp().announce(a.address, count, intervalMs, routers) : prober.announce(a.address, { count, intervalMs, form: 'both' })));
     },
     release(ip: string): void {
       if (isV6(ip)) ndp().sendRelease(ip); else prober.sendRelease(ip);
