@@ -9,7 +9,6 @@
  * validated and what is said about it cannot drift apart. Object and list
  * nodes carry a `description` that error messages quote as the expectation.
  */
-import { isIPv6 } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { DURATION_FORMS, parseDurationMs } from '../util/duration';
 import { isIPv4, parseCidr } from '../util/ip';
