@@ -6,7 +6,10 @@
 // the world, not from logs. A client that talked to the group's address on a
 // has its neighbour entry moved to b's MAC by b's announcements, captured on
 // the client's own ARP socket in its namespace. b's daemon monitors the
-// group the vip role activated: a member that fails is restarted.
+// group the vip role activated: a member that fails is restarted, and once
+// it fails beyond migration_threshold the daemon gives the group up, the vip
+// role sees that at its next master check and steps down, and a (back as a
+// slave) takes the HA IP and the group over.
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -33,7 +36,7 @@ t.test('vip.group: takeover activates the group after the HA IP, step-down deact
     const config = writeConfig(dir, h.name, {
       node: h.name, pidfile, state_dir: path.join(base, 'st'), log: { level: 'debug' },
       vip: { interface: h.ifname, address: `${haIp}/24`, group: 'svc', ...FAST },
-      group: { svc: { state_dir: path.join(base, 'gstate'), monitor_interval: `${MONITOR_MS}ms`, members: [
+      group: { svc: { state_dir: path.join(base, 'gstate'), monitor_interval: `${MONITOR_MS}ms`, migration_threshold: 1, members: [
         { type: 'address', name: 'svc-ip', address: `${svcIp}/24`, interface: h.ifname, arp: ARP },
         // Each records the host's addresses when it runs: the HA IP must be there at start and still there at stop.
         { type: 'command', name: 'db', start: `ip -4 -o addr show dev ${h.ifname} > ${marks}/db-start-addrs; touch ${marks}/db`,
@@ -101,4 +104,18 @@ t.test('vip.group: takeover activates the group after the HA IP, step-down deact
   await waitFor(async () => nb.up() && ((await nb.group())?.restarts ?? 0) >= 1, restartBound, () => `db restarted by b's daemon within ${restartBound} ms${tail(db)}`);
   t.pass("b's daemon restarted the failed db member");
   t.equal(await nb.role(), 'master', 'b stays master');
+
+  // a comes back (as a slave: b holds the HA IP), then b's db fails once more than migration_threshold (1):
+  // b's daemon deactivates the group, and b's vip role steps down at its next master check.
+  const da2 = startDaemon(a, na.config, na.pidfile);
+  daemons.push(da2);
+  await waitFor(async () => (await na.role()) === 'slave', 20_000, () => `a back as a slave within 20 s${tail(da2)}`);
+  fs.rmSync(path.join(nb.marks, 'db'));
+  const giveUpBound = 3 * MONITOR_MS + 2 * 30_000 + 400 + 10_000;
+  await waitFor(async () => (await nb.role()) === 'slave' && !(await nb.holds(haIp)), giveUpBound,
+    () => `b gave the group up and stepped down within ${giveUpBound} ms${tail(db)}`);
+  t.match(db.logs(), /the group is no longer active here: stepping down/, "b's log says why it stepped down");
+  t.equal((await nb.group())?.phase, 'deactivated', "b's group deactivated by its monitor");
+  await waitFor(async () => (await na.role()) === 'master' && na.up() && (await na.holds(svcIp)), bound, () => `a master with its group active again within ${bound} ms${tail(da2)}`);
+  t.pass('a took the HA IP and the group over');
 });

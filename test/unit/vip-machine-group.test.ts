@@ -98,3 +98,21 @@ t.test('without a group nothing changes: on_master right after the takeover', as
   const a = transition(s, { type: 'added', nowMs: 100, added: [HA], failed: [] }, c2);
   t.same(types(a.effects), ['announce', 'on_master', 'schedule']);
 });
+
+t.test('a group given up by its monitor while master: step down (the group, on_slave, the removal)', async (t) => {
+  const a = takeover();
+  // During the takeover the group is ours to change: a lost group is not acted on.
+  t.same(run(a.s, { type: 'groupLost', nowMs: 150, detail: 'group g: m1 stopped' }).e, [], 'ignored before the group is up');
+  const ok = run(a.s, { type: 'groupDone', nowMs: 200, op: 'activate', ok: true, detail: 'exit 0' });
+  const lost = run(ok.s, { type: 'groupLost', nowMs: 3000, detail: 'group g: m1 stopped' });
+  t.same(types(lost.e), ['group deactivate'], 'the (idempotent) deactivate first, as in every step-down');
+  t.equal(lost.s.phase, 'stepdown-group');
+  t.ok(lost.e.some((x) => x.type === 'roleChanged' || (x.type === 'log' && /no longer active/.test(x.msg))), 'logged with the reason');
+  const d = run(lost.s, { type: 'groupDone', nowMs: 3100, op: 'deactivate', ok: true, detail: 'exit 0' });
+  t.same(types(d.e), ['on_slave']);
+  // A slave ignores it.
+  const slave = run(initialState(OWN, HA, C), { type: 'start', nowMs: 0, holdsHaIp: false, present: [] });
+  t.same(run(slave.s, { type: 'groupLost', nowMs: 1, detail: 'x' }).e, []);
+  // Without vip.group nothing can be lost.
+  t.same(transition(ok.s, { type: 'groupLost', nowMs: 3000, detail: 'x' }, { ...C, hasGroup: false }).effects, []);
+});

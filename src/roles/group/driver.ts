@@ -9,13 +9,15 @@ import { errorMessage } from '../../errors';
 import { RealAddressIo } from './io';
 import { lockAfter } from './owner-lock';
 import { OpQueue } from './queue';
-import { takeTurn } from './state';
+import { readJournal, takeTurn } from './state';
 import type { GroupConfig } from './types';
 import { wireGroup } from './wire';
 
 /** activate / deactivate of one group → ok (exit 0) and one line. */
 export interface GroupDriver {
   run(op: 'activate' | 'deactivate'): Promise<{ ok: boolean; detail: string; exit: number }>;
+  /** Why the group is not active (a member not recorded running in its journal), or undefined when it is. */
+  inactive(): string | undefined;
   close(): void;
 }
 
@@ -41,6 +43,12 @@ export function groupDriver(cfg: VigilConfig, name: string): GroupDriver {
         return { ok: false, exit: 1, detail: `${op} ${g.name}: ${errorMessage(e)}` };
       }
     }),
+    inactive: () => {
+      let members: Record<string, string>;
+      try { members = readJournal(g.stateDir, g.name).members; } catch (e) { return `journal unreadable: ${errorMessage(e)}`; }
+      const down = g.members.filter((m) => members[m.name] !== 'running').map((m) => `${m.name} ${members[m.name] ?? 'never started'}`);
+      return down.length > 0 ? `group ${g.name}: ${down.join(', ')}` : undefined;
+    },
     close: () => io.close(),
   };
 }

@@ -67,7 +67,7 @@ export function createVipRunner(initial: VigilConfig, { notifier }: RoleContext)
         const base = realVipIo(() => cfg.vip!, prober, backend, log, carrier, () => links.close(), () => gate, () => NdpProber.open(cfg.vip!.interface));
         // vip.group: the group's code loads only when a group is driven (the group role's driver).
         const driver = cfg.vip!.group !== undefined ? (await import('../group/driver')).groupDriver(cfg, cfg.vip!.group) : undefined;
-        const io = driver ? { ...base, group: (op: 'activate' | 'deactivate') => driver.run(op), close: () => { driver.close(); base.close(); } } : base;
+        const io = driver ? { ...base, group: (op: 'activate' | 'deactivate') => driver.run(op), groupInactive: () => driver.inactive(), close: () => { driver.close(); base.close(); } } : base;
         runner = new VipRunner(cfg.vip!, io, log);
         runner.done.then(resolveDone, () => resolveDone(1));
         await runner.start();

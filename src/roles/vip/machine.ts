@@ -147,7 +147,13 @@ export type VipEvent =
   | { type: 'resync'; nowMs: number }
   | { type: 'stop'; nowMs: number }
   /** vip.group: the group's activate / deactivate ended; `ok` is its exit 0. */
-  | { type: 'groupDone'; nowMs: number; op: 'activate' | 'deactivate'; ok: boolean; detail: string };
+  | { type: 'groupDone'; nowMs: number; op: 'activate' | 'deactivate'; ok: boolean; detail: string }
+  /**
+   * vip.group: at a master check the group was found no longer active (the
+   * daemon's group monitor deactivated it after too many member failures, or
+   * an operator did): the service is gone from this node, so the HA IP goes.
+   */
+  | { type: 'groupLost'; nowMs: number; detail: string };
 
 /** Effects the runner carries out. */
 export type VipEffect =
@@ -230,6 +236,7 @@ export function transition(s: VipState, ev: VipEvent, cfg: VipMachineConfig): St
     case 'resync': return checkNow(s, ev.nowMs, cfg, []);
     case 'stop': return onStop(s, ev, cfg);
     case 'groupDone': return onGroupDone(s, ev, cfg);
+    case 'groupLost': return onGroupLost(s, ev, cfg);
   }
 }
 
@@ -673,6 +680,13 @@ function finishStop(s: VipState, nowMs: number, effects: VipEffect[]): Step {
  * a member may still run) keeps the HA IP: this node stays master, so no
  * standby takes over while a member may still write to shared data.
  */
+function onGroupLost(s: VipState, ev: Extract<VipEvent, { type: 'groupLost' }>, cfg: VipMachineConfig): Step {
+  // Only a steady master: during a takeover or step-down the group is ours to change.
+  if (s.role !== 'master' || s.phase !== 'steady' || !cfg.hasGroup) return { state: s, effects: [] };
+  const effects: VipEffect[] = [{ type: 'log', level: 'error', msg: 'the group is no longer active here: stepping down so a peer can take over', data: { detail: ev.detail } }];
+  return stepDown(s, ev.nowMs, 'group no longer active', cfg, effects);
+}
+
 function onGroupDone(s: VipState, ev: Extract<VipEvent, { type: 'groupDone' }>, cfg: VipMachineConfig): Step {
   const effects: VipEffect[] = [];
   if (ev.op === 'activate') {

@@ -52,6 +52,8 @@ export interface VipIo {
   onRelease?(ip: string, cb: (mac: string) => void): () => void;
   /** vip.group: activate or deactivate the group; ok is its exit 0. */
   group?(op: 'activate' | 'deactivate'): Promise<{ ok: boolean; detail: string }>;
+  /** vip.group: why the group is not active now (read from its journal, no spawn), or undefined while it is. */
+  groupInactive?(): string | undefined;
   close(): void;
 }
 
@@ -359,9 +361,14 @@ export class VipRunner {
         this.log.warn({ addresses: eff.addresses.map(formatCidr) }, 'removing addresses');
         void settled(this.io.removeAddresses(eff.addresses), eff.addresses).then((r) => this.push({ type: 'removed', nowMs: this.now(), removed: r.done, failed: r.failed }));
         return;
-      case 'reconcile':
+      case 'reconcile': {
+        // A master's upkeep also checks that its group still runs here (the
+        // group monitor may have given it up); if not, the machine steps down.
+        const lost = this.state.role === 'master' && this.state.phase === 'steady' ? this.io.groupInactive?.() : undefined;
+        if (lost !== undefined) { this.push({ type: 'groupLost', nowMs: this.now(), detail: lost }); return; }
         void this.reconcile(eff.desired, eff.remove);
         return;
+      }
       case 'announce':
         this.io.announce(eff.addresses, eff.count, eff.intervalMs).catch((e) => this.log.warn({ err: errorMessage(e) }, 'announce failed'));
         return;
