@@ -3,6 +3,7 @@
 import t from 'tap';
 import { skipUnlessRoot } from '../support/lab';
 import { startScenario, TAKEOVER_BOUND_MS, TIMING, until } from '../support/promote-sites';
+import { scrape, sample } from '../support/metrics';
 
 t.test('cut A from B and W: B promotes after A demoted', async (t) => {
   if (skipUnlessRoot(t, ['ip'])) return;
@@ -25,4 +26,11 @@ t.test('cut A from B and W: B promotes after A demoted', async (t) => {
   await until(sc, () => sc.whats('b').includes('p2'), 10_000, "B's second promote step");
   t.equal(sc.whats('a').filter((w) => w === 'p1').length, 1, 'A promoted once');
   t.equal(sc.whats('b').filter((w) => w === 'p1').length, 1, 'B promoted once');
+  // The metrics tell the same: B promoted now, A went promoted -> demoting once.
+  const mb = (await scrape(sc.metricsSocket('b'))).body;
+  t.equal(sample(mb, 'vigil_role_state', { role: 'promote', state: 'promoted' }), 1, 'metrics: B promoted');
+  t.equal(sample(mb, 'vigil_role_transitions_total', { role: 'promote', from: 'promoting', to: 'promoted' }), 1, 'metrics: B promoted once');
+  const ma = (await scrape(sc.metricsSocket('a'))).body;
+  t.equal(sample(ma, 'vigil_role_transitions_total', { role: 'promote', from: 'promoted', to: 'demoting' }), 1, 'metrics: A demoted once');
+  t.equal(sample(ma, 'vigil_role_state', { role: 'promote', state: 'promoted' }), 0, 'metrics: A no longer promoted');
 });

@@ -51,6 +51,8 @@ export interface Scenario {
   doubleSocket: string;
   /** SIGSTOP / SIGCONT a site's daemon. */
   signal(site: 'a' | 'b', signal: NodeJS.Signals): void;
+  /** The unix socket of a site's metrics listener. */
+  metricsSocket(site: 'a' | 'b'): string;
 }
 
 const sh = (script: string): string[] => ['/bin/sh', '-c', script];
@@ -102,6 +104,7 @@ export async function startScenario(t: { teardown(fn: () => unknown): void }, ta
       pidfile: path.join(dir, `${name}.pid`),
       state_dir: path.join(dir, `${name}-state`),
       log: { level: 'debug' },
+      metrics: { listen: path.join(dir, `${name}-metrics.sock`) },
       promote: {
         name: 'mail', site: name, peer, mode: 'auto', witness_sites: 3,
         consul: { url: `http://${w.addr[name]}:8500`, timeout: '1s' },
@@ -140,6 +143,7 @@ export async function startScenario(t: { teardown(fn: () => unknown): void }, ta
       return file;
     },
     markCmd,
+    metricsSocket(name) { return path.join(dir, `${name}-metrics.sock`); },
     journal(name) {
       const text = readText(path.join(dir, `${name}-journal`, 'mail.json'));
       try { return text ? JSON.parse(text) : undefined; } catch { return undefined; }
