@@ -39,7 +39,7 @@ import type { Sample, SampleState } from './samples';
 import { applySamples, confirmStates, counterWrite, storedCounts, type ConfirmState, type CounterWrite, type StoredCounts } from './counter';
 import { decide, fencesHost, type Matrix, type MatrixAction } from './matrix';
 import { failedGuards, type GuardReport } from './guards';
-import { COMPUTE_KEYS, computeKey, encodeJson, journalTxn, latchTxn, type TxnOp } from './kvschema';
+import { COMPUTE_KEYS, computeKey, encodeJson, journalTxn, latchTxn, resetGuard, resetTxn, type TxnOp } from './kvschema';
 import type { BmcProtocol, FenceMethod } from './config';
 
 /** Where a host's incident stands. */
@@ -79,6 +79,8 @@ export interface HostMachineConfig {
   maintenance: boolean;
   /** Part 2: recovery is configured, so a `fenced` journal whose row evacuates is unfinished until recovered. */
   recovery?: boolean;
+  /** Clear a latched host's latches after this many consecutive all-up samples; absent: never (operator reset only). */
+  autoClearAfter?: number;
 }
 
 /** What the runner read from KV for this host this round. */
@@ -86,7 +88,7 @@ export interface StoredHostView {
   counts: StoredCounts;
   failed: boolean;
   maintenance: boolean;
-  incident?: { session?: string; journal?: Record<string, unknown> };
+  incident?: { session?: string; journal?: Record<string, unknown>; modifyIndex?: number };
 }
 
 /** The decision of the last confirmed row. */
@@ -114,6 +116,8 @@ export interface HostState {
   lastAlarm?: string;
   /** Resuming an incident whose fence an earlier claimer confirmed: the fence is not repeated (part 2). */
   resumedFence?: { by?: unknown; atMs?: unknown };
+  /** auto_clear_after: consecutive all-up samples seen while latched or finished. */
+  healthyRun?: number;
 }
 
 /** Fence outcome as the executor saw it after polling the power state. */
@@ -149,6 +153,7 @@ export type MonitorEffect =
   | { type: 'checkSilence'; host: string; targets: { network: string; node: string; addr?: string }[] }
   | { type: 'alarm'; host: string; reason: AlarmReason; detail: string }
   | { type: 'releaseClaim'; host: string; key: string; session: string }
+  | { type: 'autoClear'; host: string; ops: TxnOp[]; healthy: number }
   | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; data?: Record<string, unknown> };
 
 /** One step's result. */
@@ -207,7 +212,8 @@ function ignore(s: HostState, why: string, data?: Record<string, unknown>): Moni
 function onSampled(s: HostState, ev: Extract<MonitorEvent, { type: 'sampled' }>, cfg: HostMachineConfig): MonitorStep {
   const base: HostState = { ...s, samples: ev.samples };
   // An incident in progress or finished is not re-decided from samples.
-  if (IN_FLIGHT.includes(s.phase) || TERMINAL.includes(s.phase)) return { state: base, effects: [] };
+  if (IN_FLIGHT.includes(s.phase)) return { state: base, effects: [] };
+  if (TERMINAL.includes(s.phase)) return autoClear(base, ev, cfg);
   if (cfg.maintenance || ev.stored.maintenance) {
     if (s.phase === 'maintenance') return { state: base, effects: [] };
     return { state: to(base, 'maintenance', ev.nowMs), effects: [{ type: 'log', level: 'info', msg: 'host in maintenance: not counted, never acted on', data: { host: s.host } }] };
@@ -225,7 +231,8 @@ function onSampled(s: HostState, ev: Extract<MonitorEvent, { type: 'sampled' }>,
     if (recoveryOpen) {
       resume = { resumedFence: { by: j!.by, atMs: j!.atMs }, ...(typeof j!.id === 'string' ? { incidentId: j!.id } : {}), ...(typeof j!.fence === 'object' && j!.fence !== null ? { fence: j!.fence as HostState['fence'] } : {}) };
     } else if (!(typeof step === 'string' && UNFINISHED_STEPS.includes(step))) {
-      return { state: to(base, 'latched', ev.nowMs), effects: s.phase === 'latched' ? [] : [{ type: 'log', level: 'warn', msg: 'status/failed is latched: no action until an operator resets it (vigil monitor reset)', data: { host: s.host, journal: inc?.journal } }] };
+      if (s.phase === 'latched') return autoClear(base, ev, cfg);
+      return { state: to({ ...base, healthyRun: 0 }, 'latched', ev.nowMs), effects: [{ type: 'log', level: 'warn', msg: `status/failed is latched: no action until an operator resets it (vigil monitor reset)${cfg.autoClearAfter ? ` or ${cfg.autoClearAfter} consecutive healthy samples (auto_clear_after)` : ''}`, data: { host: s.host, journal: inc?.journal } }] };
     }
     // An unfinished incident whose claimer is gone: resume it (after the guards, like a new one).
   }
@@ -240,6 +247,35 @@ function onSampled(s: HostState, ev: Extract<MonitorEvent, { type: 'sampled' }>,
     };
   }
   return evaluate(from, counts, ev.samples, ev.nowMs, cfg);
+}
+
+/**
+ * `auto_clear_after` (off by default): a latched host, or one whose incident
+ * this monitor finished, that is up on every network for N consecutive
+ * samples gets its latches cleared as `vigil monitor reset` would — the same
+ * txn and the same guard on the incident key (kvschema.ts resetGuard: never
+ * while a fence or a recovery is in flight; check-index so a claim taken
+ * meanwhile wins). The reset then reaches the machines through KV like an
+ * operator's. Any sample not all-up starts the count again.
+ */
+function autoClear(s: HostState, ev: Extract<MonitorEvent, { type: 'sampled' }>, cfg: HostMachineConfig): MonitorStep {
+  const n = cfg.autoClearAfter;
+  if (n === undefined) return { state: s, effects: [] };
+  const allUp = cfg.networks.every((net) => ev.samples[net]?.state === 'up');
+  const run = allUp ? (s.healthyRun ?? 0) + 1 : 0;
+  if (run < n) return { state: { ...s, healthyRun: run }, effects: [] };
+  const inc = ev.stored.incident;
+  const g = resetGuard(cfg.kvPrefix, cfg.host, inc ? { ...(inc.session ? { session: inc.session } : {}), ...(inc.journal ? { journal: inc.journal } : {}), modifyIndex: inc.modifyIndex ?? 0 } : undefined, cfg.recovery === true);
+  if ('refused' in g) {
+    return { state: { ...s, healthyRun: 0 }, effects: [{ type: 'log', level: 'info', msg: `auto_clear_after: ${run} healthy samples, but not cleared: ${g.refused}`, data: { host: s.host, phase: s.phase } }] };
+  }
+  return {
+    state: { ...s, healthyRun: 0 },
+    effects: [
+      { type: 'log', level: 'warn', msg: `auto_clear_after: ${run} consecutive healthy samples on every network: clearing the latches and counters (as vigil monitor reset)`, data: { host: s.host, phase: s.phase, incident: inc?.journal?.id } },
+      { type: 'autoClear', host: s.host, ops: [...g.ops, ...resetTxn(cfg.kvPrefix, cfg.host)], healthy: run },
+    ],
+  };
 }
 
 function onCounterWritten(s: HostState, ev: Extract<MonitorEvent, { type: 'counterWritten' }>, cfg: HostMachineConfig): MonitorStep {
