@@ -12,7 +12,8 @@ import { ConsulTxnConflict } from '../../consul/txn';
 import { EXIT } from '../../cli/common';
 import { errorMessage } from '../../errors';
 import type { MonitorConfig } from './config';
-import { computeKey, COMPUTE_KEYS, maintenanceTxn, resetGuard, resetTxn, type TxnOp } from './kvschema';
+import { computeKey, COMPUTE_KEYS, maintenanceTxn, resetTxn, type TxnOp } from './kvschema';
+import { resetGuard } from './reset';
 import { kvNetworkOf, networkClient, toClientOps } from './io';
 import { renderStatusText, type MonitorStatus } from './status';
 import { parseMonitorArgs, type MonitorRequest } from './verbs';
@@ -91,7 +92,7 @@ async function writeHostTxn(verb: string, file: string, host: string, ops: (pref
       const e = await client.kvGet(incident(cfg.kvPrefix, host));
       let journal: Record<string, unknown> | undefined;
       try { journal = JSON.parse(e?.value?.toString('utf8') || '{}') as Record<string, unknown>; } catch { journal = undefined; }
-      // The same guard as auto_clear_after's (kvschema.ts resetGuard).
+      // The same guard as auto_clear_after's (reset.ts resetGuard).
       const g = resetGuard(cfg.kvPrefix, host, e ? { ...(e.session ? { session: e.session } : {}), ...(journal ? { journal } : {}), modifyIndex: e.modifyIndex } : undefined, cfg.recovery !== undefined);
       if ('refused' in g) { say(verb, `refused: ${g.refused}`); return EXIT.FAIL; }
       guard = g.ops;

@@ -379,31 +379,6 @@ export function resetTxn(prefix: string, host: string): TxnOp[] {
   ];
 }
 
-/** Journal steps after which an incident is over (machine.ts JournalStep). */
-export const FINISHED_STEPS: readonly string[] = ['fenced', 'fence-unconfirmed', 'aborted', 'recovered', 'recovery-failed'];
-
-/**
- * The guard of a reset (the operator's `vigil monitor reset` and
- * `auto_clear_after`), from the incident key as read: a finished incident
- * (fenced, fence-unconfirmed, aborted, recovered, recovery-failed) may be
- * reset while its claimer still holds the key (the claimer then releases
- * it); one still claiming or fencing may not, nor — with recovery
- * configured — a `fenced` incident whose row evacuates (its recovery is
- * running; a reset would stop it half-way: machine.ts recoveryOpen). The
- * returned op makes the txn fail if the incident key changed since it was
- * read (check-index), or appeared (check-not-exists).
- */
-export function resetGuard(prefix: string, host: string, read: { session?: string; journal?: Record<string, unknown>; modifyIndex: number } | undefined, recovery: boolean): { ops: TxnOp[] } | { refused: string } {
-  const key = computeKey(prefix, host, COMPUTE_KEYS.incident);
-  const step = read?.journal?.step;
-  const actions = read?.journal?.actions;
-  const recovering = step === 'fenced' && recovery && Array.isArray(actions) && actions.includes('evacuate');
-  if (read?.session && (recovering || !(typeof step === 'string' && FINISHED_STEPS.includes(step)))) {
-    return { refused: `a monitor holds ${key} (an incident is in flight: ${recovering ? 'fenced, recovery running' : typeof step === 'string' ? step : 'claimed'}; wait for it or for its session to end)` };
-  }
-  return { ops: [{ KV: read ? { Verb: 'check-index', Key: key, Index: read.modifyIndex } : { Verb: 'check-not-exists', Key: key } }] };
-}
-
 /** `vigil monitor maintenance on|off HOST`. */
 export function maintenanceTxn(prefix: string, host: string, on: boolean): TxnOp[] {
   return [setOp(computeKey(prefix, host, COMPUTE_KEYS.maintenance), encodeBool(on))];

@@ -39,7 +39,8 @@ import type { Sample, SampleState } from './samples';
 import { applySamples, confirmStates, counterWrite, storedCounts, type ConfirmState, type CounterWrite, type StoredCounts } from './counter';
 import { decide, fencesHost, type Matrix, type MatrixAction } from './matrix';
 import { failedGuards, type GuardReport } from './guards';
-import { COMPUTE_KEYS, computeKey, encodeJson, journalTxn, latchTxn, resetGuard, resetTxn, type TxnOp } from './kvschema';
+import { COMPUTE_KEYS, computeKey, encodeJson, journalTxn, latchTxn, type TxnOp } from './kvschema';
+import { autoClear } from './reset';
 import type { BmcProtocol, FenceMethod } from './config';
 
 /** Where a host's incident stands. */
@@ -247,35 +248,6 @@ function onSampled(s: HostState, ev: Extract<MonitorEvent, { type: 'sampled' }>,
     };
   }
   return evaluate(from, counts, ev.samples, ev.nowMs, cfg);
-}
-
-/**
- * `auto_clear_after` (off by default): a latched host, or one whose incident
- * this monitor finished, that is up on every network for N consecutive
- * samples gets its latches cleared as `vigil monitor reset` would — the same
- * txn and the same guard on the incident key (kvschema.ts resetGuard: never
- * while a fence or a recovery is in flight; check-index so a claim taken
- * meanwhile wins). The reset then reaches the machines through KV like an
- * operator's. Any sample not all-up starts the count again.
- */
-function autoClear(s: HostState, ev: Extract<MonitorEvent, { type: 'sampled' }>, cfg: HostMachineConfig): MonitorStep {
-  const n = cfg.autoClearAfter;
-  if (n === undefined) return { state: s, effects: [] };
-  const allUp = cfg.networks.every((net) => ev.samples[net]?.state === 'up');
-  const run = allUp ? (s.healthyRun ?? 0) + 1 : 0;
-  if (run < n) return { state: { ...s, healthyRun: run }, effects: [] };
-  const inc = ev.stored.incident;
-  const g = resetGuard(cfg.kvPrefix, cfg.host, inc ? { ...(inc.session ? { session: inc.session } : {}), ...(inc.journal ? { journal: inc.journal } : {}), modifyIndex: inc.modifyIndex ?? 0 } : undefined, cfg.recovery === true);
-  if ('refused' in g) {
-    return { state: { ...s, healthyRun: 0 }, effects: [{ type: 'log', level: 'info', msg: `auto_clear_after: ${run} healthy samples, but not cleared: ${g.refused}`, data: { host: s.host, phase: s.phase } }] };
-  }
-  return {
-    state: { ...s, healthyRun: 0 },
-    effects: [
-      { type: 'log', level: 'warn', msg: `auto_clear_after: ${run} consecutive healthy samples on every network: clearing the latches and counters (as vigil monitor reset)`, data: { host: s.host, phase: s.phase, incident: inc?.journal?.id } },
-      { type: 'autoClear', host: s.host, ops: [...g.ops, ...resetTxn(cfg.kvPrefix, cfg.host)], healthy: run },
-    ],
-  };
 }
 
 function onCounterWritten(s: HostState, ev: Extract<MonitorEvent, { type: 'counterWritten' }>, cfg: HostMachineConfig): MonitorStep {
