@@ -2,7 +2,7 @@
  * Layer: bench. The `monitor` role (issue 14), against Consul TEST DOUBLES
  * (test/support/consul-double: not Consul, which cannot be installed here).
  *
- *   npx ts-node-transpile-only bench/monitor.ts [--runs N] [--defaults] [--only latency|cycle] [--hosts 10,100,1000]
+ *   npx ts-node-transpile-only bench/monitor.ts [--runs N] [--defaults] [--only latency|cycle|recovery] [--hosts 10,100,1000]
  *   (from the source tree: the Consul double's server.js is plain JS that tsc does not copy to dist/)
  *
  * 1. Latency (lab of network namespaces, root needed; test/support/monitor-lab.ts):
@@ -30,9 +30,11 @@ import { parseArgs } from 'node:util';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startConsulDouble, tempAgentConfig, freeLoopbackPort, type ConsulDouble } from '../test/support/consul-double';
+import { doubleRequest } from '../test/support/consul-double';
 import { monitorLab, SUSPICION_MS } from '../test/support/monitor-lab';
 import { scratchDir, waitFor } from '../test/support/vigil';
 import { writeResult } from './lib/results';
+import { median } from './lib/stats';
 import { normalizeMonitor } from '../src/roles/monitor/config';
 import { MonitorRunner } from '../src/roles/monitor/runner';
 import { createRealIo } from '../src/roles/monitor/io';
@@ -41,21 +43,42 @@ import type { VigilConfig } from '../src/config/types';
 
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 
-async function latencyRun(setting: { interval: string; confirm: number }): Promise<{ decisionMs: number; poweredOffMs: number }> {
+interface LatencyRun { decisionMs: number; poweredOffMs: number; recoveryStartMs?: number; recoveredMs?: number }
+
+/**
+ * One cut. With `recovery`, the monitors also carry os_nova's takeover
+ * (method reserved) onto the spare ha1 — a live Consul member on both
+ * networks, `in_use` False in KV — with a no-op takeover command, and the
+ * run also reads (c) "recovery starts" and (d) "host recovered".
+ */
+async function latencyRun(setting: { interval: string; confirm: number; recovery?: boolean }): Promise<LatencyRun> {
   const teardowns: (() => unknown)[] = [];
   const t = { teardown: (fn: () => unknown) => { teardowns.push(fn); } };
   try {
-    const L = await monitorLab(t, 'bench-mon', ['h1', 'h2', 'h3'], ['m1', 'm2']);
-    const section = L.monitorSection({ interval: setting.interval, confirm: setting.confirm, session_ttl: '30s' });
+    const L = await monitorLab(t, 'bench-mon', ['h1', 'h2', 'h3'], setting.recovery ? ['m1', 'm2', 'ha1'] : ['m1', 'm2']);
+    if (setting.recovery) {
+      const put = (k: string, v: string) => doubleRequest({ url: L.mgmt.url, socketPath: L.mgmtSock }, 'PUT', `/v1/kv/${k}`, v);
+      await put('ha_cluster/ha_nodes/ha1/status/in_use', 'False');
+      await put('ha_cluster/compute_nodes/h1/internal/runtime_config', JSON.stringify({ instances: ['vm1'] }));
+    }
+    const section = L.monitorSection({
+      interval: setting.interval, confirm: setting.confirm, session_ttl: '30s',
+      ...(setting.recovery ? { recovery: { method: 'reserved', spares: ['ha1'], takeover: { command: ['/bin/true'], timeout: '30s' } } } : {}),
+    });
     const ms = ['m1', 'm2'].map((m) => L.startMonitor(m, section));
     const intervalMs = Number(setting.interval.replace('s', '')) * 1000;
     await new Promise((r) => setTimeout(r, 3000 + intervalMs));
     await L.cut('h1');
     const cut = Date.now();
-    const line = await waitFor(() => ms.map((m) => m.daemon.logs()).join('\n').split('\n').find((l) => l.includes('host fenced')), 120_000, 'h1 fenced');
-    const fencer = ms.find((m) => m.daemon.logs().includes('host fenced'))!.daemon.logs().split('\n');
+    const last = setting.recovery ? 'host recovered' : 'host fenced';
+    await waitFor(() => ms.map((m) => m.daemon.logs()).join('\n').includes(last), 120_000, `h1: ${last}`);
+    const fencer = ms.find((m) => m.daemon.logs().includes(last))!.daemon.logs().split('\n');
     const at = (l: string | undefined) => (l ? Date.parse((JSON.parse(l) as { time: string }).time) - cut : NaN);
-    return { decisionMs: at(fencer.find((l) => l.includes('guards pass, claiming'))), poweredOffMs: at(line) };
+    const find = (s: string) => fencer.find((l) => l.includes(s));
+    return {
+      decisionMs: at(find('guards pass, claiming')), poweredOffMs: at(find('host fenced')),
+      ...(setting.recovery ? { recoveryStartMs: at(find('recovery starts')), recoveredMs: at(find('host recovered')) } : {}),
+    };
   } finally {
     for (const fn of teardowns.reverse()) await fn();
   }
@@ -128,6 +151,7 @@ async function cycleCost(n: number): Promise<Record<string, unknown>> {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { runs: { type: 'string', default: '2' }, defaults: { type: 'boolean' }, only: { type: 'string' }, hosts: { type: 'string', default: '10,100,1000' } } });
+  if (values.only === 'recovery') return recoveryLatency(Number(values.runs));
   const result: Record<string, unknown> = { command: `npx ts-node-transpile-only bench/monitor.ts ${process.argv.slice(2).join(' ')}`.trim(), suspicionMs: SUSPICION_MS };
   if (values.only !== 'latency') {
     const cycles = [];
@@ -154,6 +178,38 @@ async function main(): Promise<void> {
     result.peers = { masakariConsul: 'published: 60 s monitoring interval, then 180 s engine wait before recovery, no power check', hostha: '≈ 2–3 min from failure to fence (seed inventory §5)' };
   }
   console.log(`wrote ${writeResult('monitor', result)}`);
+}
+
+/**
+ * 3. Link cut → recovery (issue 15), `--only recovery`: the latency lab with
+ *    a takeover onto a spare (no-op command). Written to
+ *    bench/results/monitor-recovery.json (the other parts' file is kept).
+ *    Model: recovery starts when the fence is confirmed (same round), and is
+ *    done one claim txn + record writes + one spawn later (bench/recovery.ts
+ *    measures that part alone; evacuation of N servers adds force-down +
+ *    ⌈N / concurrency⌉ × (evacuation + up to one poll), also there).
+ */
+async function recoveryLatency(runsN: number): Promise<void> {
+  const s = { interval: '1s', confirm: 2, recovery: true };
+  const runs: LatencyRun[] = [];
+  for (let i = 0; i < runsN; i++) { const r = await latencyRun(s); console.log('recovery', JSON.stringify(r)); runs.push(r); }
+  const med = (k: keyof LatencyRun) => median(runs.map((r) => r[k] as number));
+  const result = {
+    command: `npx ts-node-transpile-only bench/monitor.ts ${process.argv.slice(2).join(' ')}`.trim(), suspicionMs: SUSPICION_MS,
+    setting: { interval: s.interval, confirm: s.confirm, monitors: 2, recovery: 'reserved (takeover on spare ha1, command /bin/true)', powerWait: '500ms' },
+    runs,
+    medianMs: { decision: med('decisionMs'), poweredOff: med('poweredOffMs'), recoveryStart: med('recoveryStartMs'), recovered: med('recoveredMs') },
+    model: {
+      decisionMs: SUSPICION_MS + s.confirm * 1000,
+      recoveryStartMs: 'poweredOff + 0 (the fence result starts the recovery, no wait)',
+      recoveredMs: 'recoveryStart + one claim txn, record writes and one spawn (bench/recovery.ts: takeover ≈ 35 ms)',
+    },
+    peers: {
+      masakari: 'published defaults: host monitor interval 60 s, then wait_period_after_service_update 180 s before the first evacuate: ≥ 240 s from failure to recovery start',
+      hostha: '≈ 2–3 min from failure to fence (3 × 10 s samples, 60 s consul-fence power wait), then wait_for_evacuation 60 s before the first evacuate',
+    },
+  };
+  console.log(`wrote ${writeResult('monitor-recovery', result)}`);
 }
 
 main().then(() => process.exit(0), (e: unknown) => { console.error(e); process.exit(1); });

@@ -13,6 +13,7 @@ import { EXIT } from '../../cli/common';
 import { errorMessage } from '../../errors';
 import type { MonitorConfig } from './config';
 import { computeKey, COMPUTE_KEYS, maintenanceTxn, resetTxn, type TxnOp } from './kvschema';
+import { resetGuard } from './reset';
 import { kvNetworkOf, networkClient, toClientOps } from './io';
 import { renderStatusText, type MonitorStatus } from './status';
 import { parseMonitorArgs, type MonitorRequest } from './verbs';
@@ -88,21 +89,13 @@ async function writeHostTxn(verb: string, file: string, host: string, ops: (pref
     // Held by a session → refuse; present and free → check-session "" (still free at commit); absent → check-not-exists.
     let guard: TxnOp[] = [];
     if (unlocked) {
-      const key = incident(cfg.kvPrefix, host);
-      const e = await client.kvGet(key);
-      // A finished incident (fenced, fence-unconfirmed, aborted) may be reset while its claimer still
-      // holds the key (the claimer then releases it); one still claiming or fencing may not.
-      let step: unknown;
-      let actions: unknown;
-      try { ({ step, actions } = JSON.parse(e?.value?.toString('utf8') || '{}') as { step?: unknown; actions?: unknown }); } catch { step = undefined; }
-      // The machine's rule (machine.ts recoveryOpen): with recovery configured, a `fenced` incident whose
-      // row evacuates is not over until recovered or recovery-failed; a reset then would stop it half-way.
-      const recovering = step === 'fenced' && cfg.recovery !== undefined && Array.isArray(actions) && actions.includes('evacuate');
-      if (e?.session && (recovering || !(typeof step === 'string' && FINISHED_STEPS.includes(step)))) {
-        say(verb, `refused: a monitor holds ${key} (an incident is in flight: ${recovering ? 'fenced, recovery running' : typeof step === 'string' ? step : 'claimed'}; wait for it or for its session to end)`);
-        return EXIT.FAIL;
-      }
-      guard = [{ KV: e ? { Verb: 'check-index', Key: key, Index: e.modifyIndex } : { Verb: 'check-not-exists', Key: key } }];
+      const e = await client.kvGet(incident(cfg.kvPrefix, host));
+      let journal: Record<string, unknown> | undefined;
+      try { journal = JSON.parse(e?.value?.toString('utf8') || '{}') as Record<string, unknown>; } catch { journal = undefined; }
+      // The same guard as auto_clear_after's (reset.ts resetGuard).
+      const g = resetGuard(cfg.kvPrefix, host, e ? { ...(e.session ? { session: e.session } : {}), ...(journal ? { journal } : {}), modifyIndex: e.modifyIndex } : undefined, cfg.recovery !== undefined);
+      if ('refused' in g) { say(verb, `refused: ${g.refused}`); return EXIT.FAIL; }
+      guard = g.ops;
     }
     await client.txn(toClientOps([...guard, ...ops(cfg.kvPrefix)]));
     return EXIT.OK;
@@ -112,9 +105,6 @@ async function writeHostTxn(verb: string, file: string, host: string, ops: (pref
     return EXIT.FAIL;
   }
 }
-
-/** Journal steps after which an incident is over (machine.ts JournalStep). */
-const FINISHED_STEPS: readonly string[] = ['fenced', 'fence-unconfirmed', 'aborted', 'recovered', 'recovery-failed'];
 
 const incident = (prefix: string, host: string) => computeKey(prefix, host, COMPUTE_KEYS.incident);
 

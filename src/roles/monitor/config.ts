@@ -75,6 +75,8 @@ export interface MonitorConfig {
   sessionTtlMs: number;
   /** Part 2: recovery after a confirmed fence; absent: none. */
   recovery?: RecoveryConfig;
+  /** Clear a latched host after this many consecutive all-up samples; absent: only `vigil monitor reset` does. */
+  autoClearAfter?: number;
 }
 
 /** Problem codes. */
@@ -241,6 +243,7 @@ export function normalizeMonitor(input: unknown): MonitorConfig {
     lockDelayMs,
     sessionTtlMs,
     ...(recovery ? { recovery } : {}),
+    ...(r.auto_clear_after !== undefined ? { autoClearAfter: r.auto_clear_after } : {}),
   };
 }
 

@@ -33,6 +33,9 @@ export default defineRole({
     load: async () => (await import('./daemon')).createMonitorRunner,
     formatStatus: formatMonitorStatus,
   },
+  importers: [
+    { name: 'hostha', summary: "print the monitor section equivalent to a hostha.conf's [compute_ha] (read as data, never evaluated)", load: async () => (await import('./hostha-cli')).run },
+  ],
   verbs: [
     { name: 'status', summary: 'hosts, counters, incidents, guards and BMC reachability from the running daemon', load: async () => (await import('./cli')).runStatus },
     { name: 'reset', summary: "clear a host's latches and counters in KV", load: async () => (await import('./cli')).runReset },

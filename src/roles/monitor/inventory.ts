@@ -73,6 +73,7 @@ export function hostMachineConfig(cfg: MonitorConfig, host: MonitoredHost, self:
     powerWaitMs: cfg.fence.powerWaitMs,
     silenceCheck: cfg.fence.silenceCheck,
     lockDelayMs: cfg.lockDelayMs,
+    ...(cfg.autoClearAfter !== undefined ? { autoClearAfter: cfg.autoClearAfter } : {}),
     sessionTtlMs: cfg.sessionTtlMs,
     maintenance: host.maintenance,
   };

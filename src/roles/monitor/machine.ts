@@ -40,6 +40,7 @@ import { applySamples, confirmStates, counterWrite, storedCounts, type ConfirmSt
 import { decide, fencesHost, type Matrix, type MatrixAction } from './matrix';
 import { failedGuards, type GuardReport } from './guards';
 import { COMPUTE_KEYS, computeKey, encodeJson, journalTxn, latchTxn, type TxnOp } from './kvschema';
+import { autoClear } from './reset';
 import type { BmcProtocol, FenceMethod } from './config';
 
 /** Where a host's incident stands. */
@@ -79,6 +80,8 @@ export interface HostMachineConfig {
   maintenance: boolean;
   /** Part 2: recovery is configured, so a `fenced` journal whose row evacuates is unfinished until recovered. */
   recovery?: boolean;
+  /** Clear a latched host's latches after this many consecutive all-up samples; absent: never (operator reset only). */
+  autoClearAfter?: number;
 }
 
 /** What the runner read from KV for this host this round. */
@@ -86,7 +89,7 @@ export interface StoredHostView {
   counts: StoredCounts;
   failed: boolean;
   maintenance: boolean;
-  incident?: { session?: string; journal?: Record<string, unknown> };
+  incident?: { session?: string; journal?: Record<string, unknown>; modifyIndex?: number };
 }
 
 /** The decision of the last confirmed row. */
@@ -114,6 +117,8 @@ export interface HostState {
   lastAlarm?: string;
   /** Resuming an incident whose fence an earlier claimer confirmed: the fence is not repeated (part 2). */
   resumedFence?: { by?: unknown; atMs?: unknown };
+  /** auto_clear_after: consecutive all-up samples seen while latched or finished. */
+  healthyRun?: number;
 }
 
 /** Fence outcome as the executor saw it after polling the power state. */
@@ -149,6 +154,7 @@ export type MonitorEffect =
   | { type: 'checkSilence'; host: string; targets: { network: string; node: string; addr?: string }[] }
   | { type: 'alarm'; host: string; reason: AlarmReason; detail: string }
   | { type: 'releaseClaim'; host: string; key: string; session: string }
+  | { type: 'autoClear'; host: string; ops: TxnOp[]; healthy: number }
   | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; data?: Record<string, unknown> };
 
 /** One step's result. */
@@ -207,7 +213,8 @@ function ignore(s: HostState, why: string, data?: Record<string, unknown>): Moni
 function onSampled(s: HostState, ev: Extract<MonitorEvent, { type: 'sampled' }>, cfg: HostMachineConfig): MonitorStep {
   const base: HostState = { ...s, samples: ev.samples };
   // An incident in progress or finished is not re-decided from samples.
-  if (IN_FLIGHT.includes(s.phase) || TERMINAL.includes(s.phase)) return { state: base, effects: [] };
+  if (IN_FLIGHT.includes(s.phase)) return { state: base, effects: [] };
+  if (TERMINAL.includes(s.phase)) return autoClear(base, ev, cfg);
   if (cfg.maintenance || ev.stored.maintenance) {
     if (s.phase === 'maintenance') return { state: base, effects: [] };
     return { state: to(base, 'maintenance', ev.nowMs), effects: [{ type: 'log', level: 'info', msg: 'host in maintenance: not counted, never acted on', data: { host: s.host } }] };
@@ -225,7 +232,8 @@ function onSampled(s: HostState, ev: Extract<MonitorEvent, { type: 'sampled' }>,
     if (recoveryOpen) {
       resume = { resumedFence: { by: j!.by, atMs: j!.atMs }, ...(typeof j!.id === 'string' ? { incidentId: j!.id } : {}), ...(typeof j!.fence === 'object' && j!.fence !== null ? { fence: j!.fence as HostState['fence'] } : {}) };
     } else if (!(typeof step === 'string' && UNFINISHED_STEPS.includes(step))) {
-      return { state: to(base, 'latched', ev.nowMs), effects: s.phase === 'latched' ? [] : [{ type: 'log', level: 'warn', msg: 'status/failed is latched: no action until an operator resets it (vigil monitor reset)', data: { host: s.host, journal: inc?.journal } }] };
+      if (s.phase === 'latched') return autoClear(base, ev, cfg);
+      return { state: to({ ...base, healthyRun: 0 }, 'latched', ev.nowMs), effects: [{ type: 'log', level: 'warn', msg: `status/failed is latched: no action until an operator resets it (vigil monitor reset)${cfg.autoClearAfter ? ` or ${cfg.autoClearAfter} consecutive healthy samples (auto_clear_after)` : ''}`, data: { host: s.host, journal: inc?.journal } }] };
     }
     // An unfinished incident whose claimer is gone: resume it (after the guards, like a new one).
   }

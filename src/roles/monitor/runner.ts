@@ -198,7 +198,7 @@ export class MonitorRunner {
       counts: { ...(r?.numberFails ? { numberFails: r.numberFails } : {}), ...(r?.failsByNetwork ? { failsByNetwork: r.failsByNetwork } : {}) },
       failed: r?.failed?.value ?? false,
       maintenance: r?.maintenance?.value ?? false,
-      ...(r?.incident ? { incident: { ...(r.incident.session ? { session: r.incident.session } : {}), ...(r.incident.journal ? { journal: r.incident.journal } : {}) } } : {}),
+      ...(r?.incident ? { incident: { ...(r.incident.session ? { session: r.incident.session } : {}), ...(r.incident.journal ? { journal: r.incident.journal } : {}), modifyIndex: r.incident.modifyIndex } } : {}),
     };
   }
 
@@ -318,6 +318,13 @@ export class MonitorRunner {
       case 'releaseClaim':
         await this.io.release(eff.key, eff.session).catch((e: unknown) => this.log.warn({ host, err: errorMessage(e) }, 'incident claim not released'));
         return false;
+      case 'autoClear': {
+        // The reset reaches this machine (and every other monitor's) through KV on the next read, like an operator's.
+        const r = await this.io.txn(eff.ops).catch((e: unknown) => ({ ok: false, detail: errorMessage(e) }));
+        if (r.ok) this.log.warn({ host, healthy: eff.healthy, code: 'EMONITORAUTOCLEAR' }, `auto_clear_after: ${host}'s latches and counters cleared after ${eff.healthy} healthy samples`);
+        else this.log.warn({ host, detail: r.detail }, 'auto_clear_after: not cleared (the incident key changed or KV refused); counting again');
+        return false;
+      }
       case 'notify':
         this.log.warn({ host, row: eff.row, states: eff.states, code: 'EMONITORNOTIFY' }, `notification: ${host} matches matrix row ${eff.row}`);
         return false;

@@ -138,6 +138,8 @@ export const MONITOR_SCHEMA: Schema = section(
       // The ipmitool program (ipmi method and IPMI power reads); run only during an incident.
       ipmitool: leaf({ kind: 'path' }, MONITOR_DEFAULTS.fence.ipmitool),
     }, { default: {} }),
+    // Off when absent: a latched host is cleared only by `vigil monitor reset` (os_nova's N-9).
+    auto_clear_after: int(1, 10_000),
     // Range checked by normalize with its reason (N-19, Consul's 60 s clamp).
     lock_delay: duration(MONITOR_DEFAULTS.lock_delay, 0, 3_600_000),
     // Consul accepts session TTLs from 10 s to 24 h (spec/consul-api.md §3i).

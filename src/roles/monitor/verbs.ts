@@ -23,6 +23,8 @@ verbs:
   status [--json]            hosts, counters, incidents, guards, BMC reachability
   reset HOST                 clear HOST's latches (status/failed, status/recovered) and counters
   maintenance on|off HOST    keep vigil off HOST (never counted, never fenced), or release it
+  release-spare HA           free a spare HA node (in_use := False) after its takeover was undone by hand
+  publish-runtime            write this compute host's runtime_config JSON to KV (newer copies win)
 
 options:
   -c, --config FILE          config file (default ${DEFAULT_CONFIG})

@@ -23,6 +23,18 @@ t.test('--help for the group and each verb', async (t) => {
   t.same(parseMonitorArgs(['reset', '-h']), { verb: 'help', text: MONITOR_HELP.reset }, 'help without HOST is not an error');
 });
 
+t.test('vigil monitor --help lists every registered verb, release-spare and publish-runtime included', async (t) => {
+  const { default: def } = await import('../../../../src/roles/monitor/index');
+  const names = (def.verbs ?? []).map((v) => v.name);
+  t.ok(names.includes('release-spare') && names.includes('publish-runtime'), 'registered on the role');
+  for (const n of names) t.match(MONITOR_HELP.monitor, new RegExp(`^  ${n} `, 'm'), `${n} in the group help`);
+  const { dispatch } = await import('../../../../src/cli/main');
+  const { capture } = await import('../../../support/capture');
+  const r = await capture(() => dispatch(['monitor', '--help']));
+  t.equal(r.code, 0);
+  for (const n of names) t.match(r.stdout, new RegExp(`^  ${n} `, 'm'), `${n} in vigil monitor --help`);
+});
+
 t.test('bad input: exit 2 with a message', async (t) => {
   const table: [string[], RegExp][] = [
     [['evacuate'], /unknown verb "evacuate"/],
