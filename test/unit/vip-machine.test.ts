@@ -466,3 +466,25 @@ t.test('an address of ours removed behind our back: reconcile at once; others an
   slave.run(1000);
   t.same(transition(slave.state, { type: 'addressLost', nowMs: 1000, address: HA }, slave.c).effects, [], 'a slave ignores it');
 });
+
+t.test('carrier back on a slave: its first probe after the runner\'s spread, not at once', async (t) => {
+  const sim = new Sim(cfg());
+  sim.run(1000);
+  t.equal(sim.state.role, 'slave');
+  sim.run(sim.now + 5); // let any probe in flight finish
+  sim.feed({ type: 'link', nowMs: sim.now, up: false });
+  const probes = sim.effects('probe').length;
+  const at = sim.now;
+  sim.feed({ type: 'link', nowMs: sim.now, up: true, probeDelayMs: 700 });
+  t.equal(sim.effects('probe').length, probes, 'no probe at once');
+  t.equal(sim.state.probeInFlight, false, 'no probe was out');
+  t.equal(sim.timers.get('probe'), at + 700, 'the probe is scheduled after the spread');
+  t.match(sim.effects('log').map((x) => (x.eff as { msg: string }).msg).join('\n'), /carrier back: probing after a random spread/);
+  // Without a spread (0): at once, as before.
+  const now = new Sim(cfg());
+  now.run(1000);
+  now.feed({ type: 'link', nowMs: now.now, up: false });
+  const p0 = now.effects('probe').length;
+  now.feed({ type: 'link', nowMs: now.now, up: true, probeDelayMs: 0 });
+  t.ok(now.effects('probe').length > p0 || now.state.checkSoon === true, 'probe at once (or as soon as the one out returns)');
+});

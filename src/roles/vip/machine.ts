@@ -139,8 +139,13 @@ export type VipEvent =
    * probe, so that several slaves do not all take over in the same instant.
    */
   | { type: 'released'; nowMs: number; mac: string; probeDelayMs: number }
-  /** Carrier of the HA interface changed (a netlink event; only changes are fed). */
-  | { type: 'link'; nowMs: number; up: boolean }
+  /**
+   * Carrier of the HA interface changed (a netlink event; only changes are
+   * fed). `probeDelayMs` (carrier back): the runner's random spread before a
+   * slave's first probe, so slaves healed together do not probe, count and
+   * take over in lockstep (and all run on_master until the next master check).
+   */
+  | { type: 'link'; nowMs: number; up: boolean; probeDelayMs?: number }
   /** An address we hold disappeared from the interface, and not by our hand. */
   | { type: 'addressLost'; nowMs: number; address: Cidr }
   /** Link/address events were lost (the event socket overran): check everything now. */
@@ -440,6 +445,11 @@ function onLink(s: VipState, ev: Extract<VipEvent, { type: 'link' }>, cfg: VipMa
   effects.push({ type: 'cancel', timer: 'link-release' });
   if (s.role === 'master' && s.linkDownSinceMs !== undefined) {
     effects.push({ type: 'log', level: 'info', msg: 'carrier back before the release: still master; probing for a competing owner now', data: { downMs: Math.round(ev.nowMs - s.linkDownSinceMs) } });
+  } else if (s.role === 'slave' && s.phase === 'steady' && (ev.probeDelayMs ?? 0) > 0) {
+    effects.push({ type: 'log', level: 'info', msg: 'carrier back: probing after a random spread', data: { afterMs: ev.probeDelayMs } });
+    // A probe under way is answered first; its result schedules the next one as usual.
+    if (!s.probeInFlight) effects.push({ type: 'schedule', timer: 'probe', afterMs: ev.probeDelayMs! });
+    return { state: { ...s, linkDownSinceMs: undefined }, effects };
   } else if (s.role === 'master' || s.role === 'slave') {
     effects.push({ type: 'log', level: 'info', msg: 'carrier back: probing now' });
   }

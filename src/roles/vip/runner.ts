@@ -256,7 +256,8 @@ export class VipRunner {
     const first = this.carrier === undefined;
     this.carrier = up;
     if (first && up) return; // the first reading, as assumed: nothing to react to
-    this.push({ type: 'link', nowMs: this.now(), up });
+    // A slave's first probe after the heal is spread over one check interval (see the event's doc).
+    this.push({ type: 'link', nowMs: this.now(), up, ...(up ? { probeDelayMs: Math.floor(Math.random() * this.cfg.checkIntervalMs) } : {}) });
   }
 
   /** An address left the HA interface (netlink event): if it is one we hold as master, it goes back at once. */
