@@ -40,6 +40,8 @@ export class RuntimePublisher {
   lastPublishAtMs: number | undefined;
   modifyIndex: number | undefined;
   publishes = 0;
+  /** Cycles finished (tests and status: "has a cycle run since…"). */
+  cycles = 0;
   lastProgressMs: number;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -74,6 +76,7 @@ export class RuntimePublisher {
   async cycle(): Promise<CycleResult> {
     const r = await this.decideAndWrite().catch((e): CycleResult => ({ result: 'failed', detail: errorMessage(e), atMs: this.io.now() }));
     this.last = r;
+    this.cycles++;
     this.lastProgressMs = this.io.mono();
     this.report(r);
     return r;
@@ -133,6 +136,7 @@ export class RuntimePublisher {
       ...(this.lastPublishAtMs !== undefined ? { lastPublishAtMs: this.lastPublishAtMs } : {}),
       ...(this.modifyIndex !== undefined ? { modifyIndex: this.modifyIndex } : {}),
       publishes: this.publishes,
+      cycles: this.cycles,
     };
   }
 }

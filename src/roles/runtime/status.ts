@@ -11,6 +11,6 @@ export function formatRuntimeStatus(s: Record<string, any>): string[] {
   const result = last ? `${last.result}${last.reason ? ` (${last.reason}: ${last.detail})` : last.detail ? ` (${last.detail})` : ''} at ${at(last.atMs)}` : 'no cycle yet';
   return [
     `runtime: publishing ${s.file} to ${s.key} every ${Math.round((s.intervalMs ?? 0) / 1000)}s; last cycle: ${result}`,
-    `  last publish: ${at(s.lastPublishAtMs)}${s.modifyIndex !== undefined ? `, ModifyIndex ${s.modifyIndex}` : ''}; publishes ${s.publishes ?? 0}`,
+    `  last publish: ${at(s.lastPublishAtMs)}${s.modifyIndex !== undefined ? `, ModifyIndex ${s.modifyIndex}` : ''}; publishes ${s.publishes ?? 0} in ${s.cycles ?? 0} cycles`,
   ];
 }
