@@ -59,8 +59,13 @@ t.test('runtime_publish: publishes while healthy, once per change, never garbage
   t.match(v1.obj, { vcpus: 8, instances_path: '/var/lib/nova/instances', vigil_published_at_ms: Number });
   t.ok(v1.obj.vigil_published_at_ms >= before - SLACK_MS, 'dated by the publication');
 
-  // Unchanged: several cycles later the key was not rewritten.
+  // Unchanged: several cycles later the key was not rewritten; each cycle cost one KV read and no write.
+  const c0 = (await status())!.cycles as number;
+  const t0 = Date.now();
   let s = await cyclesLater(3, 'unchanged file');
+  const daemonKv = (await d.requests()).filter((r) => r.at >= t0 && r.path.startsWith('/v1/kv/') && !r.query.includes('stale'));
+  t.equal(daemonKv.filter((r) => r.method !== 'GET').length, 0, 'unchanged: no KV write at all');
+  t.ok(daemonKv.length <= s.cycles - c0 + 1, `at most one KV read per cycle (${daemonKv.length} reads in ${s.cycles - c0} cycles)`);
   t.match(s.last, { result: 'skipped', reason: 'unchanged' });
   t.equal((await read())!.modifyIndex, v1.modifyIndex, 'unchanged file: ModifyIndex stays');
   t.equal(s.publishes, 1, 'one publication so far');
