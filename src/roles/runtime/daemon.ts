@@ -50,16 +50,17 @@ export function realRuntimeIo(cfg: RuntimePublishConfig): RuntimeIo {
 
 /** The runner factory of the registry entry. */
 export function createRuntimeRunner(initial: VigilConfig, _ctx: RoleContext): RoleRunner {
-  const cfg = initial.runtimePublish!;
+  let all = initial;
   const log = moduleLog('runtime', { role: 'runtime' });
   let pub: RuntimePublisher | undefined;
   let resolveDone!: (c: number) => void;
   const done = new Promise<number>((r) => { resolveDone = r; });
+  const build = (c: VigilConfig) => new RuntimePublisher(c.runtimePublish!, c.runtimePublish!.host ?? c.node, realRuntimeIo(c.runtimePublish!), log);
   return {
     name: 'runtime',
     done,
     async start() {
-      pub = new RuntimePublisher(cfg, cfg.host ?? initial.node, realRuntimeIo(cfg), log);
+      pub = build(all);
       pub.start();
     },
     stop() {
@@ -68,16 +69,27 @@ export function createRuntimeRunner(initial: VigilConfig, _ctx: RoleContext): Ro
       void pub.idle().then(() => resolveDone(0));
     },
     canReload(next) {
-      // The job is cheap to describe but holds a client built from the section: restart to change it.
-      return JSON.stringify(next.runtimePublish) === JSON.stringify(cfg) && next.node === initial.node ? undefined : 'runtime_publish changed (restart to apply)';
+      if (!next.runtimePublish) return undefined;
+      // Building the next client reads its token file: a bad one refuses the reload, the old job keeps going.
+      try { realRuntimeIo(next.runtimePublish); } catch (e) { return errorMessage(e); }
+      return undefined;
     },
-    reload() { /* nothing changes live (canReload refuses any change) */ },
+    reload(next) {
+      const changed = JSON.stringify(next.runtimePublish) !== JSON.stringify(all.runtimePublish) || next.node !== all.node;
+      all = next;
+      if (!changed || !pub || !next.runtimePublish) return;
+      // The job holds no state worth keeping across a change (the next cycle re-reads KV): start over.
+      pub.stop();
+      pub = build(next);
+      pub.start();
+    },
     status() {
       return pub?.status() ?? { phase: 'starting' };
     },
     healthy(nowMs = performance.now()) {
       if (!pub) return false;
-      return nowMs - pub.lastProgressMs < 2 * cfg.intervalMs + 3 * cfg.requestTimeoutMs + 5000;
+      const c = pub.cfg;
+      return nowMs - pub.lastProgressMs < 2 * c.intervalMs + 3 * c.requestTimeoutMs + 5000;
     },
   };
 }
