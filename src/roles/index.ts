@@ -11,6 +11,7 @@ import fenceEvent from './fence-event';
 import monitor from './monitor';
 import group from './group';
 import promote from './promote';
+import runtime from './runtime';
 
 const BUILTIN = [
   vip,
@@ -19,6 +20,7 @@ const BUILTIN = [
   monitor,
   group,
   promote,
+  runtime,
 ] as const;
 
 /** The normalized sections a loaded config may hold, derived from the registry. */

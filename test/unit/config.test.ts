@@ -414,8 +414,8 @@ t.test('cross-field rules', async (t) => {
       "fence.agents[1].name: 'a' is used by an earlier agent (expected a unique name)"],
     ['fence:\n  agents:\n    - { name: a, url: "http://127.0.0.1:8500" }\n    - { name: b, url: "http://127.0.0.1:8500/" }\n',
       "fence.agents[1].url: 'http://127.0.0.1:8500/' is used by an earlier agent"],
-    ['node: web-a\n', 'no role configured (expected at least one of the sections vip, fence, fence_handler, monitor, group or promote)'],
-    ['fence: { agents: [] }\n', 'fence.agents: [] is empty and there is no vip, fence_handler, monitor, group or promote section, so no role is configured'],
+    ['node: web-a\n', 'no role configured (expected at least one of the sections vip, fence, fence_handler, monitor, group, promote or runtime_publish)'],
+    ['fence: { agents: [] }\n', 'fence.agents: [] is empty and there is no vip, fence_handler, monitor, group, promote or runtime_publish section, so no role is configured'],
     ['fence:\n', 'fence.agents: [] is empty'],
   ];
   for (const [text, want] of cases) {
@@ -493,7 +493,7 @@ t.test('the example config is valid and documents every key', async (t) => {
   const path = join(__dirname, '../../etc/vigil.example.yml');
   const text = readFileSync(path, 'utf8');
   const cfg = parseConfigText(text, path);
-  t.same(configRoles(cfg), ['vip', 'fence', 'fence_handler', 'monitor', 'group', 'promote']);
+  t.same(configRoles(cfg), ['vip', 'fence', 'fence_handler', 'monitor', 'group', 'promote', 'runtime_publish']);
   // Every key of the schema appears in the example, set or commented.
   const keys = new Set<string>();
   const walk = (s: Obj) => {

@@ -33,7 +33,7 @@ function errorsOf(text: string): string[] {
 }
 
 t.test('every registered role meets the contract', async (t) => {
-  t.same(roles().map((r) => r.name), ['vip', 'fence', 'fence-event', 'monitor', 'group', 'promote'], 'the built-in roles, in order');
+  t.same(roles().map((r) => r.name), ['vip', 'fence', 'fence-event', 'monitor', 'group', 'promote', 'runtime'], 'the built-in roles, in order');
   for (const def of roles()) t.same(await contractProblems(def), [], `${def.name}: nothing missing`);
   // The example config is the roles' samples put together (telegraf's sample.conf).
   const example = readFileSync(join(__dirname, '../../../etc/vigil.example.yml'), 'utf8');
@@ -82,7 +82,7 @@ t.test('a throw-away role: one registry line, and it has config, status, health 
     [`${FILE}:3: dummy.tick: '5x' is not a duration (expected a duration such as '200ms', '1s', '2m' or a number of seconds, from 10ms to 24h)`]);
   t.same(errorsOf('node: web-a\ndummy:\n  greeting: fence\n'), [`${FILE}:3: dummy.greeting: 'fence' is a word for another role (expected a friendly greeting)`], 'its own cross-key rule');
   t.match(errorsOf('node: web-a\ndummy:\n  bogus: 1\n')[0], /dummy\.bogus: unknown key \(expected one of: greeting, tick\)/);
-  t.same(errorsOf('node: web-a\n'), [`${FILE}:1: no role configured (expected at least one of the sections vip, fence, fence_handler, monitor, group, promote or dummy)`]);
+  t.same(errorsOf('node: web-a\n'), [`${FILE}:1: no role configured (expected at least one of the sections vip, fence, fence_handler, monitor, group, promote, runtime_publish or dummy)`]);
   t.ok(((buildConfigSchema().properties as Record<string, unknown>).dummy), 'in the schema built from the registry');
   t.notOk(((CONFIG_SCHEMA.properties as Record<string, unknown>).dummy), 'not in the built-in schema');
 
@@ -119,12 +119,12 @@ t.test('registration refuses a clash and is undone', async (t) => {
   t.throws(() => registerRole(clash), /role vip2: its name or section key is taken/);
   const off = registerRole(dummy);
   off();
-  t.same(roles().map((r) => r.name), ['vip', 'fence', 'fence-event', 'monitor', 'group', 'promote']);
+  t.same(roles().map((r) => r.name), ['vip', 'fence', 'fence-event', 'monitor', 'group', 'promote', 'runtime']);
   t.match(errorsOf('dummy:\n')[0], /dummy: unknown key/);
 });
 
 t.test('a config section schema has no role but its own', async (t) => {
-  t.same(Object.keys(CONFIG_SCHEMA.properties as object), ['node', 'pidfile', 'state_dir', 'log', 'metrics', 'vip', 'fence', 'fence_handler', 'monitor', 'group', 'promote']);
+  t.same(Object.keys(CONFIG_SCHEMA.properties as object), ['node', 'pidfile', 'state_dir', 'log', 'metrics', 'vip', 'fence', 'fence_handler', 'monitor', 'group', 'promote', 'runtime_publish']);
   t.ok(usage().includes('fence-event'));
   t.equal(section('x', {}).additionalProperties, false);
 });

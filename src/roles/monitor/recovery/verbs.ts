@@ -71,19 +71,8 @@ index read, so an older copy never overwrites a newer one (exit 1 then).
 Run it while the host is healthy (a timer or the node's own daemon).
 `;
 
-/** The runtime_config written: the operator's object plus its publication time (newer wins). */
-export function runtimeValue(obj: Record<string, unknown>, nowMs: number): Record<string, unknown> {
-  return { ...obj, vigil_published_at_ms: nowMs };
-}
-
-/** True when the stored copy is newer than ours (never overwritten). */
-export function storedIsNewer(stored: string | undefined, nowMs: number): boolean {
-  if (!stored) return false;
-  try {
-    const v = JSON.parse(stored) as { vigil_published_at_ms?: unknown };
-    return typeof v.vigil_published_at_ms === 'number' && v.vigil_published_at_ms > nowMs;
-  } catch { return false; }
-}
+// The rules (value, newer wins) are shared with the runtime role's periodic job.
+export { runtimeValue, storedIsNewer } from '../../runtime/publish';
 
 export async function runPublishRuntime(args: string[], nowMs = Date.now()): Promise<number> {
   const sayP = (text: string) => process.stderr.write(`vigil monitor publish-runtime: ${text}\n`);
@@ -108,12 +97,12 @@ export async function runPublishRuntime(args: string[], nowMs = Date.now()): Pro
   const bad = checkLeaf({ kind: 'node' }, host);
   if (bad) { sayP(`${JSON.stringify(host)} ${bad.problem} (expected ${bad.expected})`); return EXIT.USAGE; }
   try {
-    const { computeKey, COMPUTE_KEYS, encodeJson } = await import('../kvschema');
+    const { encodeRuntime, runtimeKey, storedIsNewer } = await import('../../runtime/publish');
     const client = networkClient(kvNetworkOf(cfg));
-    const key = computeKey(cfg.kvPrefix, host, COMPUTE_KEYS.runtimeConfig);
+    const key = runtimeKey(cfg.kvPrefix, host);
     const cur = await client.kvGet(key);
     if (storedIsNewer(cur?.value?.toString('utf8'), nowMs)) { sayP(`refused: ${key} holds a newer copy`); return EXIT.FAIL; }
-    const ok = await client.kvPut(key, encodeJson(runtimeValue(obj as Record<string, unknown>, nowMs)), { cas: cur?.modifyIndex ?? 0 });
+    const ok = await client.kvPut(key, encodeRuntime(obj as Record<string, unknown>, nowMs), { cas: cur?.modifyIndex ?? 0 });
     if (!ok) { sayP(`refused: ${key} changed while writing (another publisher?); try again`); return EXIT.FAIL; }
     process.stdout.write(`${host}: runtime_config published\n`);
     return EXIT.OK;
