@@ -109,15 +109,19 @@ export function runCommand(cmd: Command, opts: RunOptions): Promise<CommandResul
     let drainTimer: NodeJS.Timeout | undefined;
     let killed = false;
     let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-    const timer = setTimeout(() => {
-      timedOut = true;
+    // TERM to the group, KILL after the grace; past it the leader's exit ends
+    // the run, whatever holds the pipes. A timeout and an abort both end so.
+    const escalate = () => {
       killGroup('SIGTERM');
       killTimer = setTimeout(() => {
         killed = true;
         killGroup('SIGKILL');
-        // Past the grace the leader's exit ends the run, whatever holds the pipes.
         if (exited) finish(exited);
       }, opts.killGraceMs ?? 2000);
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      escalate();
     }, opts.timeoutMs);
     const finish = (r: Omit<CommandResult, 'argv' | 'stdout' | 'stderr' | 'durationMs' | 'ok' | 'timedOut'>) => {
       if (settled) return;
@@ -141,12 +145,7 @@ export function runCommand(cmd: Command, opts: RunOptions): Promise<CommandResul
       if (settled || timedOut || aborted) return;
       aborted = true;
       clearTimeout(timer);
-      killGroup('SIGTERM');
-      killTimer = setTimeout(() => {
-        killed = true;
-        killGroup('SIGKILL');
-        if (exited) finish(exited);
-      }, opts.killGraceMs ?? 2000);
+      escalate();
     }
     if (opts.signal?.aborted) abort();
     else opts.signal?.addEventListener('abort', abort, { once: true });
