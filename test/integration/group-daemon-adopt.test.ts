@@ -10,8 +10,7 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawn } from 'node:child_process';
-import { BIN, daemonStatus, scratchDir, waitFor, writeConfig } from '../support/vigil';
+import { runDaemonHere, daemonStatus, scratchDir, waitFor, writeConfig } from '../support/vigil';
 import { runGroup, type GroupRun } from '../support/group';
 import { startDoubleForTest } from '../support/consul-double';
 import { ConsulClient } from '../../src/consul/client';
@@ -42,12 +41,7 @@ t.test('a group activated by hand while the daemon runs is monitored, restarted,
       owner_lock: { consul: { url: d.url } }, members: [cmd('a'), cmd('b')],
     } },
   });
-  const proc = spawn(process.execPath, [BIN, 'run', '-c', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout.on('data', (c: Buffer) => { out += c.toString(); });
-  proc.stderr.on('data', (c: Buffer) => { out += c.toString(); });
-  t.teardown(() => { proc.kill('SIGKILL'); });
-  const tail = () => `; daemon's last lines:\n${out.split('\n').slice(-15).join('\n')}`;
+  const { proc, out, tail } = runDaemonHere(t, config);
   const count = (f: string) => (fs.existsSync(path.join(marks, f)) ? fs.readFileSync(path.join(marks, f), 'utf8').split('\n').filter(Boolean).length : 0);
   const up = (m: string) => fs.existsSync(path.join(marks, `${m}.up`));
   const holder = async () => {

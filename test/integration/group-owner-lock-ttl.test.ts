@@ -7,8 +7,7 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawn } from 'node:child_process';
-import { BIN, daemonStatus, scratchDir, waitFor, writeConfig } from '../support/vigil';
+import { runDaemonHere, daemonStatus, scratchDir, waitFor, writeConfig } from '../support/vigil';
 import { runGroup } from '../support/group';
 import { startDoubleForTest } from '../support/consul-double';
 import { ConsulClient } from '../../src/consul/client';
@@ -44,12 +43,7 @@ t.test('the daemon renews the session past 2 × ttl and deactivates the group wh
       members: [{ type: 'command', name: 'a', timeout: '5s', start: `touch ${marks}/a.up`, stop: `rm -f ${marks}/a.up`, monitor: `test -f ${marks}/a.up` }],
     } },
   });
-  const proc = spawn(process.execPath, [BIN, 'run', '-c', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout.on('data', (c: Buffer) => { out += c.toString(); });
-  proc.stderr.on('data', (c: Buffer) => { out += c.toString(); });
-  t.teardown(() => { proc.kill('SIGKILL'); });
-  const tail = () => `; daemon's last lines:\n${out.split('\n').slice(-15).join('\n')}`;
+  const { proc, out, tail } = runDaemonHere(t, config);
   const up = () => fs.existsSync(path.join(marks, 'a.up'));
 
   await waitFor(() => up(), 30_000, () => `a started by the daemon (autostart) within 30 s${tail()}`);

@@ -6,9 +6,8 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawn } from 'node:child_process';
 import { doubleRequest, startDoubleForTest } from '../support/consul-double';
-import { BIN, SLACK_MS, START_MS, daemonStatus, runCli, scratchDir, waitFor, writeConfig } from '../support/vigil';
+import { runDaemonHere, SLACK_MS, START_MS, daemonStatus, runCli, scratchDir, waitFor, writeConfig } from '../support/vigil';
 
 const INTERVAL = '1s';
 const INTERVAL_MS = 1000;
@@ -35,12 +34,7 @@ t.test('runtime_publish: publishes while healthy, once per change, never garbage
   };
 
   // No file yet: the daemon starts, skips, and writes nothing.
-  const proc = spawn(process.execPath, [BIN, 'run', '-c', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout.on('data', (c: Buffer) => { out += c.toString(); });
-  proc.stderr.on('data', (c: Buffer) => { out += c.toString(); });
-  t.teardown(() => { proc.kill('SIGKILL'); });
-  const tail = () => `; daemon's last lines:\n${out.split('\n').slice(-15).join('\n')}`;
+  const { proc, out, tail } = runDaemonHere(t, config);
   const status = async () => (await daemonStatus(pidfile))?.roles?.runtime as Record<string, any> | undefined;
   /** Wait until `n` more cycles than now have finished, and return the status then. */
   const cyclesLater = async (n: number, what: string) => {
@@ -83,7 +77,7 @@ t.test('runtime_publish: publishes while healthy, once per change, never garbage
   s = await cyclesLater(3, 'invalid file');
   t.match(s.last, { result: 'skipped', reason: 'file-invalid' });
   t.same((await read())!, v2, 'invalid JSON: the stored copy is untouched');
-  t.equal(out.split('\n').filter((l) => /not published/.test(l) && /file-invalid/.test(l)).length, 1, 'the skip is logged once');
+  t.equal(out().split('\n').filter((l) => /not published/.test(l) && /file-invalid/.test(l)).length, 1, 'the skip is logged once');
 
   // An agent without servers: no write, not even a KV request.
   fs.writeFileSync(file, JSON.stringify({ vcpus: 24 }));

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createLab, type Lab, type LabHost } from './lab';
 import { askControl, controlPath } from '../../src/daemon/control';
 import { parseDurationMs } from '../../src/util/duration';
@@ -101,7 +101,6 @@ export async function waitFor<T>(cond: () => Promise<T> | T, timeoutMs: number, 
 /** Run the CLI as a process (outside any namespace unless `host` is given). */
 export async function runCli(args: string[], host?: LabHost, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   if (host) return host.exec([process.execPath, BIN, ...args], { timeoutMs: 60_000, ...(input !== undefined ? { input } : {}) });
-  const { spawn } = await import('node:child_process');
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -302,4 +301,19 @@ export function expectedOf(what: string, ms: number, daemons: Witnesses = []): (
       .map(([name, d]) => `  ${name}'s last lines${d.proc ? ` (pid ${d.proc.pid}${d.proc.exitCode !== null || d.proc.signalCode !== null ? `, exited ${d.proc.exitCode ?? d.proc.signalCode}` : ''})` : ''}:\n${lastLines(d)}`);
     return `${what} within ${ms} ms${tails.length ? `; instead:\n${tails.join('\n')}` : ''}`;
   };
+}
+
+/**
+ * `vigil run -c CONFIG` in this process's own namespace (roles that need no
+ * lab: group command members, the Consul double on loopback), killed at
+ * teardown; `out()` is everything it printed, `tail()` its last lines for a
+ * failure message.
+ */
+export function runDaemonHere(t: { teardown(fn: () => unknown): void }, config: string): { proc: ChildProcess; out: () => string; tail: () => string } {
+  const proc = spawn(process.execPath, [BIN, 'run', '-c', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
+  proc.stderr!.on('data', (c: Buffer) => { out += c.toString(); });
+  t.teardown(() => { proc.kill('SIGKILL'); });
+  return { proc, out: () => out, tail: () => `; daemon's last lines:\n${out.split('\n').slice(-15).join('\n')}` };
 }
