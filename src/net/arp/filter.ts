@@ -16,7 +16,7 @@
  *   target is in `releaseTargets`.
  * Our own transmissions (PACKET_OUTGOING) and non-ARP frames never pass.
  */
-import { endianness } from 'node:os';
+import { encodeSockFilter } from '../bpf';
 import { ipv4Bytes } from '../../util/ip';
 
 /** What the socket's users wait for; see the file comment. */
@@ -87,13 +87,5 @@ export function buildArpFilter(i: ArpInterests): Buffer {
     if (d < 0 || d > 255) throw new Error(`BPF jump out of range (${d}): too many addresses in one filter`);
     return d;
   };
-  const le = endianness() === 'LE';
-  const buf = Buffer.alloc(p.length * 8);
-  p.forEach((x, n) => {
-    const o = n * 8;
-    if (le) { buf.writeUInt16LE(x.code, o); buf.writeUInt32LE(x.k >>> 0, o + 4); } else { buf.writeUInt16BE(x.code, o); buf.writeUInt32BE(x.k >>> 0, o + 4); }
-    buf[o + 2] = rel(n, x.jt);
-    buf[o + 3] = rel(n, x.jf);
-  });
-  return buf;
+  return encodeSockFilter(p.map((x, n) => ({ code: x.code, k: x.k, jt: rel(n, x.jt), jf: rel(n, x.jf) })));
 }

@@ -13,7 +13,7 @@
  * Our own transmissions (PACKET_OUTGOING) never pass. The codec checks the
  * rest (checksum, lengths) in JavaScript.
  */
-import { endianness } from 'node:os';
+import { encodeSockFilter } from '../bpf';
 import { ipv6Bytes } from '../../util/ip6';
 import { ETHERTYPE_IPV6, ICMP6_NA, ICMP6_NS, ND_HOP_LIMIT, NEXT_HEADER_ICMPV6, OFF, OPT_NONCE } from './codec';
 
@@ -91,13 +91,5 @@ export function buildNdpFilter(i: NdpInterests): Buffer {
     return d;
   };
   p.forEach((x, n) => { if (x.ja !== undefined) x.k = to(x.ja) - n - 1; });
-  const le = endianness() === 'LE';
-  const buf = Buffer.alloc(p.length * 8);
-  p.forEach((x, n) => {
-    const o = n * 8;
-    if (le) { buf.writeUInt16LE(x.code, o); buf.writeUInt32LE(x.k >>> 0, o + 4); } else { buf.writeUInt16BE(x.code, o); buf.writeUInt32BE(x.k >>> 0, o + 4); }
-    buf[o + 2] = rel(n, x.jt);
-    buf[o + 3] = rel(n, x.jf);
-  });
-  return buf;
+  return encodeSockFilter(p.map((x, n) => ({ code: x.code, k: x.k, jt: rel(n, x.jt), jf: rel(n, x.jf) })));
 }
