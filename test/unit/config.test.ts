@@ -49,6 +49,7 @@ t.test('every default is applied (vip only)', async (t) => {
       failureCheckIntervalMs: 200,
       takeOverAfter: 3,
       probeTimeoutMs: 200,
+      probeTimeoutMinMs: 20,
       masterCheckIntervalMs: 2000,
       ipFileCheckIntervalMs: 5000,
       announce: { count: 3, intervalMs: 1000 },
@@ -112,6 +113,7 @@ vip:
   failure_check_interval: 0.5
   take_over_after: 7
   probe_timeout: 300ms
+  probe_timeout_min: 30ms
   master_check_interval: 1m
   ip_file_check_interval: 1h
   announce: { count: 0, interval: 0 }
@@ -157,6 +159,7 @@ fence_handler:
     failureCheckIntervalMs: 500,
     takeOverAfter: 7,
     probeTimeoutMs: 300,
+    probeTimeoutMinMs: 30,
     masterCheckIntervalMs: 60_000,
     ipFileCheckIntervalMs: 3_600_000,
     announce: { count: 0, intervalMs: 0 },
@@ -244,6 +247,9 @@ const BAD: [Path, unknown, string, Path?][] = [
   [['vip', 'take_over_after'], '3', 'is not an integer'],
   [['vip', 'probe_timeout'], '5ms', 'is out of range'],
   [['vip', 'probe_timeout'], '2m', 'is out of range'],
+  [['vip', 'probe_timeout_min'], '4ms', 'is out of range'],
+  [['vip', 'probe_timeout_min'], 'fast', 'is not a duration'],
+  [['vip', 'failure_check_interval'], '-1s', 'is not a duration'],
   [['vip', 'master_check_interval'], 'soon', 'is not a duration'],
   [['vip', 'ip_file_check_interval'], [], 'is not a duration'],
   [['vip', 'announce'], 3, 'is not a mapping'],
@@ -397,8 +403,8 @@ t.test('cross-field rules', async (t) => {
   const cases: [string, string][] = [
     [`${vip}  check_interval: 1s\n  failure_check_interval: 2s\n`,
       "vip.failure_check_interval: '2s' is longer than vip.check_interval (1s) (expected at most 1s"],
-    [`${vip}  probe_timeout: 500ms\n`,
-      "vip.probe_timeout: '500ms' is longer than vip.failure_check_interval (200ms) (expected at most 200ms"],
+    [`${vip}  probe_timeout: 100ms\n  probe_timeout_min: 150ms\n`,
+      "vip.probe_timeout_min: '150ms' is longer than vip.probe_timeout (100ms) (expected at most 100ms: the learnt timeout lies between"],
     [`${vip}  failure_check_interval: 1s\n  probe_timeout: 1s\n  master_check_interval: 500ms\n`,
       "vip.probe_timeout: '1s' is longer than vip.master_check_interval (500ms)"],
     [`${vip}  track: { command: 'true', interval: 1s, timeout: 2s }\n`,
@@ -426,6 +432,12 @@ t.test('cross-field rules', async (t) => {
   t.doesNotThrow(() => parseConfigText(`${vip}  check_interval: 1s\n  failure_check_interval: 1s\n  probe_timeout: 1s\n`, FILE));
   t.doesNotThrow(() => parseConfigText('fence_handler:\nfence: { request_timeout: 3s, neighbour_probe_timeout: 2s, watchdog: { timeout: 10 } }\n', FILE));
   t.doesNotThrow(() => parseConfigText(`${vip}  backend: vzctl\n  container: ct-web.1\n`, FILE));
+  // A confirmation burst: the next probe goes out when the last one timed out.
+  const burst = parseConfigText(`${vip}  check_interval: 200ms\n  failure_check_interval: 0ms\n  probe_timeout: 50ms\n`, FILE);
+  t.equal(burst.vip!.failureCheckIntervalMs, 0, 'failure_check_interval 0 is a burst');
+  t.equal(burst.vip!.probeTimeoutMinMs, 20, 'the learnt timeout\'s floor defaults to 20 ms');
+  // A probe_timeout below the default floor lowers the floor with it (no error the operator did not ask for).
+  t.equal(parseConfigText(`${vip}  probe_timeout: 10ms\n`, FILE).vip!.probeTimeoutMinMs, 10, 'floor = probe_timeout when that is shorter');
 });
 
 t.test('YAML-level refusals', async (t) => {

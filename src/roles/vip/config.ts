@@ -5,8 +5,12 @@
  * Cross-key rules (each reported on the first key named):
  * - `vip.failure_check_interval` must not exceed `vip.check_interval` (the
  *   retry after a failed probe is the fast path);
- * - `vip.probe_timeout` must not exceed `vip.failure_check_interval` nor
- *   `vip.master_check_interval` (a probe must end before the next is due);
+ * - `vip.probe_timeout` must not exceed `vip.master_check_interval` (a
+ *   master's probe must end before its next check is due); a slave's probes
+ *   are sequential (the next is scheduled when the last has ended), so a
+ *   `failure_check_interval` of 0 is a confirmation burst, not an overlap;
+ * - `vip.probe_timeout_min` must not exceed `vip.probe_timeout` (the learnt
+ *   timeout lies between them);
  * - `vip.track.timeout` (default: the track interval) must not exceed
  *   `vip.track.interval`;
  * - `vip.container` is required with `backend: vzctl` and refused with
@@ -39,7 +43,10 @@ export interface VipConfig {
   checkIntervalMs: number;
   failureCheckIntervalMs: number;
   takeOverAfter: number;
+  /** The ceiling of the learnt probe timeout, and the timeout before any answer was heard. */
   probeTimeoutMs: number;
+  /** The floor of the learnt probe timeout (equal to probeTimeoutMs: a fixed timeout). */
+  probeTimeoutMinMs: number;
   masterCheckIntervalMs: number;
   ipFileCheckIntervalMs: number;
   /** `routers`: IPv6 neighbours each IPv6 announcement round also goes to by unicast (canonical text). */
@@ -64,15 +71,19 @@ export interface VipConfig {
   neighbours?: string[];
 }
 
+/** The floor of the learnt probe timeout when `probe_timeout_min` is not set. */
+export const DEFAULT_PROBE_TIMEOUT_MIN_MS = 20;
+
 /** The schema of `vip:`; `track.timeout` defaults to the track interval (filled in below). */
 export const VIP_SCHEMA: Schema = section('a mapping with the HA IP settings (interface and address are required)', {
   interface: leaf({ kind: 'ifname' }),
   address: leaf({ kind: 'cidr', defaultPrefix: 32, ipv6: true }),
   ip_file: path(),
   check_interval: duration('1s'),
-  failure_check_interval: duration('200ms'),
+  failure_check_interval: duration('200ms', 0),
   take_over_after: int(1, 1000, 3),
   probe_timeout: duration('200ms', 10, 60_000),
+  probe_timeout_min: duration(undefined, 5, 60_000),
   master_check_interval: duration('2s'),
   ip_file_check_interval: duration('5s'),
   announce: section('a mapping with the keys count, interval and routers', {
@@ -109,6 +120,8 @@ export function normalizeVip(v: Record<string, any>, add: AddProblem, file?: Rea
     failureCheckIntervalMs: ms(v.failure_check_interval),
     takeOverAfter: v.take_over_after,
     probeTimeoutMs: ms(v.probe_timeout),
+    // Default 20 ms (or probe_timeout when shorter): twenty times a LAN's round trip.
+    probeTimeoutMinMs: v.probe_timeout_min === undefined ? Math.min(DEFAULT_PROBE_TIMEOUT_MIN_MS, ms(v.probe_timeout)) : ms(v.probe_timeout_min),
     masterCheckIntervalMs: ms(v.master_check_interval),
     ipFileCheckIntervalMs: ms(v.ip_file_check_interval),
     announce: {
@@ -140,8 +153,8 @@ export function normalizeVip(v: Record<string, any>, add: AddProblem, file?: Rea
   }
   notLonger(add, ['vip', 'failure_check_interval'], out.failureCheckIntervalMs, 'vip.check_interval', out.checkIntervalMs,
     'the retry after a failed probe is the fast path');
-  notLonger(add, ['vip', 'probe_timeout'], out.probeTimeoutMs, 'vip.failure_check_interval', out.failureCheckIntervalMs,
-    'a probe must end before the next one is due');
+  notLonger(add, ['vip', 'probe_timeout_min'], out.probeTimeoutMinMs, 'vip.probe_timeout', out.probeTimeoutMs,
+    'the learnt timeout lies between probe_timeout_min and probe_timeout');
   notLonger(add, ['vip', 'probe_timeout'], out.probeTimeoutMs, 'vip.master_check_interval', out.masterCheckIntervalMs,
     'a probe must end before the next one is due');
   if (out.group !== undefined && file) {

@@ -75,7 +75,10 @@ export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: Ad
     async probe(ip: string, timeoutMs: number, purpose: 'check' | 'conflict' = 'check'): Promise<ProbeOutcome & { ownMac?: string }> {
       const nbIps = gate().ips;
       // Master: once per master check, alongside the conflict probe. Slave: only while the HA IP is silent.
-      const ask = () => anyAnswers(prober, nbIps, timeoutMs).then((ok) => { lastNeighbours = { at: Date.now(), answered: ok }; return ok; });
+      // Neighbours get the configured probe_timeout, not the HA IP's learnt one: a router
+      // answers ARP from its control plane, later than a host's kernel, and only their
+      // silence delays anything (an answer ends the wait).
+      const ask = () => anyAnswers(prober, nbIps, cfg().probeTimeoutMs).then((ok) => { lastNeighbours = { at: Date.now(), answered: ok }; return ok; });
       const early = nbIps.length > 0 && (purpose === 'conflict' || haSilent) ? ask() : undefined;
       // acceptConflict false: another slave's RFC 5227 probe is not an owner answering.
       const r = isV6(ip) ? await ndp().probe(ip, timeoutMs) : await prober.probe(ip, { timeoutMs, count: 1, acceptConflict: false });

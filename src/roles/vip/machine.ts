@@ -29,6 +29,7 @@
  */
 import type { Cidr } from '../../util/ip';
 import { formatCidr } from '../../util/ip';
+import { addRttSample, learntTimeoutMs, type RttEstimate } from './rtt';
 
 /** Roles as operators say them. */
 export type Role = 'inactive' | 'slave' | 'master' | 'stopping' | 'stopped';
@@ -63,7 +64,10 @@ export interface VipMachineConfig {
   checkIntervalMs: number;
   failureCheckIntervalMs: number;
   takeOverAfter: number;
+  /** The ceiling of the learnt probe timeout (and the timeout before any answer). */
   probeTimeoutMs: number;
+  /** The floor of the learnt probe timeout; absent or ≥ probeTimeoutMs: a fixed timeout. */
+  probeTimeoutMinMs?: number;
   masterCheckIntervalMs: number;
   announce: { count: number; intervalMs: number };
   hasOnMaster: boolean;
@@ -95,6 +99,8 @@ export interface VipState {
   /** What we put on the interface (and believe is there), HA IP first. */
   held: Cidr[];
   lastProbe?: { atMs: number } & ProbeOutcome;
+  /** The HA IP's round trip, learnt from answers (src/roles/vip/rtt.ts). */
+  rtt?: RttEstimate;
   lastConflict?: { atMs: number; mac: string; kept: boolean };
   /** Master only: since when our own link has been down (carrier lost). */
   linkDownSinceMs?: number;
@@ -297,7 +303,7 @@ function onTimer(s: VipState, ev: Extract<VipEvent, { type: 'timer' }>, cfg: Vip
   }
   if (s.phase !== 'steady' || s.probeInFlight) return { state: s, effects: [] };
   if (ev.timer === 'probe' && s.role === 'slave') {
-    return { state: { ...s, probeInFlight: true }, effects: [{ type: 'probe', purpose: 'check', ip: cfg.haIp.address, timeoutMs: cfg.probeTimeoutMs }] };
+    return { state: { ...s, probeInFlight: true }, effects: [{ type: 'probe', purpose: 'check', ip: cfg.haIp.address, timeoutMs: probeTimeoutFor(s, cfg) }] };
   }
   if (ev.timer === 'master-check' && s.role === 'master') {
     // Reconcile the address set, then look for a competing owner.
@@ -305,7 +311,8 @@ function onTimer(s: VipState, ev: Extract<VipEvent, { type: 'timer' }>, cfg: Vip
       state: { ...s, probeInFlight: true },
       effects: [
         { type: 'reconcile', desired: s.desired, remove: minus(s.held, s.desired) },
-        { type: 'probe', purpose: 'conflict', ip: cfg.haIp.address, timeoutMs: cfg.probeTimeoutMs },
+        // A competing owner's answer comes as fast as the peer's did: the learnt timeout fits it too.
+        { type: 'probe', purpose: 'conflict', ip: cfg.haIp.address, timeoutMs: probeTimeoutFor(s, cfg) },
       ],
     };
   }
@@ -320,7 +327,8 @@ function onProbed(s: VipState, ev: Extract<VipEvent, { type: 'probed' }>, cfg: V
   // they actually see.
   const ownMac = ev.ownMac ? ev.ownMac.toLowerCase() : s.ownMac;
   const pre: VipEffect[] = ownMac !== s.ownMac ? [{ type: 'log', level: 'warn', msg: 'own MAC changed (interface re-created?): conflicts are now decided with the new one', data: { was: s.ownMac, now: ownMac } }] : [];
-  const st: VipState = { ...s, ownMac, probeInFlight: false, checkSoon: false, lastProbe: { atMs: ev.nowMs, ...outcome } };
+  const rtt = ev.result === 'answered' ? addRttSample(s.rtt, ev.rttMs) : s.rtt;
+  const st: VipState = { ...s, ownMac, probeInFlight: false, checkSoon: false, lastProbe: { atMs: ev.nowMs, ...outcome }, ...(rtt ? { rtt } : {}) };
   const step = st.phase !== 'steady' ? { state: st, effects: [] }
     : st.role === 'slave' && ev.purpose === 'check' ? slaveProbed(st, ev, cfg)
     : st.role === 'master' && ev.purpose === 'conflict' ? masterProbed(st, ev, cfg)
@@ -350,7 +358,7 @@ function slaveProbed(s: VipState, ev: Extract<VipEvent, { type: 'probed' }>, cfg
   const failures = s.failures + 1;
   if (failures < cfg.takeOverAfter) {
     effects.push(
-      { type: 'log', level: 'warn', msg: 'HA IP did not answer', data: { failures, takeOverAfter: cfg.takeOverAfter, timeoutMs: cfg.probeTimeoutMs } },
+      { type: 'log', level: 'warn', msg: 'HA IP did not answer', data: { failures, takeOverAfter: cfg.takeOverAfter, timeoutMs: probeTimeoutFor(s, cfg) } },
       { type: 'schedule', timer: 'probe', afterMs: cfg.failureCheckIntervalMs },
     );
     return { state: { ...s, failures }, effects };
@@ -411,13 +419,21 @@ function masterProbed(s: VipState, ev: Extract<VipEvent, { type: 'probed' }>, cf
  * How long a master whose carrier is lost keeps the HA IP: until just before
  * the earliest moment a peer can have taken over. A peer's first silent probe
  * may have gone out just before the cut, so it can take over
- * (take_over_after - 1) × (failure_check_interval + probe_timeout) after it;
+ * (take_over_after - 1) × (failure_check_interval + probe_timeout) after it
+ * (probe_timeout here: the floor of a learnt timeout, probe_timeout_min);
  * we release one probe timeout earlier, which leaves our own address removal
  * that margin. After any heal at most one node answers (no doubled takeover),
  * and a carrier flap shorter than this never moves the IP.
  */
 export function carrierReleaseMs(cfg: VipMachineConfig): number {
-  return Math.max(0, (cfg.takeOverAfter - 1) * (cfg.failureCheckIntervalMs + cfg.probeTimeoutMs) - cfg.probeTimeoutMs);
+  // A peer's learnt timeout may be as short as the floor: count with that.
+  const t = Math.min(cfg.probeTimeoutMs, cfg.probeTimeoutMinMs ?? cfg.probeTimeoutMs);
+  return Math.max(0, (cfg.takeOverAfter - 1) * (cfg.failureCheckIntervalMs + t) - t);
+}
+
+/** The timeout of the next probe: learnt from the round trip within [probe_timeout_min, probe_timeout]. */
+export function probeTimeoutFor(s: Pick<VipState, 'rtt'>, cfg: Pick<VipMachineConfig, 'probeTimeoutMs' | 'probeTimeoutMinMs'>): number {
+  return learntTimeoutMs(s.rtt, cfg.probeTimeoutMinMs ?? cfg.probeTimeoutMs, cfg.probeTimeoutMs);
 }
 
 /** Check at once: the master reconciles and probes, the slave probes (after an in-flight probe if one is out). */

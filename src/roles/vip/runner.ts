@@ -14,7 +14,7 @@ import { formatCidr } from '../../util/ip';
 import type { VipConfig } from './config';
 import { errorMessage } from '../../errors';
 import {
-  initialState, transition, type ProbeOutcome, type TimerName, type VipEffect, type VipEvent,
+  initialState, probeTimeoutFor, transition, type ProbeOutcome, type TimerName, type VipEffect, type VipEvent,
   type VipMachineConfig, type VipState,
 } from './machine';
 import { readIpFile, watchIpFile, type IpFileRead } from './ipfile';
@@ -68,6 +68,9 @@ export interface VipStatus {
   failures: number;
   lastProbe?: { at: string; result: string; mac?: string; rttMs?: number; error?: string };
   lastConflict?: { at: string; mac: string; kept: boolean };
+  /** The timeout of the next probe (learnt within probe_timeout_min..probe_timeout). */
+  probeTimeoutMs: number;
+  rtt?: { srttMs: number; rttvarMs: number; samples: number };
   /** Carrier of the HA interface as last reported by the event socket. */
   carrier?: boolean;
   linkDownSince?: string;
@@ -82,6 +85,8 @@ export interface VipStatus {
   arp?: Record<string, unknown>;
 }
 
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
 /** The machine's view of the config. */
 export function machineConfig(c: VipConfig): VipMachineConfig {
   return {
@@ -90,6 +95,7 @@ export function machineConfig(c: VipConfig): VipMachineConfig {
     failureCheckIntervalMs: c.failureCheckIntervalMs,
     takeOverAfter: c.takeOverAfter,
     probeTimeoutMs: c.probeTimeoutMs,
+    probeTimeoutMinMs: c.probeTimeoutMinMs,
     masterCheckIntervalMs: c.masterCheckIntervalMs,
     announce: c.announce,
     hasOnMaster: c.onMaster !== undefined,
@@ -235,7 +241,10 @@ export class VipRunner {
       failures: s.failures,
       ...(this.carrier !== undefined ? { carrier: this.carrier } : {}),
       ...(s.linkDownSinceMs !== undefined ? { linkDownSince: wall(s.linkDownSinceMs) } : {}),
-      ...(s.lastProbe ? { lastProbe: { at: wall(s.lastProbe.atMs), result: s.lastProbe.result, ...(s.lastProbe.result === 'answered' ? { mac: s.lastProbe.mac, rttMs: Math.round(s.lastProbe.rttMs * 1000) / 1000 } : {}), ...(s.lastProbe.result === 'error' ? { error: s.lastProbe.error } : {}) } } : {}),
+      ...(s.lastProbe ? { lastProbe: { at: wall(s.lastProbe.atMs), result: s.lastProbe.result, ...(s.lastProbe.result === 'answered' ? { mac: s.lastProbe.mac, rttMs: round3(s.lastProbe.rttMs) } : {}), ...(s.lastProbe.result === 'error' ? { error: s.lastProbe.error } : {}) } } : {}),
+      // The learnt probe timeout and what it was learnt from (src/roles/vip/rtt.ts).
+      probeTimeoutMs: probeTimeoutFor(s, this.mcfg),
+      ...(s.rtt ? { rtt: { srttMs: round3(s.rtt.srttMs), rttvarMs: round3(s.rtt.rttvarMs), samples: s.rtt.samples } } : {}),
       ...(s.lastConflict ? { lastConflict: { at: wall(s.lastConflict.atMs), mac: s.lastConflict.mac, kept: s.lastConflict.kept } } : {}),
       held: s.held.map(formatCidr),
       desired: s.desired.map(formatCidr),
