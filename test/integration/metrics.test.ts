@@ -63,6 +63,12 @@ t.test('a failover as the metrics tell it', async (t) => {
   daemons.push(bd);
   const heardMs = START_MS + V.checkIntervalMs + V.probeTimeoutMs + SLACK_MS;
   await waitFor(async () => (await daemonStatus(b.pidfile))?.roles?.vip?.lastProbe?.result === 'answered', heardMs, expectedOf('b heard a answer', heardMs, daemons));
+  // The slave learnt its probe timeout from a's answers: a veth round trip is far below
+  // probe_timeout, so the next probe waits less than the configured ceiling, not below the floor.
+  const vb = (await daemonStatus(b.pidfile))?.roles?.vip as Record<string, any>;
+  t.ok(vb.rtt?.samples >= 1, `b's status shows the round trip it learnt from (${JSON.stringify(vb.rtt)})`);
+  t.ok(vb.probeTimeoutMs >= V.probeTimeoutMinMs && vb.probeTimeoutMs < V.probeTimeoutMs,
+    `b's learnt probe timeout ${vb.probeTimeoutMs} ms lies in [probe_timeout_min ${V.probeTimeoutMinMs}, probe_timeout ${V.probeTimeoutMs}) ms`);
 
   const ra = await scrape(a.sock);
   t.equal(ra.status, 200);

@@ -165,7 +165,7 @@ export function durationMs(v: unknown, dflt?: string): number {
 
 /** The HA IP role's timings as the daemon reads them from a test's `vip:` section, in ms. */
 export type VipTiming = Pick<VipConfig, 'checkIntervalMs' | 'failureCheckIntervalMs' | 'takeOverAfter' | 'probeTimeoutMs'
-  | 'masterCheckIntervalMs' | 'ipFileCheckIntervalMs' | 'announce' | 'track'>;
+  | 'probeTimeoutMinMs' | 'masterCheckIntervalMs' | 'ipFileCheckIntervalMs' | 'announce' | 'track'>;
 
 /**
  * Read the timings from the `vip:` section a test wrote through the config
