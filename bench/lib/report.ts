@@ -28,7 +28,7 @@ type Json = Record<string, any>;
 export type ReportMode = 'latest' | 'quick' | 'full';
 
 /** A result document and where it came from. */
-interface Loaded { doc: Json; file: string; full: boolean }
+interface Loaded { doc: Json; file: string; full: boolean; dir: string }
 
 function read(name: string, dir: string): Json | undefined {
   const file = path.join(dir, `${name}.json`);
@@ -43,8 +43,8 @@ function read(name: string, dir: string): Json | undefined {
 export function pick(base: string, mode: ReportMode = 'latest', dir = resultsDir()): Loaded | undefined {
   const quick = read(base, dir);
   const full = read(`${base}-full`, dir);
-  const q: Loaded | undefined = quick ? { doc: quick, file: `${base}.json`, full: quick.mode === 'full' } : undefined;
-  const f: Loaded | undefined = full ? { doc: full, file: `${base}-full.json`, full: true } : undefined;
+  const q: Loaded | undefined = quick ? { doc: quick, file: `${base}.json`, full: quick.mode === 'full', dir } : undefined;
+  const f: Loaded | undefined = full ? { doc: full, file: `${base}-full.json`, full: true, dir } : undefined;
   if (mode === 'quick') return q;
   if (mode === 'full') return f;
   if (!q || !f) return q ?? f;
@@ -53,7 +53,8 @@ export function pick(base: string, mode: ReportMode = 'latest', dir = resultsDir
 
 /** "quick run of 2026-11-22, bench/results/failover.json" */
 function label(l: Loaded): string {
-  return `${l.full ? 'full' : 'quick'} run of ${String(l.doc.context?.date ?? '?').slice(0, 10)}, \`bench/results/${l.file}\``;
+  const where = path.resolve(l.dir) === path.resolve(resultsDir()) ? `bench/results/${l.file}` : path.join(l.dir, l.file);
+  return `${l.full ? 'full' : 'quick'} run of ${String(l.doc.context?.date ?? '?').slice(0, 10)}, \`${where}\``;
 }
 
 const n0 = (x: number) => (Number.isFinite(x) ? String(Math.round(x)) : '–');
@@ -181,12 +182,16 @@ export function report(mode: ReportMode = 'latest', dir = resultsDir()): string 
     out.push('', `At rest (${i.rest_minutes} min), then with ${i.busy_loops} busy loop(s) (${i.busy_minutes} min); per pair; ${label(il)}${concurrent
       ? '; NOTE: its rest window ran alongside the other benches (the old default, now opt-in with `--concurrent`), whose load moves these figures'
       : ', run alone'}:`, '');
-    out.push('| configuration | CPU s/h at rest | CPU s/h, busy | peak RSS per node | spawns | false takeovers |', '|---|---:|---:|---:|---:|---:|');
     const runs = i.runs as Json[];
+    // ARP frames delivered to JavaScript: only in files written since idle counts them.
+    const counted = runs.some((r) => 'arp_delivered_per_h_master' in r);
+    out.push(`| configuration | CPU s/h at rest | CPU s/h, busy | peak RSS per node | spawns | false takeovers |${counted ? ' ARP frames to JS per hour at rest, master / backup |' : ''}`,
+      `|---|---:|---:|---:|---:|---:|${counted ? '---:|' : ''}`);
+    const perH = (x: unknown) => (typeof x === 'number' ? String(Math.round(x)) : '?');
     for (const a of runs.filter((r) => r.phase === 'rest')) {
       const b = runs.find((r) => r.phase === 'busy' && r.impl === a.impl && r.config === a.config);
       const spawns = a.spawns === null || b?.spawns === null ? 'n/a' : String(a.spawns + (b?.spawns ?? 0));
-      out.push(`| ${a.impl} ${a.config} | ${a.cpu_s_per_h.toFixed(1)} | ${b ? b.cpu_s_per_h.toFixed(1) : '–'} | ${Math.round(a.peak_rss_kb / 1024)} MiB | ${spawns} | ${a.false_takeovers + (b?.false_takeovers ?? 0)} |`);
+      out.push(`| ${a.impl} ${a.config} | ${a.cpu_s_per_h.toFixed(1)} | ${b ? b.cpu_s_per_h.toFixed(1) : '–'} | ${Math.round(a.peak_rss_kb / 1024)} MiB | ${spawns} | ${a.false_takeovers + (b?.false_takeovers ?? 0)} |${counted ? ` ${a.impl === 'vigil' ? `${perH(a.arp_delivered_per_h_master)} / ${perH(a.arp_delivered_per_h_backup)}` : 'n/a'} |` : ''}`);
     }
     out.push('', goalsSection(mode, dir).trimEnd());
   }
