@@ -139,7 +139,10 @@ async function readDelivered(pairs: Pair[]): Promise<Map<HaNode, number | undefi
 
 /** Measure every pair over one window of `minutes`. */
 async function measureWindow(pairs: Pair[], forks: ForkCounter | undefined, minutes: number, phase: 'rest' | 'busy'): Promise<IdleRun[]> {
+  // The counters are read outside the CPU window (before its start, after
+  // its end), so the status requests' own CPU is not counted.
   const delivered0 = await readDelivered(pairs);
+  const deliveredStartNs = nowNs();
   const startNs = nowNs();
   const start = new Map<HaNode, { cpu: { sched: number; stat: number; runs: number }; role: string }>();
   for (const p of pairs) {
@@ -170,11 +173,13 @@ async function measureWindow(pairs: Pair[], forks: ForkCounter | undefined, minu
     }
   }
   const hours = nsToMs(nowNs() - startNs) / 3_600_000;
+  const cpuEnd = new Map(pairs.flatMap((p) => p.nodes.map((n) => [n, cpuOfNode(n)] as const)));
   const delivered1 = await readDelivered(pairs);
+  const deliveredHours = nsToMs(nowNs() - deliveredStartNs) / 3_600_000;
   return pairs.map((p) => {
     const nodes: NodeFigures[] = p.nodes.map((n) => {
       const s = start.get(n)!;
-      const c = cpuOfNode(n);
+      const c = cpuEnd.get(n)!;
       const pids = n.pids();
       const d0 = delivered0.get(n);
       const d1 = delivered1.get(n);
@@ -192,7 +197,7 @@ async function measureWindow(pairs: Pair[], forks: ForkCounter | undefined, minu
         processes: pids.length,
         spawns: forks && forks.healthy() ? forks.count(`${label(p.cfg)}/${n.host.name}`) : null,
         arp_delivered: frames,
-        arp_delivered_per_h: frames === null ? null : round(frames / hours, 1),
+        arp_delivered_per_h: frames === null ? null : round(frames / deliveredHours, 1),
       };
     });
     const inWindow = p.nodes.flatMap((n) => n.events.filter((e) => e.atNs >= startNs));
