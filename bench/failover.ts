@@ -20,6 +20,10 @@
  * - graceful: SIGTERM to the master's daemon, which is what `vigil stop`
  *   sends (keepalived answers it with its priority-0 advert); healed by
  *   starting the daemon again.
+ * - short-cut: the master's link is cut for less than the takeover window
+ *   and healed (lib/short-cut.ts); measured: the dual-answer window after
+ *   the heal (two MACs answering the client). Not a takeover: its rows are
+ *   in `short_cut`, not in `runs` and `ratio`.
  *
  * With --ipv6 the same over IPv6 (the issue-20 row): IPv6 turned on in the
  * lab hosts, a unique-local HA IP (fd00::/8, /64), vigil probing by NDP and
@@ -40,7 +44,7 @@
 import * as fs from 'node:fs';
 import { createLab, type Lab, type LabHost } from '../test/support/lab';
 import { scratchDir } from '../test/support/vigil';
-import { startClient, nowNs, nsToMs, type Answer, type ArpClient } from './lib/client';
+import { startClient, nowNs, nsToMs, type ArpClient } from './lib/client';
 import {
   ALL_CONFIGS, KNOWN_CONFIGS, findKeepalived, keepalivedVersion, label, slug, soleMaster, startPair,
   type HaConfig, type HaNode, type RoleEvent,
@@ -51,16 +55,16 @@ import { median, mean, reportedPercentile, percentileRule, bootstrapMedianRatioC
 import { writeResult, resultsDir } from './lib/results';
 import { parseBenchArgs, numberOption, requireRoot, progress, sleep, pollUntil, r1 } from './lib/common';
 import { writeTimelineSvg, type Timeline } from './svg';
+import { healStats, waitStable, PROBE_PERIOD_MS, STABLE_MS } from './lib/settle';
+import { describeShortCut, plannedCutMs, runShortCut, summarizeShortCut, type ShortCutSummary, type ShortCutTrial } from './lib/short-cut';
+
+export { healStats };
 
 /** The fault kinds, in the order they take turns. */
 export const FAULTS = ['link-cut', 'host-gone', 'graceful'] as const;
 /** One fault kind. */
 export type FaultKind = (typeof FAULTS)[number];
 
-/** The client's probe period. */
-const PROBE_PERIOD_MS = 10;
-/** A stretch this long of answers from one MAC only (and one master) counts as settled. */
-const STABLE_MS = 600;
 /** Give up on a takeover (or a settle) after this. */
 const TAKEOVER_TIMEOUT_MS = 30_000;
 const SETTLE_TIMEOUT_MS = 30_000;
@@ -116,6 +120,8 @@ export interface FailoverOptions {
   configs?: HaConfig[];
   /** IPv6 instead of IPv4 (see the file comment). */
   ipv6?: boolean;
+  /** Leave out the short-cut fault (default: one per round, after the other kinds). */
+  noShortCut?: boolean;
   /**
    * Result name (bench/results/<out>.json), taken as given; default
    * 'failover', or 'failover-partial' for a subset of configurations, with
@@ -126,78 +132,6 @@ export interface FailoverOptions {
 
 const log = (msg: string) => progress('failover', msg);
 const uniform = (maxMs: number) => Math.random() * maxMs;
-
-/** The last answers (newest first) received at/after `sinceNs`. */
-function answersSince(client: ArpClient, sinceNs: bigint): Answer[] {
-  const out: Answer[] = [];
-  for (let i = client.answers.length - 1; i >= 0; i--) {
-    const a = client.answers[i]!;
-    if (a.atNs < sinceNs) break;
-    out.push(a);
-  }
-  return out;
-}
-
-/**
- * True when, over the last `ms`, every probe the client sent was answered
- * by `mac` alone (no other MAC, and at most a tenth of the probes silent).
- */
-function clientSettledOn(client: ArpClient, mac: string, ms: number): boolean {
-  const recent = answersSince(client, nowNs() - BigInt(Math.round(ms * 1e6)));
-  if (recent.some((a) => a.mac !== mac)) return false;
-  const seqs = new Set(recent.map((a) => a.seq));
-  return seqs.size >= 0.9 * (ms / PROBE_PERIOD_MS) * 0.9;
-}
-
-/** Wait until one node is master, the other backup, and the client hears the master only. */
-async function waitStable(nodes: HaNode[], client: ArpClient | undefined, timeoutMs: number): Promise<HaNode | undefined> {
-  return pollUntil(() => {
-    const m = soleMaster(nodes);
-    if (!m) return undefined;
-    if (client && !clientSettledOn(client, m.host.mac, STABLE_MS)) return undefined;
-    return m;
-  }, timeoutMs, 20);
-}
-
-/**
- * What the client saw after a heal at `healNs`, up to its newest answer:
- * the final stretch of probes each answered by exactly one and the same MAC,
- * and how long after the heal it began (0 when it began with the first
- * probe after the heal).
- */
-export function healStats(answers: readonly Answer[], healNs: bigint): { gapMs: number; stretchMs: number; mac?: string; dual: number; silent: number } {
-  let before = -1;
-  const bySeq = new Map<number, { macs: Set<string>; firstNs: bigint }>();
-  for (const a of answers) {
-    if (a.atNs < healNs) { if (a.seq > before) before = a.seq; continue; }
-    let e = bySeq.get(a.seq);
-    if (!e) bySeq.set(a.seq, (e = { macs: new Set(), firstNs: a.atNs }));
-    e.macs.add(a.mac);
-  }
-  const seqs = [...bySeq.keys()].filter((s) => s > before);
-  if (seqs.length === 0) return { gapMs: NaN, stretchMs: 0, dual: 0, silent: 0 };
-  const last = Math.max(...seqs);
-  const lastEntry = bySeq.get(last)!;
-  const mac = lastEntry.macs.size === 1 ? [...lastEntry.macs][0] : undefined;
-  let s = last;
-  while (s > before) {
-    const e = bySeq.get(s);
-    if (!e || e.macs.size !== 1 || !mac || !e.macs.has(mac)) break;
-    s--;
-  }
-  const start = s + 1;
-  let dual = 0;
-  let silent = 0;
-  for (let q = before + 1; q < start; q++) {
-    const e = bySeq.get(q);
-    if (!e) silent++;
-    else if (e.macs.size > 1) dual++;
-  }
-  const startEntry = bySeq.get(start);
-  const gapMs = start === before + 1 || !startEntry ? 0 : nsToMs(startEntry.firstNs - healNs);
-  const stretchMs = startEntry ? nsToMs(lastEntry.firstNs - startEntry.firstNs) : 0;
-  return { gapMs: Math.max(0, gapMs), stretchMs, ...(mac ? { mac } : {}), dual, silent };
-}
 
 /** Bring a pair back to a clean, stable state after a failed trial (restart both). */
 async function recoverPair(nodes: HaNode[]): Promise<void> {
@@ -362,9 +296,9 @@ function summarize(cfg: HaConfig, kind: FaultKind, trials: Trial[]): RunSummary 
 }
 
 /** Everything one configuration produced. */
-interface ConfigResult { cfg: HaConfig; wire: WireRate; trials: Trial[]; timeline?: Timeline; probePeriodMs: number }
+interface ConfigResult { cfg: HaConfig; wire: WireRate; trials: Trial[]; shortCuts: ShortCutTrial[]; timeline?: Timeline; probePeriodMs: number }
 
-async function runConfig(lab: Lab, bridge: NsWatch, dir: string, cfg: HaConfig, faults: number, wireSeconds: number, ipv6 = false): Promise<ConfigResult> {
+async function runConfig(lab: Lab, bridge: NsWatch, dir: string, cfg: HaConfig, faults: number, wireSeconds: number, ipv6 = false, shortCut = true): Promise<ConfigResult> {
   const a = lab.host('a');
   const b = lab.host('b');
   const haIp = ipv6 ? `${ulaPrefix(lab)}100` : lab.freeIp(0);
@@ -387,6 +321,7 @@ async function runConfig(lab: Lab, bridge: NsWatch, dir: string, cfg: HaConfig, 
     log(`${label(cfg)}: wire at rest ${wire.frames_per_s} frames/s (${JSON.stringify(wire)})`);
     client = await startClient(lab.host('client'), haIp, PROBE_PERIOD_MS);
     const trials: Trial[] = [];
+    const shortCuts: ShortCutTrial[] = [];
     let timeline: Timeline | undefined;
     for (let i = 0; i < faults; i++) {
       for (const kind of kinds) {
@@ -401,8 +336,18 @@ async function runConfig(lab: Lab, bridge: NsWatch, dir: string, cfg: HaConfig, 
           await recoverPair(nodes);
         }
       }
+      if (shortCut) {
+        const linkCuts = trials.filter((x) => x.fault === 'link-cut' && x.ok).map((x) => x.takeover_ms!);
+        const sc = await runShortCut(cfg, nodes, client, bridge, plannedCutMs(cfg, linkCuts));
+        shortCuts.push(sc);
+        log(describeShortCut(cfg, i + 1, sc));
+        if (!sc.ok) {
+          log(`${label(cfg)}: recovering the pair`);
+          await recoverPair(nodes);
+        }
+      }
     }
-    return { cfg, wire, trials, ...(timeline ? { timeline } : {}), probePeriodMs: client.periodMs() };
+    return { cfg, wire, trials, shortCuts, ...(timeline ? { timeline } : {}), probePeriodMs: client.periodMs() };
   } finally {
     await client?.stop();
     await Promise.all(nodes.map((n) => n.stop()));
@@ -425,6 +370,8 @@ export interface FailoverResult {
     traffic_ratio: number; equal_traffic: boolean;
   }>;
   probes_per_s: Record<string, number>;
+  /** The short-cut fault per configuration (empty with --no-short-cut). */
+  short_cut: ShortCutSummary[];
   [k: string]: unknown;
 }
 
@@ -446,7 +393,7 @@ export async function runFailover(opts: FailoverOptions): Promise<FailoverResult
     bridge = await watchBridge(lab);
     if (opts.ipv6) await enableIpv6(lab);
     log(`lab ${lab.prefix} (${opts.ipv6 ? `${ulaPrefix(lab)}/64, IPv6` : lab.subnet}); ${faults} faults of each kind per configuration`);
-    for (const cfg of configs) results.push(await runConfig(lab, bridge, dir, cfg, faults, wireSeconds, opts.ipv6 === true));
+    for (const cfg of configs) results.push(await runConfig(lab, bridge, dir, cfg, faults, wireSeconds, opts.ipv6 === true, opts.noShortCut !== true));
   } finally {
     await bridge?.stop();
     await lab.destroy();
@@ -491,8 +438,9 @@ export async function runFailover(opts: FailoverOptions): Promise<FailoverResult
     writeTimelineSvg(`${resultsDir()}/${file}`, r.timeline);
     svgs[label(r.cfg)] = file;
   }
+  const short_cut = results.filter((r) => r.shortCuts.length > 0).map((r) => summarizeShortCut(r.cfg, r.shortCuts));
   const doc: FailoverResult = {
-    runs, ratio, probes_per_s,
+    runs, ratio, probes_per_s, short_cut,
     mode: opts.full ? 'full' : 'quick',
     family: opts.ipv6 ? 'ipv6' : 'ipv4',
     faults_per_kind: faults,
@@ -501,6 +449,7 @@ export async function runFailover(opts: FailoverOptions): Promise<FailoverResult
     wire_at_rest: Object.fromEntries(results.map((r) => [label(r.cfg), r.wire])),
     svg: svgs,
     trials: Object.fromEntries(results.map((r) => [label(r.cfg), r.trials])),
+    short_cut_trials: Object.fromEntries(results.map((r) => [label(r.cfg), r.shortCuts])),
     definitions: {
       takeover_ms: "fault instant (link-cut, host-gone: the kernel's notification that the master's bridge port went down, received in the bridge namespace; graceful: SIGTERM sent) to the first ARP reply to the client from the other node (kernel receive time)",
       gap_after_heal_ms: `heal instant to the first probe of the final run of probes each answered by exactly one MAC, the same one, lasting >= ${STABLE_MS} ms with one node master and the other backup; 0 when that run starts with the first probe after the heal`,
@@ -509,6 +458,9 @@ export async function runFailover(opts: FailoverOptions): Promise<FailoverResult
       p95_ms: percentileRule(95),
       traffic_ratio: 'vigil probes_per_s / keepalived probes_per_s; equal_traffic when within a factor 1.5',
       probes_per_s: 'frames per second the pair puts on the bridge at rest: ARP requests + ARP replies + VRRP adverts (client quiet)',
+      short_cut: 'the master\'s link cut for uniform [0.1, 1) x the shortest link-cut takeover of the configuration so far in the run (before any: its cycle), then healed; cut_ms from the kernel\'s port-down notification to the heal command\'s return',
+      dual_window_ms: 'short cut: heal to the last answer to the last client probe that two MACs answered (0: no probe after the heal had two answers); period_ms is the configuration\'s probe period (vigil check_interval, keepalived advert_int)',
+      took_over_during_cut: 'short cut: trials in which the other node answered the client before the heal (the cut was not shorter than this takeover)',
     },
   };
   const file = writeResult(outName, doc);
@@ -523,6 +475,9 @@ export function printFailover(doc: FailoverResult): void {
   for (const r of doc.runs) {
     out.push(`${`${r.impl} ${r.config}`.padEnd(26)} ${r.fault.padEnd(10)} ${String(r.n).padStart(3)} ${String(r.median_ms).padStart(8)} ${String(r.p95_ms ?? '–').padStart(6)} ${String(r.max_ms).padStart(7)} ${String(r.gap_after_heal_ms).padStart(8)}${r.failures ? `  (${r.failures} failed)` : ''}`);
   }
+  for (const r of doc.short_cut ?? []) {
+    out.push(`${`${r.impl} ${r.config}`.padEnd(26)} short-cut  ${String(r.n).padStart(3)}  dual-answer window after the heal median ${r.dual_window_ms} ms, max ${r.dual_window_max_ms} ms (cuts ${r.cut_median_ms} ms median; took over during the cut ${r.took_over_during_cut}, owner changed ${r.owner_changed})${r.failures ? `  (${r.failures} failed)` : ''}`);
+  }
   out.push('', 'wire traffic at rest (frames/s): ' + Object.entries(doc.probes_per_s).map(([k, v]) => `${k} ${v}`).join(', '));
   out.push('ratios (vigil median / keepalived median, bootstrap 95 % interval; traffic = vigil frames/s / keepalived frames/s):');
   for (const x of doc.ratio) {
@@ -533,12 +488,14 @@ export function printFailover(doc: FailoverResult): void {
 }
 
 async function main(): Promise<number> {
-  const args = parseBenchArgs(process.argv.slice(2), { faults: { type: 'string' }, 'wire-seconds': { type: 'string' }, only: { type: 'string' }, out: { type: 'string' }, ipv6: { type: 'boolean' } });
+  const args = parseBenchArgs(process.argv.slice(2), { faults: { type: 'string' }, 'wire-seconds': { type: 'string' }, only: { type: 'string' }, out: { type: 'string' }, ipv6: { type: 'boolean' }, 'no-short-cut': { type: 'boolean' } });
   if (args.help) {
-    process.stdout.write('usage: node dist/bench/failover.js [--full] [--ipv6] [--faults N] [--wire-seconds S] [--only "vigil default,keepalived advert_int 1"] [--out NAME]\n'
+    process.stdout.write('usage: node dist/bench/failover.js [--full] [--ipv6] [--faults N] [--wire-seconds S] [--only "vigil default,keepalived advert_int 1"] [--out NAME] [--no-short-cut]\n'
       + `configurations: ${KNOWN_CONFIGS.map(label).join(', ')} (the last one only with --only)\n`
       + 'quick (default): 10 faults of each kind per configuration -> failover.json; --full: 50 -> failover-full.json.\n'
-      + 'With --only the result is failover-partial.json (failover-partial-full.json with --full) unless --out NAME.\n');
+      + 'With --only the result is failover-partial.json (failover-partial-full.json with --full) unless --out NAME.\n'
+      + 'Each round makes one fault of each kind (link-cut, host-gone, graceful), then a short-cut (--no-short-cut: none).\n'
+      + 'BENCH_RESULTS_DIR=DIR writes the results (and timelines) there instead of bench/results.\n');
     return 0;
   }
   if (!requireRoot('bench/failover')) return 2;
@@ -556,6 +513,7 @@ async function main(): Promise<number> {
     ...(configs ? { configs } : {}),
     ...(out ? { out } : {}),
     ...(args.values.ipv6 === true ? { ipv6: true } : {}),
+    ...(args.values['no-short-cut'] === true ? { noShortCut: true } : {}),
   });
   printFailover(doc);
   return 0;

@@ -12,7 +12,14 @@
  * - peak RSS: VmHWM (the process's lifetime peak) summed over its processes;
  * - process spawns: every fork under the daemon, from the kernel's process
  *   events connector (bench/lib/forkwatch-proc.ts), so none is missed;
- * - false takeovers: any node becoming master during the window.
+ * - false takeovers: any node becoming master during the window;
+ * - vigil only: ARP frames its kernel filter delivered to JavaScript, from
+ *   `vigil status` (`roles.vip.arp.delivered`) read over the control socket
+ *   at the window's start and end, scaled to an hour.
+ *
+ * The pair's CPU is also sampled per sub-window (a minute, or a fifth of a
+ * shorter window) so the report can put a bootstrap interval on a ratio of
+ * two pairs' CPU; the window's total stays the figure.
  *
  * Then the same again with (CPUs − 1, at least one) busy loops saturating
  * the machine's other core(s). The busy loops are the only thing the bench
@@ -59,6 +66,9 @@ export interface NodeFigures {
   rss_kb: number;
   processes: number;
   spawns: number | null;
+  /** vigil: ARP frames delivered to JavaScript during the window, and per hour; null: keepalived, or not readable. */
+  arp_delivered: number | null;
+  arp_delivered_per_h: number | null;
 }
 
 /** One row of idle.json `runs`. */
@@ -79,6 +89,12 @@ export interface IdleRun {
   false_takeovers: number;
   /** Every role change during the window. */
   role_changes: number;
+  /** The pair's CPU s/h in each sub-window (see the file comment), in order. */
+  cpu_s_per_h_samples: number[];
+  sample_seconds: number;
+  /** vigil: ARP frames delivered to JavaScript per hour, master and backup (null: keepalived, or not readable). */
+  arp_delivered_per_h_master: number | null;
+  arp_delivered_per_h_backup: number | null;
   nodes: NodeFigures[];
 }
 
@@ -92,6 +108,8 @@ export interface IdleOptions {
   /** Wait for a line on stdin between the phases (see the file comment). */
   gate?: boolean;
   configs?: HaConfig[];
+  /** Result name (bench/results/<out>.json), default idle (idle-full with --full). */
+  out?: string;
 }
 
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
@@ -107,8 +125,24 @@ function cpuOfNode(n: HaNode): { sched: number; stat: number; runs: number } {
   return { sched, stat, runs };
 }
 
+/** The length of one CPU sub-window: a minute, or a fifth of a shorter window (at least 5 s). */
+export function sampleSeconds(minutes: number): number {
+  return Math.max(5, Math.min(60, (minutes * 60) / 5));
+}
+
+/** Read every vigil node's delivered-frames counter (undefined for keepalived or no answer). */
+async function readDelivered(pairs: Pair[]): Promise<Map<HaNode, number | undefined>> {
+  const out = new Map<HaNode, number | undefined>();
+  await Promise.all(pairs.flatMap((p) => p.nodes.map(async (n) => { out.set(n, await n.arpDelivered()); })));
+  return out;
+}
+
 /** Measure every pair over one window of `minutes`. */
 async function measureWindow(pairs: Pair[], forks: ForkCounter | undefined, minutes: number, phase: 'rest' | 'busy'): Promise<IdleRun[]> {
+  // The counters are read outside the CPU window (before its start, after
+  // its end), so the status requests' own CPU is not counted.
+  const delivered0 = await readDelivered(pairs);
+  const deliveredStartNs = nowNs();
   const startNs = nowNs();
   const start = new Map<HaNode, { cpu: { sched: number; stat: number; runs: number }; role: string }>();
   for (const p of pairs) {
@@ -117,21 +151,40 @@ async function measureWindow(pairs: Pair[], forks: ForkCounter | undefined, minu
       forks?.watch(`${label(p.cfg)}/${n.host.name}`, n.pids());
     }
   }
+  const pairCpu = (p: Pair) => p.nodes.reduce((a, n) => a + cpuOfNode(n).sched, 0);
+  const stepS = sampleSeconds(minutes);
+  const samples = new Map<Pair, number[]>(pairs.map((p) => [p, []]));
+  let mark = { ns: startNs, cpu: new Map(pairs.map((p) => [p, pairCpu(p)])) };
   const endAt = Date.now() + minutes * 60_000;
   let lastReport = Date.now();
   while (Date.now() < endAt) {
-    await sleep(Math.min(5000, endAt - Date.now()));
+    const nextSample = Number(mark.ns - startNs) / 1e6 + stepS * 1000 - nsToMs(nowNs() - startNs);
+    await sleep(Math.min(5000, endAt - Date.now(), Math.max(0, nextSample)));
+    const elapsedS = nsToMs(nowNs() - mark.ns) / 1000;
+    if (elapsedS >= stepS - 0.05 || Date.now() >= endAt) {
+      const now = { ns: nowNs(), cpu: new Map(pairs.map((p) => [p, pairCpu(p)])) };
+      // A tail shorter than half a step is too short to stand beside the others.
+      if (elapsedS >= stepS / 2) for (const p of pairs) samples.get(p)!.push(round((now.cpu.get(p)! - mark.cpu.get(p)!) / (elapsedS / 3600)));
+      mark = now;
+    }
     if (Date.now() - lastReport >= 60_000) {
       lastReport = Date.now();
       log(`${phase}: ${Math.round((endAt - Date.now()) / 1000)} s left`);
     }
   }
   const hours = nsToMs(nowNs() - startNs) / 3_600_000;
+  const cpuEnd = new Map(pairs.flatMap((p) => p.nodes.map((n) => [n, cpuOfNode(n)] as const)));
+  const delivered1 = await readDelivered(pairs);
+  const deliveredHours = nsToMs(nowNs() - deliveredStartNs) / 3_600_000;
   return pairs.map((p) => {
     const nodes: NodeFigures[] = p.nodes.map((n) => {
       const s = start.get(n)!;
-      const c = cpuOfNode(n);
+      const c = cpuEnd.get(n)!;
       const pids = n.pids();
+      const d0 = delivered0.get(n);
+      const d1 = delivered1.get(n);
+      // A restarted daemon starts its counter again: no figure rather than a negative one.
+      const frames = d0 !== undefined && d1 !== undefined && d1 >= d0 ? d1 - d0 : null;
       return {
         host: n.host.name,
         role: s.role,
@@ -143,10 +196,13 @@ async function measureWindow(pairs: Pair[], forks: ForkCounter | undefined, minu
         rss_kb: pids.reduce((x, pid) => x + (statusKb(pid, 'VmRSS') ?? 0), 0),
         processes: pids.length,
         spawns: forks && forks.healthy() ? forks.count(`${label(p.cfg)}/${n.host.name}`) : null,
+        arp_delivered: frames,
+        arp_delivered_per_h: frames === null ? null : round(frames / deliveredHours, 1),
       };
     });
     const inWindow = p.nodes.flatMap((n) => n.events.filter((e) => e.atNs >= startNs));
     const byRole = (r: string) => nodes.filter((x) => x.role === r).reduce((a, x) => a + x.cpu_s_per_h, 0);
+    const deliveredOf = (r: string) => nodes.find((x) => x.role === r)?.arp_delivered_per_h ?? null;
     return {
       impl: p.cfg.impl, config: p.cfg.config, phase, minutes: round(hours * 60, 2),
       cpu_s_per_h: round(nodes.reduce((a, x) => a + x.cpu_s_per_h, 0)),
@@ -156,6 +212,10 @@ async function measureWindow(pairs: Pair[], forks: ForkCounter | undefined, minu
       spawns: nodes.some((x) => x.spawns === null) ? null : nodes.reduce((a, x) => a + (x.spawns ?? 0), 0),
       false_takeovers: inWindow.filter((e) => e.role === 'master').length,
       role_changes: inWindow.length,
+      cpu_s_per_h_samples: samples.get(p)!,
+      sample_seconds: stepS,
+      arp_delivered_per_h_master: deliveredOf('master'),
+      arp_delivered_per_h_backup: deliveredOf('backup'),
       nodes,
     };
   });
@@ -261,28 +321,31 @@ export async function runIdle(opts: IdleOptions): Promise<Record<string, unknown
       peak_rss_kb: 'VmHWM summed over the daemon processes of a node (lifetime peak), the larger node',
       spawns: 'processes forked by the daemons (or their descendants) during the window',
       false_takeovers: 'transitions to master during the window (nothing failed, so every one is false)',
+      cpu_s_per_h_samples: 'the pair\'s CPU s/h in consecutive sub-windows of sample_seconds (a minute, or a fifth of a shorter window), for a bootstrap interval of a CPU ratio',
+      arp_delivered_per_h: 'vigil: ARP frames its kernel filter delivered to JavaScript during the window (roles.vip.arp.delivered of vigil status, read over the control socket at the window\'s start and end), per hour; null for keepalived (no ARP socket: it reads every VRRP advert sent to it)',
     },
   };
   // A full run gets a file of its own: it must not overwrite the quick figures.
-  const file = writeResult(opts.full ? 'idle-full' : 'idle', doc);
+  const file = writeResult(opts.out ?? (opts.full ? 'idle-full' : 'idle'), doc);
   log(`wrote ${file}`);
   return doc;
 }
 
 /** Print the headline table. */
 export function printIdle(doc: { runs: IdleRun[] }): void {
-  const out = ['', 'idle (per pair; CPU s/h = CPU seconds per hour)', 'configuration              phase  minutes  CPU s/h (master/backup)     peak RSS  spawns  false takeovers'];
+  const out = ['', 'idle (per pair; CPU s/h = CPU seconds per hour)', 'configuration              phase  minutes  CPU s/h (master/backup)     peak RSS  spawns  false takeovers  ARP to JS/h (master/backup)'];
   for (const r of doc.runs) {
-    out.push(`${`${r.impl} ${r.config}`.padEnd(26)} ${r.phase.padEnd(5)} ${String(r.minutes).padStart(8)}  ${`${r.cpu_s_per_h} (${r.cpu_s_per_h_master}/${r.cpu_s_per_h_backup})`.padEnd(26)} ${`${Math.round(r.peak_rss_kb / 1024 * 10) / 10} MiB`.padStart(9)}  ${String(r.spawns).padStart(6)}  ${r.false_takeovers}`);
+    out.push(`${`${r.impl} ${r.config}`.padEnd(26)} ${r.phase.padEnd(5)} ${String(r.minutes).padStart(8)}  ${`${r.cpu_s_per_h} (${r.cpu_s_per_h_master}/${r.cpu_s_per_h_backup})`.padEnd(26)} ${`${Math.round(r.peak_rss_kb / 1024 * 10) / 10} MiB`.padStart(9)}  ${String(r.spawns).padStart(6)}  ${String(r.false_takeovers).padStart(15)}  ${r.impl === 'vigil' ? `${r.arp_delivered_per_h_master ?? '?'}/${r.arp_delivered_per_h_backup ?? '?'}` : 'n/a'}`);
   }
   process.stdout.write(out.join('\n') + '\n');
 }
 
 async function main(): Promise<number> {
-  const args = parseBenchArgs(process.argv.slice(2), { minutes: { type: 'string' }, 'busy-minutes': { type: 'string' }, gate: { type: 'boolean' } });
+  const args = parseBenchArgs(process.argv.slice(2), { minutes: { type: 'string' }, 'busy-minutes': { type: 'string' }, gate: { type: 'boolean' }, out: { type: 'string' } });
   if (args.help) {
-    process.stdout.write('usage: node dist/bench/idle.js [--full] [--minutes M] [--busy-minutes M] [--gate]\n'
-      + 'quick (default): 5 min at rest, 2 min busy -> idle.json; --full: 60 and 60 min -> idle-full.json\n');
+    process.stdout.write('usage: node dist/bench/idle.js [--full] [--minutes M] [--busy-minutes M] [--gate] [--out NAME]\n'
+      + 'quick (default): 5 min at rest, 2 min busy -> idle.json; --full: 60 and 60 min -> idle-full.json\n'
+      + 'BENCH_RESULTS_DIR=DIR writes the result there instead of bench/results (a trial run).\n');
     return 0;
   }
   if (!requireRoot('bench/idle')) return 2;
@@ -291,6 +354,7 @@ async function main(): Promise<number> {
     gate: args.values.gate === true,
     ...(args.values.minutes !== undefined ? { restMinutes: numberOption(args.values.minutes, 5, 'minutes') } : {}),
     ...(args.values['busy-minutes'] !== undefined ? { busyMinutes: numberOption(args.values['busy-minutes'], 2, 'busy-minutes') } : {}),
+    ...(typeof args.values.out === 'string' ? { out: args.values.out } : {}),
   }) as { runs: IdleRun[] };
   printIdle(doc);
   return 0;

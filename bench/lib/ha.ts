@@ -20,7 +20,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import type { LabHost } from '../../test/support/lab';
-import { writeConfig, startDaemon } from '../../test/support/vigil';
+import { writeConfig, startDaemon, daemonStatus } from '../../test/support/vigil';
 import { nowNs } from './client';
 import { alive, killAll, processTree } from './procstat';
 
@@ -284,6 +284,20 @@ export class HaNode {
     if (!pid) return;
     await killAll(processTree(pid));
     await this.exited;
+  }
+
+  /**
+   * vigil only: the ARP frames its kernel filter has let through to
+   * JavaScript since the daemon started (`roles.vip.arp.delivered` of
+   * `vigil status --json`, read over the control socket); undefined for
+   * keepalived, a daemon that does not answer, or one without the counter.
+   * One status request: read at a window's edges, not polled.
+   */
+  async arpDelivered(): Promise<number | undefined> {
+    if (this.cfg.impl !== 'vigil' || !this.proc) return undefined;
+    const st = await daemonStatus(path.join(this.base, 'vigil.pid'));
+    const d = (st?.roles as Record<string, any> | undefined)?.vip?.arp?.delivered as unknown;
+    return typeof d === 'number' ? d : undefined;
   }
 
   /** The daemon's processes now (main pid first), for CPU and memory readings. */

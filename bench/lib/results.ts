@@ -8,8 +8,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-/** `bench/results/` of the package, from either `bench/lib` or `dist/bench/lib`. */
+/**
+ * `bench/results/` of the package, from either `bench/lib` or `dist/bench/lib`;
+ * or `$BENCH_RESULTS_DIR` when set, so a trial run (a few faults, a
+ * one-minute window) never overwrites the committed figures.
+ */
 export function resultsDir(): string {
+  const env = process.env.BENCH_RESULTS_DIR;
+  if (env) return path.resolve(env);
   let dir = __dirname;
   // Walk up to the package root (the folder holding package.json).
   for (let i = 0; i < 6 && !fs.existsSync(path.join(dir, 'package.json')); i++) dir = path.dirname(dir);
