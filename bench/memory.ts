@@ -41,10 +41,19 @@ import { parseBenchArgs, numberOption, requireRoot, progress, sleep, pollUntil }
 
 const log = (msg: string) => progress('memory', msg);
 
-/** The V8/Node flags the systemd unit passes to the daemon (`Environment=NODE_OPTIONS=…`), '' when none. */
-export function unitNodeOptions(unit = path.join(ROOT, 'etc', 'systemd', 'vigil.service')): string {
-  const m = /^Environment=NODE_OPTIONS=(.*)$/m.exec(fs.readFileSync(unit, 'utf8'));
-  return m ? m[1]!.replace(/^"(.*)"$/, '$1').trim() : '';
+/** A variable the systemd unit sets (`Environment=NAME=…`), '' when it sets none. */
+export function unitEnv(name: string, unit = path.join(ROOT, 'etc', 'systemd', 'vigil.service')): string {
+  const m = new RegExp(`^Environment=("?)${name}=(.*)\\1$`, 'm').exec(fs.readFileSync(unit, 'utf8'));
+  return m ? m[2]!.trim() : '';
+}
+
+/** Flags Node accepts in NODE_OPTIONS (of the V8 ones a daemon could want); the others go to VIGIL_V8_FLAGS (bin/vigil). */
+const NODE_OPTIONS_FLAGS = /^--(max-semi-space-size|max-old-space-size|jitless|stack-trace-limit|require)(=|$)/;
+
+/** Split flags into the two variables that carry them: NODE_OPTIONS and VIGIL_V8_FLAGS. */
+export function routeFlags(flags: string): { NODE_OPTIONS: string; VIGIL_V8_FLAGS: string } {
+  const all = flags.split(/\s+/).filter(Boolean);
+  return { NODE_OPTIONS: all.filter((f) => NODE_OPTIONS_FLAGS.test(f)).join(' '), VIGIL_V8_FLAGS: all.filter((f) => !NODE_OPTIONS_FLAGS.test(f)).join(' ') };
 }
 
 /** `label=--a --b;label2=--c` → [[label, flags], …]. */
@@ -99,8 +108,10 @@ interface Variant {
 
 function pairVariant(label: string, nodeOptions: string, lab: Lab, dir: string, extraEnv: Record<string, string> = {}): { variant: Variant; nodes: [HaNode, HaNode] } {
   const saved = { ...process.env };
-  // HaNode spawns with this process's environment: the flags travel as the unit passes them, in NODE_OPTIONS.
-  if (nodeOptions) process.env.NODE_OPTIONS = nodeOptions; else delete process.env.NODE_OPTIONS;
+  // HaNode spawns with this process's environment: the flags travel as the
+  // unit passes them, in NODE_OPTIONS and VIGIL_V8_FLAGS.
+  const routed = routeFlags(nodeOptions);
+  for (const [k, v] of Object.entries(routed)) if (v) process.env[k] = v; else delete process.env[k];
   Object.assign(process.env, extraEnv);
   let nodes: [HaNode, HaNode];
   try {
@@ -160,7 +171,7 @@ function groupModules(mods: string[]): Record<string, number> {
 }
 
 export async function runMemory(opts: { seconds: number; full: boolean; variants: [string, string][] }): Promise<Record<string, unknown>> {
-  const unitFlags = unitNodeOptions();
+  const unitFlags = [unitEnv('NODE_OPTIONS'), unitEnv('VIGIL_V8_FLAGS')].filter(Boolean).join(' ');
   const dir = scratchDir('bench-memory');
   fs.chmodSync(dir, 0o755);
   const hook = path.join(dir, 'memx-hook.js');
@@ -182,7 +193,7 @@ export async function runMemory(opts: { seconds: number; full: boolean; variants
     }
     // The inspected daemon: alone (its peer would only add a second hook), not compared.
     const iLab = await newLab();
-    inspect = pairVariant('inspect', `${unitFlags} --require ${hook}`.trim(), iLab, dir, { MEMX_OUT: dump, MEMX_EVERY_MS: String(Math.max(1000, Math.min(10_000, opts.seconds * 250))) }).nodes;
+    inspect = pairVariant('inspect', `${unitFlags} --require=${hook}`.trim(), iLab, dir, { MEMX_OUT: dump, MEMX_EVERY_MS: String(Math.max(1000, Math.min(10_000, opts.seconds * 250))) }).nodes;
     for (const nodes of [...pairs, inspect]) {
       const m = await pollUntil(() => soleMaster(nodes), 60_000, 50);
       if (!m) throw new Error(`no single master within 60 s: ${nodes.map((n) => n.tail.slice(-5).join('\n')).join('\n')}`);
@@ -197,7 +208,7 @@ export async function runMemory(opts: { seconds: number; full: boolean; variants
       const procs = figures(v, opts.seconds);
       const max = (k: keyof ProcFigures) => Math.max(...procs.map((p) => p[k] as number));
       return {
-        variant: v.label, node_options: v.node_options, seconds: opts.seconds,
+        variant: v.label, flags: v.node_options, env: routeFlags(v.node_options), seconds: opts.seconds,
         peak_rss_kb: max('peak_rss_kb'), rss_kb: max('rss_kb'),
         cpu_s_per_h: Math.round(procs.reduce((s, p) => s + p.cpu_s_per_h, 0) * 1000) / 1000,
         processes: procs,
@@ -211,7 +222,7 @@ export async function runMemory(opts: { seconds: number; full: boolean; variants
     result = {
       mode: opts.full ? 'full' : 'quick',
       window_s: opts.seconds,
-      unit_node_options: unitFlags,
+      unit_flags: { NODE_OPTIONS: unitEnv('NODE_OPTIONS'), VIGIL_V8_FLAGS: unitEnv('VIGIL_V8_FLAGS') },
       runs,
       inspected: {
         note: 'one more vip pair with the unit flags plus --require of a dump hook (not part of the comparison); figures of its two nodes, the dump from one of them',
