@@ -8,11 +8,12 @@
  * - `node (empty)`: `node -e 'setInterval(() => {}, 1000)'` in each host,
  *   the floor no Node program goes below;
  * - `vigil (unit)`: a vip pair (the documented defaults, bench/lib/ha.ts)
- *   started with the V8 flags the systemd unit sets
- *   (`Environment=NODE_OPTIONS=…` in etc/systemd/vigil.service), passed the
- *   same way, in NODE_OPTIONS;
+ *   started with the V8 flags the systemd unit sets, passed the same way:
+ *   `Environment=NODE_OPTIONS=…` and `Environment=VIGIL_V8_FLAGS=…` in
+ *   etc/systemd/vigil.service (bin/vigil reads the second);
  * - `vigil (no flags)`: the same pair without them (only when the unit sets any);
- * - `--flags 'label=--a --b;label2=--c'`: more pairs, one per entry.
+ * - `--flags 'label=--a --b;label2=--c'`: more pairs, one per entry, each
+ *   flag in the variable that takes it ({@link routeFlags}).
  *
  * Once each pair has one master and the start-up announcements are over,
  * the window (quick 60 s, `--seconds S`, `--full` 600 s) measures per
