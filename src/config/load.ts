@@ -60,11 +60,17 @@ const MAX_ALIAS_COUNT = 100;
 type Path = KeyPath;
 interface Problem { path: Path; line: number; text: string }
 
-// One compiled validator per registry (the registry array is replaced, never changed).
-const validators = new WeakMap<readonly RoleDefinition[], ValidateFunction>();
+// One compiled validator per registry (the registry array is replaced, never
+// changed) and set of sections a file holds: a daemon compiles only its own
+// roles' sections (see buildConfigSchema), a reload with the same sections
+// reuses it.
+const validators = new WeakMap<readonly RoleDefinition[], Map<string, ValidateFunction>>();
 
-function getValidator(defs: readonly RoleDefinition[]): ValidateFunction {
-  const known = validators.get(defs);
+function getValidator(defs: readonly RoleDefinition[], present: ReadonlySet<string>): ValidateFunction {
+  const id = defs.map((d) => d.section.key).filter((k) => present.has(k)).join(' ');
+  let byDefs = validators.get(defs);
+  if (!byDefs) validators.set(defs, (byDefs = new Map()));
+  const known = byDefs.get(id);
   if (known) return known;
   // No optimizer pass over the generated code: a process validates one file
   // (a few on reload), and `vigil fence-handler` starts for every Consul event,
@@ -76,9 +82,14 @@ function getValidator(defs: readonly RoleDefinition[]): ValidateFunction {
     errors: false,
     validate: (spec: LeafSpec, data: unknown) => checkLeaf(spec, data) === undefined,
   });
-  const validator = ajv.compile(buildConfigSchema(defs));
-  validators.set(defs, validator);
+  const validator = ajv.compile(buildConfigSchema(defs, present));
+  byDefs.set(id, validator);
   return validator;
+}
+
+/** The section sets validators were compiled for so far (tests: a file compiles its own sections only). */
+export function compiledSectionSets(defs: readonly RoleDefinition[] = registeredRoles()): string[] {
+  return [...(validators.get(defs)?.keys() ?? [])];
 }
 
 function pointerToPath(ptr: string): Path {
@@ -244,7 +255,7 @@ export function parseConfigText(text: string, file: string, opts: { roles?: read
 
   const problems: Problem[] = [];
   const add = (path: Path, text: string) => problems.push({ path, line: lineOf(doc, lc, path), text });
-  const validate = getValidator(defs);
+  const validate = getValidator(defs, new Set(Object.keys(raw)));
   if (!validate(raw)) {
     for (const e of validate.errors ?? []) {
       const d = describeAjvError(e);

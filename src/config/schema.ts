@@ -29,8 +29,15 @@ export function sectionKeys(defs: readonly RoleDefinition[] = roles()): string[]
  * (`etc/vigil.example.yml`, and each role's `sample.yml`); `node` (the
  * hostname) and values that depend on other values are filled in by the
  * loader and the role's normalisation.
+ *
+ * With `only`, the sections not in it keep their key (so an unknown key is
+ * still told the full list, and a typo its nearest name) but get an empty
+ * schema: the loader compiles what a file holds, not every role's section
+ * (a validator for all of them was 10 MiB of a vip-only daemon's peak RSS,
+ * bench/memory.ts). No section has a default of its own, so a section the
+ * file leaves out stays out either way.
  */
-export function buildConfigSchema(defs: readonly RoleDefinition[] = roles()): Schema {
+export function buildConfigSchema(defs: readonly RoleDefinition[] = roles(), only?: ReadonlySet<string>): Schema {
   return section(
     `a mapping with the keys node, pidfile, state_dir, log, metrics and at least one of ${sectionKeys(defs).join(', ')}`,
     {
@@ -45,7 +52,7 @@ export function buildConfigSchema(defs: readonly RoleDefinition[] = roles()): Sc
         listen: leaf({ kind: 'listen' }),
         allow_remote: leaf({ kind: 'bool' }, false),
       }, { required: ['listen'] }),
-      ...Object.fromEntries(defs.map((d) => [d.section.key, d.section.schema])),
+      ...Object.fromEntries(defs.map((d) => [d.section.key, !only || only.has(d.section.key) ? d.section.schema : {}])),
     },
   );
 }

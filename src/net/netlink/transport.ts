@@ -15,7 +15,11 @@
  *   one datagram holding many messages (the kernel processes each message of
  *   a datagram in turn and acks each one), never as many sends.
  */
-import { RawNetlinkSocket, Protocol } from 'netlink';
+// The package's raw layer and its constants only: its index also loads the
+// generic-netlink, nl80211, WireGuard and rtnetlink struct modules vigil does
+// not use (3 MiB of a vip daemon's peak RSS, bench/memory.ts).
+import { RawNetlinkSocket } from 'netlink/dist/raw';
+import { Protocol } from 'netlink/dist/constants';
 import { getSystemErrorName } from 'node:util';
 import { SystemError, VigilError } from '../../errors';
 import { NLM_F, NLMSG, encodeMessage, parseErrorPayload, parseMessages, type NlMessage } from './codec';
