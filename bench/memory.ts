@@ -34,6 +34,7 @@ import * as path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { createLab, type Lab } from '../test/support/lab';
 import { ROOT, scratchDir } from '../test/support/vigil';
+import { unitEnv } from './lib/unit-env';
 import { nowNs, nsToMs } from './lib/client';
 import { VIGIL_DEFAULT, soleMaster, startPair, type HaNode } from './lib/ha';
 import { cpuOf, statusKb, type CpuSample } from './lib/procstat';
@@ -42,11 +43,6 @@ import { parseBenchArgs, numberOption, requireRoot, progress, sleep, pollUntil }
 
 const log = (msg: string) => progress('memory', msg);
 
-/** A variable the systemd unit sets (`Environment=NAME=…`), '' when it sets none. */
-export function unitEnv(name: string, unit = path.join(ROOT, 'etc', 'systemd', 'vigil.service')): string {
-  const m = new RegExp(`^Environment=("?)${name}=(.*)\\1$`, 'm').exec(fs.readFileSync(unit, 'utf8'));
-  return m ? m[2]!.trim() : '';
-}
 
 /** Flags Node accepts in NODE_OPTIONS (of the V8 ones a daemon could want); the others go to VIGIL_V8_FLAGS (bin/vigil). */
 const NODE_OPTIONS_FLAGS = /^--(max-semi-space-size|max-old-space-size|jitless|stack-trace-limit|require)(=|$)/;
