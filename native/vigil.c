@@ -226,6 +226,58 @@ static void arp_report_error(arp_sock *s, int err, const char *syscall) {
   arp_close(s);
 }
 
+/*
+ * Read up to s->drain queued frames and hand each to onFrame. From the poll
+ * callback (`sync` false) through MakeCallback; from drainNow() (`sync`
+ * true, JavaScript is on the stack) as a plain call whose throw propagates
+ * to the caller. Returns the frames delivered.
+ */
+static unsigned arp_read_frames(arp_sock *s, bool sync) {
+  unsigned char buf[ARP_MAX_FRAME];
+  unsigned delivered = 0;
+  /* Bounded drain: at most s->drain frames, then yield to the loop. */
+  for (unsigned n = 0; n < s->drain && !s->closed; n++) {
+    struct sockaddr_ll from;
+    socklen_t fromlen = sizeof from;
+    ssize_t r;
+    int tries = 0;
+    do {
+      r = recvfrom(s->fd, buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&from, &fromlen);
+    } while (r < 0 && errno == EINTR && ++tries < EINTR_RETRIES);
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+      /* A fatal error is the poll callback's to report (it closes and calls onError). */
+      if (!sync) arp_report_error(s, errno, "recvfrom");
+      break;
+    }
+    uint64_t at = monotonic_ns();
+    if (from.sll_pkttype == PACKET_OUTGOING) continue; /* belt and braces with the filter */
+    size_t len = (size_t)r > sizeof buf ? sizeof buf : (size_t)r;
+    napi_handle_scope inner;
+    if (napi_open_handle_scope(s->env, &inner) != napi_ok) break;
+    napi_value argv[2];
+    void *copy;
+    bool threw = false;
+    if (napi_create_buffer_copy(s->env, len, buf, &copy, &argv[0]) == napi_ok &&
+        napi_create_bigint_uint64(s->env, at, &argv[1]) == napi_ok) {
+      delivered++;
+      if (!sync) {
+        arp_call(s, s->on_frame, 2, argv);
+      } else {
+        napi_value fn, recv, result;
+        if (s->on_frame && napi_get_reference_value(s->env, s->on_frame, &fn) == napi_ok &&
+            napi_get_global(s->env, &recv) == napi_ok &&
+            napi_call_function(s->env, recv, fn, 2, argv, &result) != napi_ok)
+          threw = true;
+      }
+    }
+    napi_close_handle_scope(s->env, inner);
+    if (threw) break; /* the exception is pending for drainNow's caller */
+    /* The callback may have closed us: the loop condition re-checks. */
+  }
+  return delivered;
+}
+
 static void arp_on_readable(uv_poll_t *h, int status, int events) {
   arp_sock *s = h->data;
   if (s->closed) return;
@@ -240,34 +292,7 @@ static void arp_on_readable(uv_poll_t *h, int status, int events) {
     else
       arp_report_error(s, -status, "uv_poll");
   } else if (events & UV_READABLE) {
-    unsigned char buf[ARP_MAX_FRAME];
-    /* Bounded drain: at most s->drain frames, then yield to the loop. */
-    for (unsigned n = 0; n < s->drain && !s->closed; n++) {
-      struct sockaddr_ll from;
-      socklen_t fromlen = sizeof from;
-      ssize_t r;
-      int tries = 0;
-      do {
-        r = recvfrom(s->fd, buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&from, &fromlen);
-      } while (r < 0 && errno == EINTR && ++tries < EINTR_RETRIES);
-      if (r < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
-        arp_report_error(s, errno, "recvfrom");
-        break;
-      }
-      uint64_t at = monotonic_ns();
-      if (from.sll_pkttype == PACKET_OUTGOING) continue; /* belt and braces with the filter */
-      size_t len = (size_t)r > sizeof buf ? sizeof buf : (size_t)r;
-      napi_handle_scope inner;
-      if (napi_open_handle_scope(s->env, &inner) != napi_ok) break;
-      napi_value argv[2];
-      void *copy;
-      if (napi_create_buffer_copy(s->env, len, buf, &copy, &argv[0]) == napi_ok &&
-          napi_create_bigint_uint64(s->env, at, &argv[1]) == napi_ok)
-        arp_call(s, s->on_frame, 2, argv);
-      napi_close_handle_scope(s->env, inner);
-      /* The callback may have closed us: the loop condition re-checks. */
-    }
+    arp_read_frames(s, false);
   }
   napi_close_handle_scope(s->env, scope);
 }
@@ -412,6 +437,25 @@ static napi_value arp_membership(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * drainNow(): deliver the frames already queued on the socket at once, as the
+ * next poll phase would (same onFrame, same receive timestamps), and return
+ * how many. A probe calls it right after its send: an answer that came back
+ * within the send (a peer on the same host, a fast LAN) then needs neither
+ * another loop iteration nor a timeout timer, which Node would still wake up
+ * for after it was cleared. Nothing queued: a recvfrom returning EAGAIN.
+ */
+static napi_value arp_drain_now(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  arp_sock *s = unwrap_sock(env, info, &argc, NULL);
+  if (!s) return NULL;
+  unsigned n = 0;
+  if (!s->closed && s->poll) n = arp_read_frames(s, true);
+  napi_value out;
+  NAPI_CALL(env, napi_create_uint32(env, n, &out));
+  return out;
+}
+
 static napi_value arp_close_js(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   arp_sock *s = unwrap_sock(env, info, &argc, NULL);
@@ -500,7 +544,7 @@ static napi_value open_arp_socket(napi_env env, napi_callback_info info) {
   s->drain = (unsigned)drain;
   s->env = env;
 
-  napi_value obj, jidx, jmac, fsend, fstart, fclose, ffilter, fmember;
+  napi_value obj, jidx, jmac, fsend, fstart, fclose, ffilter, fmember, fdrain;
   if (napi_create_object(env, &obj) != napi_ok || napi_wrap(env, obj, s, arp_finalize, NULL, NULL) != napi_ok) {
     close(fd);
     free(s);
@@ -516,9 +560,11 @@ static napi_value open_arp_socket(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_create_function(env, "close", NAPI_AUTO_LENGTH, arp_close_js, NULL, &fclose));
   NAPI_CALL(env, napi_create_function(env, "setFilter", NAPI_AUTO_LENGTH, arp_set_filter, NULL, &ffilter));
   NAPI_CALL(env, napi_create_function(env, "membership", NAPI_AUTO_LENGTH, arp_membership, NULL, &fmember));
+  NAPI_CALL(env, napi_create_function(env, "drainNow", NAPI_AUTO_LENGTH, arp_drain_now, NULL, &fdrain));
   napi_property_descriptor props[] = {
       {"setFilter", NULL, NULL, NULL, NULL, ffilter, napi_default, NULL},
       {"membership", NULL, NULL, NULL, NULL, fmember, napi_default, NULL},
+      {"drainNow", NULL, NULL, NULL, NULL, fdrain, napi_default, NULL},
       {"ifindex", NULL, NULL, NULL, NULL, jidx, napi_enumerable, NULL},
       {"mac", NULL, NULL, NULL, NULL, jmac, napi_enumerable, NULL},
       {"send", NULL, NULL, NULL, NULL, fsend, napi_default, NULL},

@@ -26,6 +26,13 @@ export interface NativeArpSocket {
   /** Stop polling and close the fd. Idempotent; safe from inside onFrame. */
   close(): void;
   /**
+   * Deliver the frames already queued (at most `drain`) to onFrame now,
+   * synchronously, as the next poll phase would; returns how many. Before
+   * start() or after close(): 0. A throw from onFrame propagates. Optional
+   * in the contract so a test double may leave it out (nothing is ever queued then).
+   */
+  drainNow?(): number;
+  /**
    * Replace the socket's BPF filter (SO_ATTACH_FILTER, atomic): `program`
    * is struct sock_filter[] in host byte order (src/net/arp/filter.ts).
    */

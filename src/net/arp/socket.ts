@@ -128,6 +128,20 @@ export class ArpSocket extends EventEmitter<ArpSocketEvents> {
   }
 
   /**
+   * Deliver the frames already queued in the kernel now, synchronously, as
+   * `'frame'` events (the same ones the next poll phase would emit, with
+   * their receive timestamps), and return how many. A prober calls it right
+   * after a send: an answer that came back within the send (the peer's
+   * kernel answers on the same host, a fast LAN) then settles the probe
+   * before it arms a timeout timer, which Node would wake up for even
+   * after it was cleared. A throw from a listener propagates.
+   */
+  drainNow(): number {
+    if (this.isClosed) return 0;
+    return this.sock.drainNow?.() ?? 0;
+  }
+
+  /**
    * Replace the kernel filter (see filter.ts): frames it drops never reach
    * JavaScript. Atomic; a program the kernel refuses throws and leaves the
    * old one in place.
