@@ -6,7 +6,7 @@
  * The same figures as bench/idle's rest window, for one pair and a short
  * window, so a change to the hot path can be measured in a minute.
  *
- *   npx ts-node-transpile-only bench/wakeups.ts [--seconds 60] [--config aggressive|default|tuned] [--prof DIR]
+ *   npx ts-node-transpile-only bench/wakeups.ts [--seconds 60] [--warmup 10] [--config aggressive|default|tuned] [--prof DIR]
  *     [--gc] [--tail] [--node-options '…'] [--v8-flags '…']
  *
  * `--gc` logs each garbage collection of the daemons on their stderr; `--tail`
@@ -54,8 +54,9 @@ function sample(n: HaNode): { s: number; runs: number; threads: Map<string, { ns
 
 async function main(): Promise<void> {
   if (!requireRoot('wakeups')) return;
-  const args = parseBenchArgs(process.argv.slice(2), { seconds: { type: 'string' }, config: { type: 'string' }, prof: { type: 'string' }, 'node-options': { type: 'string' }, tail: { type: 'boolean' }, gc: { type: 'boolean' }, 'v8-flags': { type: 'string' } });
+  const args = parseBenchArgs(process.argv.slice(2), { seconds: { type: 'string' }, config: { type: 'string' }, prof: { type: 'string' }, 'node-options': { type: 'string' }, tail: { type: 'boolean' }, gc: { type: 'boolean' }, 'v8-flags': { type: 'string' }, warmup: { type: 'string' } });
   const seconds = numberOption(args.values.seconds, 60, 'seconds');
+  const warmupS = numberOption(args.values.warmup, 10, 'warmup');
   const name = String(args.values.config ?? 'aggressive');
   const cfg = name === 'default' ? VIGIL_DEFAULT : name === 'tuned' ? VIGIL_TUNED : VIGIL_AGGRESSIVE;
   const prof = typeof args.values.prof === 'string' ? args.values.prof : undefined;
@@ -83,7 +84,7 @@ async function main(): Promise<void> {
     const pair = nodes;
     if (!await pollUntil(() => soleMaster(pair), 60_000, 50)) throw new Error(`no single master within 60 s: ${pair.map((n) => `${n.host.name}: ${n.role}\n${n.tail.slice(-5).join('\n')}`).join('\n')}`);
     const lastChange = nodes.flatMap((n) => n.events).reduce((x, e) => (e.atNs > x ? e.atNs : x), 0n);
-    await sleep(10_000 - nsToMs(nowNs() - lastChange)); // past the start-up announcements
+    await sleep(warmupS * 1000 - nsToMs(nowNs() - lastChange)); // past the start-up announcements (and the JIT's first tier-ups)
     log(`measuring ${seconds} s (vigil ${cfg.config})`);
     const t0 = nowNs();
     const before = nodes.map(sample);
