@@ -76,4 +76,53 @@ if (!skipUnlessRoot(t)) {
     t.equal(r.mac, b.mac);
     t.equal(r.replies[0]!.kind, 'request', "b's gratuitous request is the evidence");
   });
+
+  t.test('an answer after the send (not within it) settles the probe; the timeout then never fires', async (t) => {
+    const pa = a.inNetns(() => ArpProber.open(a.ifname));
+    const sb = b.inNetns(() => ArpSocket.open(b.ifname));
+    t.teardown(() => { pa.close(); sb.close(); });
+    const ip = lab.freeIp(22);
+    const timeoutMs = 400;
+    const t0 = performance.now();
+    const pending = pa.probe(ip, { timeoutMs });
+    setTimeout(() => sb.send(buildAnnounceRequest({ mac: sb.macBytes, ip, ethSrc: sb.macBytes })), 20);
+    const r = await pending;
+    const took = performance.now() - t0;
+    t.equal(r.status, 'answered', `answered by b's request 20 ms after the send (got ${r.status})`);
+    t.ok(took < timeoutMs, `settled at the answer (${took.toFixed(1)} ms), not at the ${timeoutMs} ms timeout`);
+    // The same prober's next probe of a silent IP still times out: the timer was freed, not lost.
+    const t1 = performance.now();
+    const silent = await pa.probe(lab.freeIp(23), { timeoutMs: 50 });
+    t.equal(silent.status, 'silent');
+    t.ok(performance.now() - t1 >= 49, 'silent only at its timeout');
+  });
+}
+
+if (!skipUnlessRoot(t)) {
+  t.test('after(): the native timer fires once, not before its time; a cancelled one never fires; a second one at once falls back', async (t) => {
+    const lab2 = await createLab({ hosts: ['a'] });
+    t.teardown(() => lab2.destroy());
+    const h = lab2.host('a');
+    const s = h.inNetns(() => ArpSocket.open(h.ifname));
+    t.teardown(() => s.close());
+    const fired: string[] = [];
+    const t0 = performance.now();
+    const at: Record<string, number> = {};
+    s.after(30, () => { fired.push('native'); at.native = performance.now() - t0; });
+    s.after(10, () => { fired.push('fallback'); at.fallback = performance.now() - t0; }); // the native timer is taken
+    await new Promise((r) => setTimeout(r, 30 + SLACK_MS / 10));
+    t.same(fired, ['fallback', 'native'], 'both fired once, in due order');
+    t.ok(at.native! >= 29, `native fired at ${at.native?.toFixed(1)} ms, not before 30 (loop-time granularity: 1 ms)`);
+    const cancel = s.after(20, () => fired.push('cancelled'));
+    cancel();
+    cancel(); // idempotent
+    const again = s.after(5, () => fired.push('reused'));
+    await new Promise((r) => setTimeout(r, 60));
+    t.same(fired, ['fallback', 'native', 'reused'], 'the cancelled one never fired; the freed timer served the next');
+    again(); // after it fired: a no-op
+    s.after(10, () => fired.push('after-close'));
+    s.close();
+    await new Promise((r) => setTimeout(r, 40));
+    t.equal(fired.length, 3, 'a deadline pending at close is dropped');
+  });
 }

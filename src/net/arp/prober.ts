@@ -588,11 +588,14 @@ export class ArpProber {
       let allSent = false;
       let finished = false;
 
+      let stopDeadline: (() => void) | undefined;
       const finish = (r: ProbeResult): void => {
         if (finished) return;
         finished = true;
         for (const t of timers) clearTimeout(t);
         timers.clear();
+        stopDeadline?.();
+        stopDeadline = undefined;
         ep.unwatch(ip, waiter);
         this.cancels.delete(cancel);
         resolve(r);
@@ -654,16 +657,16 @@ export class ArpProber {
               finish(answered());
               return;
             }
-            const t = setTimeout(() => {
-              timers.delete(t);
+            // On the socket's timer: cleared at the answer, it does not wake us later.
+            stopDeadline = socket.after(o.timeoutMs, () => {
+              stopDeadline = undefined;
               // Silence is declared only after one more poll phase: libuv runs
               // timers before I/O, so after a stall of this process (a saturated
               // core) the timeout fires while the answer already waits in the
               // socket. setImmediate runs after the poll phase has drained it,
               // and the answer's kernel receive time decides, not our lateness.
               setImmediate(() => finish(replies.length > 0 ? answered() : { status: 'silent', answered: false, ...base(sent) }));
-            }, o.timeoutMs);
-            timers.add(t);
+            });
           }
         }, timers);
       };
