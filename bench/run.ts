@@ -46,7 +46,8 @@ function installPeers(): void {
 
 const FIRST = ['failover', 'ipset'];
 // chaos: its own command (minutes per setting, a pass/fail verdict rather than figures).
-const NOT_BENCHES = new Set(['run', 'svg', 'chaos']);
+// wakeups: a one-pair quick look for profiling (prints JSON, writes no result).
+const NOT_BENCHES = new Set(['run', 'svg', 'chaos', 'wakeups']);
 
 const t0 = Date.now();
 const say = (msg: string) => process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(5)} s] ${msg}\n`);

@@ -143,6 +143,8 @@ typedef struct arp_sock {
   napi_ref self;            /* strong while polling, so GC cannot take a live socket */
   napi_ref on_frame;
   napi_ref on_error;
+  napi_ref on_timer;        /* start()'s optional third callback, for armTimer() */
+  uv_timer_t *timer;        /* created at the first armTimer(); freed in its close callback */
   napi_async_context actx; /* so callbacks run through MakeCallback (microtasks drain) */
 } arp_sock;
 
@@ -173,12 +175,18 @@ static void arp_close(arp_sock *s) {
     uv_close((uv_handle_t *)s->poll, on_poll_closed);
     s->poll = NULL;
   }
+  if (s->timer) {
+    uv_timer_stop(s->timer);
+    uv_close((uv_handle_t *)s->timer, on_poll_closed);
+    s->timer = NULL;
+  }
   if (s->fd >= 0) {
     close(s->fd); /* close(2) errors leave nothing to retry: the fd is gone either way */
     s->fd = -1;
   }
   if (s->on_frame) { napi_delete_reference(s->env, s->on_frame); s->on_frame = NULL; }
   if (s->on_error) { napi_delete_reference(s->env, s->on_error); s->on_error = NULL; }
+  if (s->on_timer) { napi_delete_reference(s->env, s->on_timer); s->on_timer = NULL; }
   if (s->actx) { napi_async_destroy(s->env, s->actx); s->actx = NULL; }
   if (s->self) { napi_delete_reference(s->env, s->self); s->self = NULL; }
 }
@@ -226,6 +234,58 @@ static void arp_report_error(arp_sock *s, int err, const char *syscall) {
   arp_close(s);
 }
 
+/*
+ * Read up to s->drain queued frames and hand each to onFrame. From the poll
+ * callback (`sync` false) through MakeCallback; from drainNow() (`sync`
+ * true, JavaScript is on the stack) as a plain call whose throw propagates
+ * to the caller. Returns the frames delivered.
+ */
+static unsigned arp_read_frames(arp_sock *s, bool sync) {
+  unsigned char buf[ARP_MAX_FRAME];
+  unsigned delivered = 0;
+  /* Bounded drain: at most s->drain frames, then yield to the loop. */
+  for (unsigned n = 0; n < s->drain && !s->closed; n++) {
+    struct sockaddr_ll from;
+    socklen_t fromlen = sizeof from;
+    ssize_t r;
+    int tries = 0;
+    do {
+      r = recvfrom(s->fd, buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&from, &fromlen);
+    } while (r < 0 && errno == EINTR && ++tries < EINTR_RETRIES);
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+      /* A fatal error is the poll callback's to report (it closes and calls onError). */
+      if (!sync) arp_report_error(s, errno, "recvfrom");
+      break;
+    }
+    uint64_t at = monotonic_ns();
+    if (from.sll_pkttype == PACKET_OUTGOING) continue; /* belt and braces with the filter */
+    size_t len = (size_t)r > sizeof buf ? sizeof buf : (size_t)r;
+    napi_handle_scope inner;
+    if (napi_open_handle_scope(s->env, &inner) != napi_ok) break;
+    napi_value argv[2];
+    void *copy;
+    bool threw = false;
+    if (napi_create_buffer_copy(s->env, len, buf, &copy, &argv[0]) == napi_ok &&
+        napi_create_bigint_uint64(s->env, at, &argv[1]) == napi_ok) {
+      delivered++;
+      if (!sync) {
+        arp_call(s, s->on_frame, 2, argv);
+      } else {
+        napi_value fn, recv, result;
+        if (s->on_frame && napi_get_reference_value(s->env, s->on_frame, &fn) == napi_ok &&
+            napi_get_global(s->env, &recv) == napi_ok &&
+            napi_call_function(s->env, recv, fn, 2, argv, &result) != napi_ok)
+          threw = true;
+      }
+    }
+    napi_close_handle_scope(s->env, inner);
+    if (threw) break; /* the exception is pending for drainNow's caller */
+    /* The callback may have closed us: the loop condition re-checks. */
+  }
+  return delivered;
+}
+
 static void arp_on_readable(uv_poll_t *h, int status, int events) {
   arp_sock *s = h->data;
   if (s->closed) return;
@@ -240,34 +300,7 @@ static void arp_on_readable(uv_poll_t *h, int status, int events) {
     else
       arp_report_error(s, -status, "uv_poll");
   } else if (events & UV_READABLE) {
-    unsigned char buf[ARP_MAX_FRAME];
-    /* Bounded drain: at most s->drain frames, then yield to the loop. */
-    for (unsigned n = 0; n < s->drain && !s->closed; n++) {
-      struct sockaddr_ll from;
-      socklen_t fromlen = sizeof from;
-      ssize_t r;
-      int tries = 0;
-      do {
-        r = recvfrom(s->fd, buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&from, &fromlen);
-      } while (r < 0 && errno == EINTR && ++tries < EINTR_RETRIES);
-      if (r < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
-        arp_report_error(s, errno, "recvfrom");
-        break;
-      }
-      uint64_t at = monotonic_ns();
-      if (from.sll_pkttype == PACKET_OUTGOING) continue; /* belt and braces with the filter */
-      size_t len = (size_t)r > sizeof buf ? sizeof buf : (size_t)r;
-      napi_handle_scope inner;
-      if (napi_open_handle_scope(s->env, &inner) != napi_ok) break;
-      napi_value argv[2];
-      void *copy;
-      if (napi_create_buffer_copy(s->env, len, buf, &copy, &argv[0]) == napi_ok &&
-          napi_create_bigint_uint64(s->env, at, &argv[1]) == napi_ok)
-        arp_call(s, s->on_frame, 2, argv);
-      napi_close_handle_scope(s->env, inner);
-      /* The callback may have closed us: the loop condition re-checks. */
-    }
+    arp_read_frames(s, false);
   }
   napi_close_handle_scope(s->env, scope);
 }
@@ -311,8 +344,8 @@ static napi_value arp_send(napi_env env, napi_callback_info info) {
 }
 
 static napi_value arp_start(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   napi_value self;
   void *data = NULL;
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, &self, NULL));
@@ -324,6 +357,9 @@ static napi_value arp_start(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_typeof(env, argv[0], &t0));
   NAPI_CALL(env, napi_typeof(env, argv[1], &t1));
   if (argc < 2 || t0 != napi_function || t1 != napi_function) return throw_type(env, "start(onFrame, onError) needs two functions");
+  napi_valuetype t2 = napi_undefined;
+  if (argc >= 3) NAPI_CALL(env, napi_typeof(env, argv[2], &t2));
+  if (t2 != napi_undefined && t2 != napi_function) return throw_type(env, "start's onTimer must be a function");
 
   uv_loop_t *loop;
   NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
@@ -346,7 +382,63 @@ static napi_value arp_start(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_async_init(env, self, name, &s->actx));
   NAPI_CALL(env, napi_create_reference(env, argv[0], 1, &s->on_frame));
   NAPI_CALL(env, napi_create_reference(env, argv[1], 1, &s->on_error));
+  if (t2 == napi_function) NAPI_CALL(env, napi_create_reference(env, argv[2], 1, &s->on_timer));
   NAPI_CALL(env, napi_create_reference(env, self, 1, &s->self));
+  return NULL;
+}
+
+static void arp_on_timer(uv_timer_t *t) {
+  arp_sock *s = t->data;
+  if (s->closed) return;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(s->env, &scope) != napi_ok) return;
+  arp_call(s, s->on_timer, 0, NULL);
+  napi_close_handle_scope(s->env, scope);
+}
+
+/*
+ * armTimer(ms): call start()'s onTimer once, `ms` from now (libuv's loop
+ * time, as Node's own timers), replacing an armed one. disarmTimer() stops
+ * it. Why not setTimeout: a cleared Node timer still wakes the process at
+ * its due time (Node re-arms its one libuv timer lazily), and a probe's
+ * timeout is cleared at nearly every answer; uv_timer_stop really stops.
+ */
+static napi_value arp_arm_timer(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  arp_sock *s = unwrap_sock(env, info, &argc, argv);
+  if (!s) return NULL;
+  if (s->closed) return throw_errno(env, EBADF, "uv_timer_start");
+  if (!s->on_timer) return throw_type(env, "armTimer needs start()'s onTimer callback");
+  double ms = 0;
+  if (argc < 1 || napi_get_value_double(env, argv[0], &ms) != napi_ok || !(ms >= 0) || ms > 4294967295.0)
+    return throw_type(env, "armTimer(ms) needs a number of milliseconds >= 0");
+  if (!s->timer) {
+    uv_loop_t *loop;
+    NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
+    uv_timer_t *t = calloc(1, sizeof *t);
+    if (!t) return throw_errno(env, ENOMEM, "calloc");
+    int rc = uv_timer_init(loop, t);
+    if (rc < 0) {
+      free(t);
+      return throw_errno(env, -rc, "uv_timer_init");
+    }
+    t->data = s;
+    s->timer = t;
+  }
+  /* Whole milliseconds, rounded up: never earlier than asked (Node truncates a fraction). */
+  uint64_t whole = (uint64_t)ms;
+  if ((double)whole < ms) whole++;
+  int rc = uv_timer_start(s->timer, arp_on_timer, whole, 0);
+  if (rc < 0) return throw_errno(env, -rc, "uv_timer_start");
+  return NULL;
+}
+
+static napi_value arp_disarm_timer(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  arp_sock *s = unwrap_sock(env, info, &argc, NULL);
+  if (!s) return NULL;
+  if (s->timer) uv_timer_stop(s->timer);
   return NULL;
 }
 
@@ -410,6 +502,25 @@ static napi_value arp_membership(napi_env env, napi_callback_info info) {
   if (setsockopt(s->fd, SOL_PACKET, opt, &mr, sizeof mr) < 0)
     return throw_errno(env, errno, join ? "setsockopt(PACKET_ADD_MEMBERSHIP)" : "setsockopt(PACKET_DROP_MEMBERSHIP)");
   return NULL;
+}
+
+/*
+ * drainNow(): deliver the frames already queued on the socket at once, as the
+ * next poll phase would (same onFrame, same receive timestamps), and return
+ * how many. A probe calls it right after its send: an answer that came back
+ * within the send (a peer on the same host, a fast LAN) then needs neither
+ * another loop iteration nor a timeout timer, which Node would still wake up
+ * for after it was cleared. Nothing queued: a recvfrom returning EAGAIN.
+ */
+static napi_value arp_drain_now(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  arp_sock *s = unwrap_sock(env, info, &argc, NULL);
+  if (!s) return NULL;
+  unsigned n = 0;
+  if (!s->closed && s->poll) n = arp_read_frames(s, true);
+  napi_value out;
+  NAPI_CALL(env, napi_create_uint32(env, n, &out));
+  return out;
 }
 
 static napi_value arp_close_js(napi_env env, napi_callback_info info) {
@@ -500,7 +611,7 @@ static napi_value open_arp_socket(napi_env env, napi_callback_info info) {
   s->drain = (unsigned)drain;
   s->env = env;
 
-  napi_value obj, jidx, jmac, fsend, fstart, fclose, ffilter, fmember;
+  napi_value obj, jidx, jmac, fsend, fstart, fclose, ffilter, fmember, fdrain, farm, fdisarm;
   if (napi_create_object(env, &obj) != napi_ok || napi_wrap(env, obj, s, arp_finalize, NULL, NULL) != napi_ok) {
     close(fd);
     free(s);
@@ -516,9 +627,15 @@ static napi_value open_arp_socket(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_create_function(env, "close", NAPI_AUTO_LENGTH, arp_close_js, NULL, &fclose));
   NAPI_CALL(env, napi_create_function(env, "setFilter", NAPI_AUTO_LENGTH, arp_set_filter, NULL, &ffilter));
   NAPI_CALL(env, napi_create_function(env, "membership", NAPI_AUTO_LENGTH, arp_membership, NULL, &fmember));
+  NAPI_CALL(env, napi_create_function(env, "drainNow", NAPI_AUTO_LENGTH, arp_drain_now, NULL, &fdrain));
+  NAPI_CALL(env, napi_create_function(env, "armTimer", NAPI_AUTO_LENGTH, arp_arm_timer, NULL, &farm));
+  NAPI_CALL(env, napi_create_function(env, "disarmTimer", NAPI_AUTO_LENGTH, arp_disarm_timer, NULL, &fdisarm));
   napi_property_descriptor props[] = {
       {"setFilter", NULL, NULL, NULL, NULL, ffilter, napi_default, NULL},
       {"membership", NULL, NULL, NULL, NULL, fmember, napi_default, NULL},
+      {"drainNow", NULL, NULL, NULL, NULL, fdrain, napi_default, NULL},
+      {"armTimer", NULL, NULL, NULL, NULL, farm, napi_default, NULL},
+      {"disarmTimer", NULL, NULL, NULL, NULL, fdisarm, napi_default, NULL},
       {"ifindex", NULL, NULL, NULL, NULL, jidx, napi_enumerable, NULL},
       {"mac", NULL, NULL, NULL, NULL, jmac, napi_enumerable, NULL},
       {"send", NULL, NULL, NULL, NULL, fsend, napi_default, NULL},

@@ -22,9 +22,25 @@ export interface NativeArpSocket {
    * CLOCK_MONOTONIC in nanoseconds (bigint) taken at recv.
    * `onError` gets a fatal poll/recv error; the socket is then closed.
    */
-  start(onFrame: (frame: Buffer, receivedAtNs: bigint) => void, onError: (err: Error) => void): void;
+  start(onFrame: (frame: Buffer, receivedAtNs: bigint) => void, onError: (err: Error) => void, onTimer?: () => void): void;
+  /**
+   * Call start()'s `onTimer` once, `ms` from now (libuv loop time, like
+   * Node's timers; a fraction rounds up), replacing an armed one. Unlike a
+   * cleared setTimeout, a disarmed timer never wakes the process. Needs
+   * onTimer; throws EBADF once closed. Optional: a test double may leave it out.
+   */
+  armTimer?(ms: number): void;
+  /** Stop the armed timer, if any. */
+  disarmTimer?(): void;
   /** Stop polling and close the fd. Idempotent; safe from inside onFrame. */
   close(): void;
+  /**
+   * Deliver the frames already queued (at most `drain`) to onFrame now,
+   * synchronously, as the next poll phase would; returns how many. Before
+   * start() or after close(): 0. A throw from onFrame propagates. Optional
+   * in the contract so a test double may leave it out (nothing is ever queued then).
+   */
+  drainNow?(): number;
   /**
    * Replace the socket's BPF filter (SO_ATTACH_FILTER, atomic): `program`
    * is struct sock_filter[] in host byte order (src/net/arp/filter.ts).

@@ -353,3 +353,37 @@ t.test('announce failures reject with the code', async (t) => {
   await t.rejects(announce('10.0.0.1', 'eth0', { binding: seg.binding, count: 0 }), { code: 'EINVAL' });
   t.equal(seg.sockets.size, 0);
 });
+
+// Node wakes the process for a cleared timer at its due time anyway: an answer
+// the kernel queued within the send (delay 0 in the fake, like a peer on the
+// same host) must settle the probe before any timeout timer is armed.
+t.test('an answer queued within the send settles the probe without arming a timer', async (t) => {
+  const seg = new FakeArpSegment({ interfaces: { eth0: OWN }, delayMs: 0 }).addHost({ ip: '10.0.0.2', mac: PEER });
+  const prober = ArpProber.open('eth0', { binding: seg.binding });
+  t.teardown(() => prober.close());
+  const timeouts = () => process.getActiveResourcesInfo().filter((x) => x === 'Timeout').length;
+  const before = timeouts();
+  const silent = prober.probe('10.0.0.3', { timeoutMs: 60_000 });
+  t.equal(timeouts(), before + 1, 'control: an unanswered probe arms its timeout timer at once (the measure sees it)');
+  const answered = prober.probe('10.0.0.2', { timeoutMs: 60_000 });
+  t.equal(timeouts(), before + 1, 'the answered probe armed no timer');
+  const r = await answered;
+  t.equal(r.status, 'answered');
+  t.equal(r.status === 'answered' && r.mac, PEER);
+  t.ok(r.status === 'answered' && r.rttMs >= 0, 'rtt measured from the send');
+  prober.close();
+  t.equal((await silent).status, 'error', 'the other probe ends with the prober (ECANCELED)');
+});
+
+t.test('probe frames are built once and reused, per IP and form', async (t) => {
+  const seg = segment();
+  const prober = ArpProber.open('eth0', { binding: seg.binding });
+  t.teardown(() => prober.close());
+  for (let i = 0; i < 3; i++) t.equal((await prober.probe('10.0.0.2', { timeoutMs: 500 })).status, 'answered');
+  t.equal((await prober.probe('10.0.0.2', { timeoutMs: 500, source: 'request', senderIp: '10.0.0.1' })).status, 'answered');
+  const p = seg.sentPackets();
+  t.equal(p.length, 4);
+  t.ok(p.slice(0, 3).every((x) => isProbe(x) && x.targetIp === '10.0.0.2'), 'three identical RFC 5227 probes');
+  t.equal(p[3]!.senderIp, '10.0.0.1', 'a request is another frame, from its sender IP');
+  t.equal(p[3]!.targetIp, '10.0.0.2');
+});

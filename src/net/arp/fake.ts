@@ -34,6 +34,8 @@ class FakeSocket implements NativeArpSocket {
   closed = false;
   onFrame?: (frame: Buffer, at: bigint) => void;
   onError?: (err: Error) => void;
+  /** Frames "in the kernel's queue": delivered by the next loop turn or by drainNow(). */
+  readonly queue: { frame: Buffer; at: bigint }[] = [];
 
   constructor(readonly seg: FakeArpSegment, readonly ifname: string, ifindex: number, mac: Buffer) {
     this.ifindex = ifindex;
@@ -53,6 +55,20 @@ class FakeSocket implements NativeArpSocket {
     if (this.closed) throw nativeError('EBADF', 'uv_poll_start');
     this.onFrame = onFrame;
     this.onError = onError;
+  }
+
+  /** Deliver what is queued (the poll phase, or drainNow). */
+  flush(): number {
+    let n = 0;
+    for (let q = this.queue.shift(); q && !this.closed; q = this.queue.shift()) {
+      n++;
+      this.onFrame?.(q.frame, q.at);
+    }
+    return n;
+  }
+
+  drainNow(): number {
+    return this.closed || !this.onFrame ? 0 : this.flush();
   }
 
   /** Multicast MACs joined with membership() (the fake delivers every frame regardless). */
@@ -130,14 +146,22 @@ export class FakeArpSegment {
     return this;
   }
 
-  /** Deliver `frame` to every open socket on `ifname` after `delayMs` (0: next turn of the loop). */
+  /**
+   * Deliver `frame` to every open socket on `ifname` after `delayMs`. With 0
+   * it is queued at once, as the kernel queues an answer within the send
+   * that caused it: a socket's drainNow() hands it over synchronously, else
+   * the next turn of the loop does.
+   */
   inject(ifname: string, frame: Buffer, delayMs = 0): void {
-    const deliver = (): void => {
+    const deliver = (now: boolean): void => {
       const at = this.binding.monotonicNs();
-      for (const s of [...this.sockets]) if (s.ifname === ifname && !s.closed) s.onFrame?.(Buffer.from(frame), at);
+      const to = [...this.sockets].filter((s) => s.ifname === ifname && !s.closed);
+      for (const s of to) s.queue.push({ frame: Buffer.from(frame), at });
+      const flush = () => { for (const s of to) s.flush(); };
+      if (now) flush(); else setImmediate(flush);
     };
-    if (delayMs > 0) setTimeout(deliver, delayMs);
-    else setImmediate(deliver);
+    if (delayMs > 0) setTimeout(() => deliver(true), delayMs);
+    else deliver(false);
   }
 
   /**

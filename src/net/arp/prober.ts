@@ -246,13 +246,23 @@ class Endpoint {
     }
   }
 
+  /**
+   * Whether a plain waiter (no conflicts) on `ip` leaves the filter as it is:
+   * a pinned IP passes already (its every frame, or its replies), so the
+   * probe that runs at every check costs no rebuild of the filter's key.
+   */
+  private pinned(ip: string): boolean {
+    for (const p of this.pins) if (p.senders?.includes(ip) || p.replySenders?.includes(ip)) return true;
+    return false;
+  }
+
   watch(ip: string, w: Waiter): void {
     let set = this.waiters.get(ip);
     const fresh = !set || (w.conflicts && ![...set].some((x) => x.conflicts));
     if (!set) this.waiters.set(ip, (set = new Set()));
     set.add(w);
     // The filter must pass the answer before the probe goes out.
-    if (fresh) this.refilter();
+    if (fresh && (w.conflicts || !this.pinned(ip))) this.refilter();
   }
 
   unwatch(ip: string, w: Waiter): void {
@@ -260,7 +270,7 @@ class Endpoint {
     if (!set) return;
     set.delete(w);
     if (set.size === 0) this.waiters.delete(ip);
-    if (set.size === 0 || w.conflicts) this.refilter();
+    if (w.conflicts || (set.size === 0 && !this.pinned(ip))) this.refilter();
   }
 
   private dispatch(p: ArpPacket, at: bigint): void {
@@ -408,6 +418,13 @@ export class ArpProber {
   /** Release listeners of this prober, re-attached to a reopened socket. */
   private readonly releaseListeners: { ip: string; cb: (mac: string) => void }[] = [];
   private myPin: Pin | undefined;
+  /**
+   * Probe frames built before, by what they are made of (form, IP, sender
+   * IP, MAC): the daemon sends the same frame at every check, and building
+   * one (parsing the MAC and addresses) was the largest part of a probe's
+   * JavaScript. The socket copies a frame at send, so one Buffer serves all.
+   */
+  private readonly frames = new Map<string, Buffer>();
 
   /**
    * Open (or join) the shared socket on `iface` in the calling thread's
@@ -546,13 +563,16 @@ export class ArpProber {
     try {
       ep = this.endpoint();
       senderMac = ep.socket.mac;
-      if (source === 'request') {
-        const senderIp = opts.senderIp ?? this.senderIp();
-        if (!senderIp) throw new VigilError('ENOADDR', `no IPv4 address on '${this.iface}' to send an ARP request from (give a sender IP or use an RFC 5227 probe)`);
-        frame = buildRequest({ senderMac: ep.socket.macBytes, senderIp, targetIp: ip });
-      } else {
-        frame = buildProbe({ senderMac: ep.socket.macBytes, targetIp: ip });
+      const senderIp = source === 'request' ? opts.senderIp ?? this.senderIp() : '';
+      if (senderIp === undefined) throw new VigilError('ENOADDR', `no IPv4 address on '${this.iface}' to send an ARP request from (give a sender IP or use an RFC 5227 probe)`);
+      const key = `${senderMac}/${senderIp}/${ip}`;
+      let built = this.frames.get(key);
+      if (!built) {
+        built = source === 'request' ? buildRequest({ senderMac: ep.socket.macBytes, senderIp, targetIp: ip }) : buildProbe({ senderMac: ep.socket.macBytes, targetIp: ip });
+        if (this.frames.size >= 64) this.frames.clear(); // a bound, for a caller probing ever new IPs
+        this.frames.set(key, built);
       }
+      frame = built;
     } catch (e) {
       const error = e instanceof VigilError ? e : new VigilError('EUNKNOWN', String(e));
       return Promise.resolve({ status: 'error', error, ...base(0) });
@@ -568,11 +588,14 @@ export class ArpProber {
       let allSent = false;
       let finished = false;
 
+      let stopDeadline: (() => void) | undefined;
       const finish = (r: ProbeResult): void => {
         if (finished) return;
         finished = true;
         for (const t of timers) clearTimeout(t);
         timers.clear();
+        stopDeadline?.();
+        stopDeadline = undefined;
         ep.unwatch(ip, waiter);
         this.cancels.delete(cancel);
         resolve(r);
@@ -617,6 +640,11 @@ export class ArpProber {
           }
           lastSendNs = sentAtNs;
           sent++;
+          // An answer that came back within the send is taken now, before a
+          // timer is armed for it: a cleared Node timer still wakes the
+          // process at its due time, so this saves a wake-up per probe.
+          socket.drainNow();
+          if (finished) return;
           if (sent < o.count) {
             const t = setTimeout(() => {
               timers.delete(t);
@@ -629,16 +657,16 @@ export class ArpProber {
               finish(answered());
               return;
             }
-            const t = setTimeout(() => {
-              timers.delete(t);
+            // On the socket's timer: cleared at the answer, it does not wake us later.
+            stopDeadline = socket.after(o.timeoutMs, () => {
+              stopDeadline = undefined;
               // Silence is declared only after one more poll phase: libuv runs
               // timers before I/O, so after a stall of this process (a saturated
               // core) the timeout fires while the answer already waits in the
               // socket. setImmediate runs after the poll phase has drained it,
               // and the answer's kernel receive time decides, not our lateness.
               setImmediate(() => finish(replies.length > 0 ? answered() : { status: 'silent', answered: false, ...base(sent) }));
-            }, o.timeoutMs);
-            timers.add(t);
+            });
           }
         }, timers);
       };

@@ -69,6 +69,8 @@ export class ArpSocket extends EventEmitter<ArpSocketEvents> {
   private readonly sock: NativeArpSocket;
   private readonly binding: ArpBinding;
   private isClosed = false;
+  /** The one callback waiting on the native timer ({@link after}). */
+  private timerEntry: { cb: () => void } | undefined;
 
   /**
    * Open and start receiving at once. Throws a {@link VigilError}: code
@@ -93,7 +95,7 @@ export class ArpSocket extends EventEmitter<ArpSocketEvents> {
     this.macBytes = Buffer.from(this.sock.mac);
     this.mac = formatMac(this.macBytes);
     try {
-      this.sock.start((frame, at) => this.onFrame(frame, at), (err) => this.onError(err));
+      this.sock.start((frame, at) => this.onFrame(frame, at), (err) => this.onError(err), () => this.onTimer());
     } catch (e) {
       this.sock.close();
       throw fromNative(e, `ARP socket on '${ifname}'`);
@@ -128,6 +130,45 @@ export class ArpSocket extends EventEmitter<ArpSocketEvents> {
   }
 
   /**
+   * Deliver the frames already queued in the kernel now, synchronously, as
+   * `'frame'` events (the same ones the next poll phase would emit, with
+   * their receive timestamps), and return how many. A prober calls it right
+   * after a send: an answer that came back within the send (the peer's
+   * kernel answers on the same host, a fast LAN) then settles the probe
+   * before it arms a timeout timer, which Node would wake up for even
+   * after it was cleared. A throw from a listener propagates.
+   */
+  drainNow(): number {
+    if (this.isClosed) return 0;
+    return this.sock.drainNow?.() ?? 0;
+  }
+
+  /**
+   * Call `cb` once after `ms` unless the returned function is called first.
+   * On the socket's native timer when the binding has one and it is free:
+   * Node wakes the process for a cleared setTimeout at its due time anyway
+   * (its one libuv timer is re-armed lazily), and a probe's timeout is
+   * cleared at nearly every answer; a disarmed native timer never wakes it.
+   * Otherwise (a second deadline at once, a binding without the timer) a
+   * plain setTimeout. A deadline still pending when the socket closes is
+   * dropped: its probe has been failed or cancelled by then.
+   */
+  after(ms: number, cb: () => void): () => void {
+    if (!this.isClosed && !this.timerEntry && this.sock.armTimer && this.sock.disarmTimer) {
+      const entry = { cb };
+      this.sock.armTimer(ms);
+      this.timerEntry = entry;
+      return () => {
+        if (this.timerEntry !== entry) return;
+        this.timerEntry = undefined;
+        if (!this.isClosed) this.sock.disarmTimer?.();
+      };
+    }
+    const t = setTimeout(cb, ms);
+    return () => clearTimeout(t);
+  }
+
+  /**
    * Replace the kernel filter (see filter.ts): frames it drops never reach
    * JavaScript. Atomic; a program the kernel refuses throws and leaves the
    * old one in place.
@@ -158,6 +199,12 @@ export class ArpSocket extends EventEmitter<ArpSocketEvents> {
       return;
     }
     this.emit('frame', p, receivedAtNs);
+  }
+
+  private onTimer(): void {
+    const e = this.timerEntry;
+    this.timerEntry = undefined;
+    if (!this.isClosed) e?.cb();
   }
 
   private onError(err: Error): void {
