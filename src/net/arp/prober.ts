@@ -10,8 +10,9 @@
  * - All probers on one interface in one network namespace share ONE socket,
  *   reference-counted and closed when its last user is done. Replies are
  *   dispatched by IP to the probes waiting for them.
- * - Round-trip times come from the native receive timestamp minus the send
- *   time, both CLOCK_MONOTONIC, so they do not include event-loop delay.
+ * - Round-trip times are the native layer's read time of the answer minus
+ *   the send time, both CLOCK_MONOTONIC: no JavaScript or event-loop work is
+ *   in them, but a stall of the whole process before the read is.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';

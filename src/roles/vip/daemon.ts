@@ -58,7 +58,15 @@ export function createVipRunner(initial: VigilConfig, { notifier }: RoleContext)
         gate = resolveNeighbours(c.neighbours, c.interface, own, c.neighbours !== undefined ? undefined : readRouteTable());
         log.info({ neighbours: gate.ips, source: gate.source }, `neighbour gate: ${gate.note}`);
       };
+      // The carrier as the event socket last reported it. While events flow, a
+      // silent probe (every master check's conflict probe is one) needs no netlink
+      // round trip: a carrier change is queued on the event socket the moment it
+      // happens, and the prober declares silence only after a poll phase has read
+      // that socket, so the event is in before the answer to this question is used.
+      // Undefined (none yet, events lost, the socket failed, the link removed): ask the kernel.
+      let known: boolean | undefined;
       const carrier = async () => {
+        if (known !== undefined) return known;
         const l = await links.link(cfg.vip!.interface);
         return l ? l.up && l.carrier : undefined;
       };
@@ -78,25 +86,33 @@ export function createVipRunner(initial: VigilConfig, { notifier }: RoleContext)
       const watchLinks = (r: VipRunner) => {
         let last: boolean | undefined;
         let rereading = false;
-        const feed = (up: boolean) => { if (up !== last) { last = up; r.linkChanged(up); } };
+        // live: the event socket still delivers (after it failed, nothing may be cached).
+        let live = true;
+        const feed = (up: boolean) => { if (live) known = up; if (up !== last) { last = up; r.linkChanged(up); } };
         const reread = () => carrier().then((up) => { if (up !== undefined) feed(up); },
           (e) => log.warn({ err: errorMessage(e) }, 'could not read the carrier'));
         links.subscribe((ev) => {
           const ifname = cfg.vip!.interface;
           if (ev.kind === 'link') {
-            if (ev.link.name === ifname && !ev.removed) feed(ev.link.up && ev.link.carrier);
+            if (ev.link.name === ifname) {
+              if (!ev.removed) feed(ev.link.up && ev.link.carrier);
+              else known = undefined;
+            }
           } else if (ev.removed && cfg.vip!.backend === 'netlink' && ev.address.ifname === ifname) {
             r.addressRemoved({ address: ev.address.address, prefix: ev.address.prefix });
           }
         }, (e) => {
           if (e.code === 'EOVERFLOW') {
             // Coalesced: a storm overruns many drains in a row; one re-read at a time covers them.
+            known = undefined;
             if (rereading) return;
             rereading = true;
             log.info('link/address events were lost (event queue overran): re-reading the carrier and the addresses');
             void reread().finally(() => { rereading = false; });
             r.resync();
           } else {
+            live = false;
+            known = undefined;
             log.warn({ err: e.message }, 'link/address events unavailable: carrier is read at each silent probe, addresses at each master check');
           }
         });

@@ -14,8 +14,10 @@
  *   process that may be descheduled;
  * - the ceiling is the configured `probe_timeout`, also used before any
  *   answer has been heard (a slave started beside a dead master);
- * - round trips come from the kernel's receive timestamp minus the send
- *   time, so a stall of our own process never inflates (or shrinks) them.
+ * - round trips are the time the native layer read the answer (before any
+ *   JavaScript runs; right after the send when the answer is already
+ *   queued) minus the send time: a stall of our own process can only
+ *   lengthen a sample, which raises the timeout, the safe direction.
  *
  * The rule that keeps a stalled slave from a false takeover is the
  * prober's, not this file's: silence is declared only after the socket has
