@@ -46,7 +46,7 @@ import { createLab, type Lab, type LabHost } from '../test/support/lab';
 import { scratchDir } from '../test/support/vigil';
 import { startClient, nowNs, nsToMs, type ArpClient } from './lib/client';
 import {
-  ALL_CONFIGS, KNOWN_CONFIGS, findKeepalived, keepalivedVersion, label, slug, soleMaster, startPair,
+  ALL_CONFIGS, KNOWN_CONFIGS, findKeepalived, keepalivedVersion, label, slug, startPair,
   type HaConfig, type HaNode, type RoleEvent,
 } from './lib/ha';
 import { measureWire, type WireRate } from './lib/wire';
@@ -59,7 +59,7 @@ import { useUnitEnvironment } from './lib/unit-env';
 let unitEnvironment: { NODE_OPTIONS: string; VIGIL_V8_FLAGS: string } | undefined;
 import { parseBenchArgs, numberOption, requireRoot, progress, sleep, pollUntil, r1 } from './lib/common';
 import { writeTimelineSvg, type Timeline } from './svg';
-import { healStats, waitStable, PROBE_PERIOD_MS, STABLE_MS } from './lib/settle';
+import { healStats, settledAfterHeal, waitStable, PROBE_PERIOD_MS, SETTLE_TIMEOUT_MS, STABLE_MS } from './lib/settle';
 import { describeShortCut, plannedCutMs, runShortCut, summarizeShortCut, type ShortCutSummary, type ShortCutTrial } from './lib/short-cut';
 
 export { healStats };
@@ -71,7 +71,6 @@ export type FaultKind = (typeof FAULTS)[number];
 
 /** Give up on a takeover (or a settle) after this. */
 const TAKEOVER_TIMEOUT_MS = 30_000;
-const SETTLE_TIMEOUT_MS = 30_000;
 
 /** One fault and what the client saw. */
 export interface Trial {
@@ -229,13 +228,7 @@ async function runTrial(cfg: HaConfig, nodes: HaNode[], client: ArpClient, bridg
     master.start();
     healNs = nowNs();
   }
-  const settled = await pollUntil(() => {
-    if (nsToMs(nowNs() - healNs) < STABLE_MS) return undefined;
-    const m = soleMaster(nodes);
-    if (!m) return undefined;
-    const h = healStats(client.answers, healNs);
-    return h.mac === m.host.mac && h.stretchMs >= STABLE_MS ? { m, h } : undefined;
-  }, SETTLE_TIMEOUT_MS, 20);
+  const settled = await settledAfterHeal(nodes, client, healNs);
   if (!settled) {
     const h = healStats(client.answers, healNs);
     trial.error = `${trial.error ? `${trial.error}; ` : ''}not settled within ${SETTLE_TIMEOUT_MS} ms of the heal `

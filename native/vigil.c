@@ -426,10 +426,15 @@ static napi_value arp_arm_timer(napi_env env, napi_callback_info info) {
     t->data = s;
     s->timer = t;
   }
-  /* Whole milliseconds, rounded up: never earlier than asked (Node truncates a fraction). */
+  /* Never earlier than asked. libuv counts from the loop's cached "now",
+   * taken when this loop iteration began: after a long iteration (a busy or
+   * stalled process) that is many ms old and the timer would fire that much
+   * early, shortening a probe's timeout. So refresh it first, round the wait
+   * up to whole ms, and add 1 ms for the truncation of "now" to whole ms. */
+  uv_update_time(s->timer->loop);
   uint64_t whole = (uint64_t)ms;
   if ((double)whole < ms) whole++;
-  int rc = uv_timer_start(s->timer, arp_on_timer, whole, 0);
+  int rc = uv_timer_start(s->timer, arp_on_timer, whole + 1, 0);
   if (rc < 0) return throw_errno(env, -rc, "uv_timer_start");
   return NULL;
 }

@@ -112,3 +112,20 @@ export function dualWindow(answers: readonly Answer[], healNs: bigint): { ms: nu
   }
   return { ms: lastNs === undefined ? 0 : Math.max(0, nsToMs(lastNs - healNs)), probes };
 }
+
+/** How long a pair may take to settle after a fault or a heal before the trial is an error. */
+export const SETTLE_TIMEOUT_MS = 30_000;
+
+/**
+ * Wait until, at least STABLE_MS after the heal, one node is master and the
+ * client's last stretch of answers (that long) came from its MAC alone.
+ */
+export function settledAfterHeal(nodes: HaNode[], client: ArpClient, healNs: bigint): Promise<{ m: HaNode; h: ReturnType<typeof healStats> } | undefined> {
+  return pollUntil(() => {
+    if (nsToMs(nowNs() - healNs) < STABLE_MS) return undefined;
+    const m = soleMaster(nodes);
+    if (!m) return undefined;
+    const h = healStats(client.answers, healNs);
+    return h.mac === m.host.mac && h.stretchMs >= STABLE_MS ? { m, h } : undefined;
+  }, SETTLE_TIMEOUT_MS, 20);
+}

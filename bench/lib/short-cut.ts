@@ -13,13 +13,12 @@
  * detection cycle. The trial records when a takeover happened anyway.
  */
 import { nowNs, nsToMs, type ArpClient } from './client';
-import { label, soleMaster, type HaConfig, type HaNode } from './ha';
+import { label, type HaConfig, type HaNode } from './ha';
 import { type NsWatch } from './nswatch';
 import { median, reportedPercentile } from './stats';
-import { pollUntil, r1, sleep } from './common';
-import { dualWindow, healStats, STABLE_MS, waitStable } from './settle';
+import { r1, sleep } from './common';
+import { dualWindow, settledAfterHeal, SETTLE_TIMEOUT_MS, waitStable } from './settle';
 
-const SETTLE_TIMEOUT_MS = 30_000;
 
 /** One short cut and what the client saw after the heal. */
 export interface ShortCutTrial {
@@ -94,13 +93,7 @@ export async function runShortCut(cfg: HaConfig, nodes: HaNode[], client: ArpCli
   trial.cut_ms = r1(nsToMs(healNs - faultNs));
   const early = client.firstFrom(other.host.mac, faultNs);
   trial.took_over_during_cut = !!early && early.atNs < healNs;
-  const settled = await pollUntil(() => {
-    if (nsToMs(nowNs() - healNs) < STABLE_MS) return undefined;
-    const m = soleMaster(nodes);
-    if (!m) return undefined;
-    const h = healStats(client.answers, healNs);
-    return h.mac === m.host.mac && h.stretchMs >= STABLE_MS ? { m, h } : undefined;
-  }, SETTLE_TIMEOUT_MS, 20);
+  const settled = await settledAfterHeal(nodes, client, healNs);
   if (!settled) {
     return { ...trial, error: `not settled within ${SETTLE_TIMEOUT_MS} ms of the heal (roles ${nodes.map((n) => `${n.host.name}=${n.role}`).join(' ')})` };
   }

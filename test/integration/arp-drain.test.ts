@@ -94,7 +94,7 @@ if (!skipUnlessRoot(t)) {
     const t1 = performance.now();
     const silent = await pa.probe(lab.freeIp(23), { timeoutMs: 50 });
     t.equal(silent.status, 'silent');
-    t.ok(performance.now() - t1 >= 49, 'silent only at its timeout');
+    t.ok(performance.now() - t1 >= 50, 'silent only at its timeout');
   });
 }
 
@@ -112,7 +112,7 @@ if (!skipUnlessRoot(t)) {
     s.after(10, () => { fired.push('fallback'); at.fallback = performance.now() - t0; }); // the native timer is taken
     await new Promise((r) => setTimeout(r, 30 + SLACK_MS / 10));
     t.same(fired, ['fallback', 'native'], 'both fired once, in due order');
-    t.ok(at.native! >= 29, `native fired at ${at.native?.toFixed(1)} ms, not before 30 (loop-time granularity: 1 ms)`);
+    t.ok(at.native! >= 30, `native fired at ${at.native?.toFixed(1)} ms, not before 30 (the loop's time is refreshed before arming)`);
     const cancel = s.after(20, () => fired.push('cancelled'));
     cancel();
     cancel(); // idempotent

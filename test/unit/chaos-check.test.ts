@@ -32,6 +32,6 @@ t.test('bounds follow the timing the nodes run with', async (t) => {
   t.equal(d.ipFileMs, 5000 + 2000 + SLACK_MS);
   t.equal(d.gapMs, d.takeoverMs + 10 + SLACK_MS);
   const a = boundsOf(VIGIL_AGGRESSIVE);
-  t.equal(a.takeoverMs, 200 + 3 * (50 + 50));
+  t.equal(a.takeoverMs, 200 + 3 * (0 + 50), 'aggressive: a burst (failure_check_interval 0), probe_timeout 50 ms as the ceiling');
   t.ok(a.gapMs < d.gapMs);
 });
