@@ -173,7 +173,8 @@ function pidAlive(pid: number, start: string): boolean {
 }
 
 /** Kill every process still inside namespace `ns` (synchronously). */
-function killNsPidsSync(ns: string): void {
+/** SIGKILL every process in namespace `ns` (a test's background process whose pid was lost, say). */
+export function killNsPidsSync(ns: string): void {
   const r = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8', timeout: 5000 });
   for (const p of (r.stdout ?? '').split(/\s+/).filter(Boolean)) {
     const pid = Number(p);

@@ -15,6 +15,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import { killNsPidsSync } from './lab';
 
 /** A site: its namespace and its address on each of its two links. */
 export interface Site {
@@ -57,7 +58,9 @@ export async function createSitesLab(): Promise<SitesLab> {
   const destroySync = () => {
     for (const c of children) { if (c.pid) { try { process.kill(-c.pid, 'SIGKILL'); } catch { /* gone */ } } }
     children.clear();
-    for (const n of created.splice(0)) spawnSync('ip', ['netns', 'del', n], { stdio: 'ignore', timeout: 5000 });
+    // Every process still in a site (a promote step's background service whose pid file a
+    // re-run step overwrote, say) dies with it: a deleted namespace lives on while one is inside.
+    for (const n of created.splice(0)) { killNsPidsSync(n); spawnSync('ip', ['netns', 'del', n], { stdio: 'ignore', timeout: 5000 }); }
     live.delete(destroySync);
   };
   live.add(destroySync);
