@@ -53,10 +53,8 @@ import { measureWire, type WireRate } from './lib/wire';
 import { watchBridge, type NsWatch } from './lib/nswatch';
 import { median, mean, reportedPercentile, percentileRule, bootstrapMedianRatioCi, excludesOne } from './lib/stats';
 import { writeResult, resultsDir } from './lib/results';
-import { useUnitEnvironment } from './lib/unit-env';
+import { useUnitEnvironment, vigilEnvironment } from './lib/unit-env';
 
-/** What the daemons were started with (set by main). */
-let unitEnvironment: { NODE_OPTIONS: string; VIGIL_V8_FLAGS: string } | undefined;
 import { parseBenchArgs, numberOption, requireRoot, progress, sleep, pollUntil, r1 } from './lib/common';
 import { writeTimelineSvg, type Timeline } from './svg';
 import { healStats, settledAfterHeal, waitStable, PROBE_PERIOD_MS, SETTLE_TIMEOUT_MS, STABLE_MS } from './lib/settle';
@@ -442,7 +440,7 @@ export async function runFailover(opts: FailoverOptions): Promise<FailoverResult
     family: opts.ipv6 ? 'ipv6' : 'ipv4',
     faults_per_kind: faults,
     keepalived: kaVersion ?? 'not installed',
-    vigil_environment: unitEnvironment ?? 'the bench process\'s own (not the unit\'s)',
+    vigil_environment: vigilEnvironment(),
     probe_period_ms: Object.fromEntries(results.map((r) => [label(r.cfg), r1(r.probePeriodMs)])),
     wire_at_rest: Object.fromEntries(results.map((r) => [label(r.cfg), r.wire])),
     svg: svgs,
@@ -498,7 +496,7 @@ async function main(): Promise<number> {
   }
   if (!requireRoot('bench/failover')) return 2;
   // vigil as the systemd unit runs it (its NODE_OPTIONS and VIGIL_V8_FLAGS).
-  unitEnvironment = useUnitEnvironment();
+  useUnitEnvironment();
   const only = typeof args.values.only === 'string' ? args.values.only.split(',').map((s) => s.trim()) : undefined;
   const configs = only ? KNOWN_CONFIGS.filter((c) => only.includes(label(c))) : undefined;
   if (only && configs!.length !== only.length) {

@@ -46,10 +46,8 @@ import { ALL_CONFIGS, findKeepalived, keepalivedVersion, label, soleMaster, star
 import { cpuOf, statusKb } from './lib/procstat';
 import { startForkCounter, type ForkCounter } from './lib/forks';
 import { writeResult } from './lib/results';
-import { useUnitEnvironment } from './lib/unit-env';
+import { useUnitEnvironment, vigilEnvironment } from './lib/unit-env';
 
-/** What the daemons were started with (set by main). */
-let unitEnvironment: { NODE_OPTIONS: string; VIGIL_V8_FLAGS: string } | undefined;
 import { parseBenchArgs, numberOption, requireRoot, progress, sleep, pollUntil } from './lib/common';
 
 const log = (msg: string) => progress('idle', msg);
@@ -313,7 +311,7 @@ export async function runIdle(opts: IdleOptions): Promise<Record<string, unknown
     busy_minutes: busyMinutes,
     busy_loops: Math.max(1, os.cpus().length - 1),
     keepalived: keepalivedVersion() ?? 'not installed',
-    vigil_environment: unitEnvironment ?? 'the bench process\'s own (not the unit\'s)',
+    vigil_environment: vigilEnvironment(),
     spawn_counting: forkError ? `unavailable: ${forkError}` : 'kernel process events connector (forks under each daemon)',
     concurrent_with_other_benches: opts.gate === true,
     side_by_side: opts.gate
@@ -355,7 +353,7 @@ async function main(): Promise<number> {
   }
   if (!requireRoot('bench/idle')) return 2;
   // vigil as the systemd unit runs it (its NODE_OPTIONS and VIGIL_V8_FLAGS).
-  unitEnvironment = useUnitEnvironment();
+  useUnitEnvironment();
   const doc = await runIdle({
     full: args.full,
     gate: args.values.gate === true,

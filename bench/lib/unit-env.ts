@@ -25,5 +25,13 @@ export function useUnitEnvironment(): { NODE_OPTIONS: string; VIGIL_V8_FLAGS: st
     if (v) process.env[k] = v;
     else delete process.env[k];
   }
+  inUse = env;
   return env;
+}
+
+let inUse: { NODE_OPTIONS: string; VIGIL_V8_FLAGS: string } | undefined;
+
+/** For a results file: what the daemons were started with. */
+export function vigilEnvironment(): { NODE_OPTIONS: string; VIGIL_V8_FLAGS: string } | string {
+  return inUse ?? 'the bench process\'s own (not the unit\'s)';
 }

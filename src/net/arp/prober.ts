@@ -665,7 +665,7 @@ export class ArpProber {
               // timers before I/O, so after a stall of this process (a saturated
               // core) the timeout fires while the answer already waits in the
               // socket. setImmediate runs after the poll phase has drained it,
-              // and the answer's kernel receive time decides, not our lateness.
+              // and the answer that is there counts, however late we read it.
               setImmediate(() => finish(replies.length > 0 ? answered() : { status: 'silent', answered: false, ...base(sent) }));
             });
           }

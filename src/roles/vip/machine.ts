@@ -427,13 +427,18 @@ function masterProbed(s: VipState, ev: Extract<VipEvent, { type: 'probed' }>, cf
  */
 export function carrierReleaseMs(cfg: VipMachineConfig): number {
   // A peer's learnt timeout may be as short as the floor: count with that.
-  const t = Math.min(cfg.probeTimeoutMs, cfg.probeTimeoutMinMs ?? cfg.probeTimeoutMs);
+  const t = probeTimeoutFloorMs(cfg);
   return Math.max(0, (cfg.takeOverAfter - 1) * (cfg.failureCheckIntervalMs + t) - t);
 }
 
 /** The timeout of the next probe: learnt from the round trip within [probe_timeout_min, probe_timeout]. */
 export function probeTimeoutFor(s: Pick<VipState, 'rtt'>, cfg: Pick<VipMachineConfig, 'probeTimeoutMs' | 'probeTimeoutMinMs'>): number {
-  return learntTimeoutMs(s.rtt, cfg.probeTimeoutMinMs ?? cfg.probeTimeoutMs, cfg.probeTimeoutMs);
+  return learntTimeoutMs(s.rtt, probeTimeoutFloorMs(cfg), cfg.probeTimeoutMs);
+}
+
+/** The shortest a probe may wait: probe_timeout_min, or probe_timeout when no floor is set or it is higher. */
+function probeTimeoutFloorMs(cfg: Pick<VipMachineConfig, 'probeTimeoutMs' | 'probeTimeoutMinMs'>): number {
+  return Math.min(cfg.probeTimeoutMs, cfg.probeTimeoutMinMs ?? cfg.probeTimeoutMs);
 }
 
 /** Check at once: the master reconciles and probes, the slave probes (after an in-flight probe if one is out). */
