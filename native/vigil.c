@@ -39,6 +39,7 @@
 #include <uv.h>
 
 #include "vigil.h"
+#include "arp.h"
 
 /* ---- N-API plumbing ---------------------------------------------------- */
 
@@ -128,25 +129,7 @@ uint64_t monotonic_ns(void) {
 
 /* ---- ARP socket ---------------------------------------------------------- */
 
-#define ARP_MAX_FRAME 2048
-#define ARP_DEFAULT_DRAIN 32
-#define EINTR_RETRIES 8
-
-typedef struct arp_sock {
-  int fd;
-  int ifindex;
-  unsigned char mac[6];
-  unsigned drain;
-  bool closed;
-  napi_env env;
-  uv_poll_t *poll;          /* owned by libuv once started; freed in its close callback */
-  napi_ref self;            /* strong while polling, so GC cannot take a live socket */
-  napi_ref on_frame;
-  napi_ref on_error;
-  napi_ref on_timer;        /* start()'s optional third callback, for armTimer() */
-  uv_timer_t *timer;        /* created at the first armTimer(); freed in its close callback */
-  napi_async_context actx; /* so callbacks run through MakeCallback (microtasks drain) */
-} arp_sock;
+/* arp_sock and the constants it uses: arp.h (shared with arpwatch.c). */
 
 /*
  * Classic BPF: drop our own transmissions (PACKET_OUTGOING, seen on a packet
@@ -164,20 +147,21 @@ static struct sock_filter arp_filter_code[] = {
     BPF_STMT(BPF_RET | BPF_K, 0xffff),
 };
 
-static void on_poll_closed(uv_handle_t *h) { free(h); }
+void arp_handle_free(uv_handle_t *h) { free(h); }
 
 /* Stop polling, close the fd, drop the JS references. Idempotent. */
 static void arp_close(arp_sock *s) {
   if (s->closed) return;
   s->closed = true;
+  arp_watch_close(s);
   if (s->poll) {
     uv_poll_stop(s->poll);
-    uv_close((uv_handle_t *)s->poll, on_poll_closed);
+    uv_close((uv_handle_t *)s->poll, arp_handle_free);
     s->poll = NULL;
   }
   if (s->timer) {
     uv_timer_stop(s->timer);
-    uv_close((uv_handle_t *)s->timer, on_poll_closed);
+    uv_close((uv_handle_t *)s->timer, arp_handle_free);
     s->timer = NULL;
   }
   if (s->fd >= 0) {
@@ -200,7 +184,7 @@ static void arp_finalize(napi_env env, void *data, void *hint) {
 }
 
 /* Call a stored JS callback through MakeCallback; surface a throw as uncaught. */
-static void arp_call(arp_sock *s, napi_ref fn_ref, size_t argc, napi_value *argv) {
+void arp_call(arp_sock *s, napi_ref fn_ref, size_t argc, napi_value *argv) {
   napi_env env = s->env;
   napi_value fn, recv, result;
   if (!fn_ref) return;
@@ -240,7 +224,7 @@ static void arp_report_error(arp_sock *s, int err, const char *syscall) {
  * true, JavaScript is on the stack) as a plain call whose throw propagates
  * to the caller. Returns the frames delivered.
  */
-static unsigned arp_read_frames(arp_sock *s, bool sync) {
+unsigned arp_read_frames(arp_sock *s, bool sync) {
   unsigned char buf[ARP_MAX_FRAME];
   unsigned delivered = 0;
   /* Bounded drain: at most s->drain frames, then yield to the loop. */
@@ -261,6 +245,8 @@ static unsigned arp_read_frames(arp_sock *s, bool sync) {
     uint64_t at = monotonic_ns();
     if (from.sll_pkttype == PACKET_OUTGOING) continue; /* belt and braces with the filter */
     size_t len = (size_t)r > sizeof buf ? sizeof buf : (size_t)r;
+    /* The answer a native probe loop waits for ends there (arpwatch.c). */
+    if (s->watch && arp_watch_take(s, buf, len, at)) continue;
     napi_handle_scope inner;
     if (napi_open_handle_scope(s->env, &inner) != napi_ok) break;
     napi_value argv[2];
@@ -305,7 +291,7 @@ static void arp_on_readable(uv_poll_t *h, int status, int events) {
   napi_close_handle_scope(s->env, scope);
 }
 
-static arp_sock *unwrap_sock(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
+arp_sock *arp_unwrap(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
   napi_value self;
   void *data = NULL;
   if (napi_get_cb_info(env, info, argc, argv, &self, NULL) != napi_ok) {
@@ -322,7 +308,7 @@ static arp_sock *unwrap_sock(napi_env env, napi_callback_info info, size_t *argc
 static napi_value arp_send(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  arp_sock *s = unwrap_sock(env, info, &argc, argv);
+  arp_sock *s = arp_unwrap(env, info, &argc, argv);
   if (!s) return NULL;
   if (s->closed) return throw_errno(env, EBADF, "send");
   bool is_buf = false;
@@ -373,7 +359,7 @@ static napi_value arp_start(napi_env env, napi_callback_info info) {
   p->data = s;
   rc = uv_poll_start(p, UV_READABLE, arp_on_readable);
   if (rc < 0) {
-    uv_close((uv_handle_t *)p, on_poll_closed);
+    uv_close((uv_handle_t *)p, arp_handle_free);
     return throw_errno(env, -rc, "uv_poll_start");
   }
   s->poll = p;
@@ -385,6 +371,18 @@ static napi_value arp_start(napi_env env, napi_callback_info info) {
   if (t2 == napi_function) NAPI_CALL(env, napi_create_reference(env, argv[2], 1, &s->on_timer));
   NAPI_CALL(env, napi_create_reference(env, self, 1, &s->self));
   return NULL;
+}
+
+/* Never earlier than asked. libuv counts from the loop's cached "now",
+ * taken when this loop iteration began: after a long iteration (a busy or
+ * stalled process) that is many ms old and the timer would fire that much
+ * early, shortening a probe's timeout. So refresh it first, round the wait
+ * up to whole ms, and add 1 ms for the truncation of "now" to whole ms. */
+int arp_timer_start(uv_timer_t *t, uv_timer_cb cb, double ms) {
+  uv_update_time(t->loop);
+  uint64_t whole = (uint64_t)ms;
+  if ((double)whole < ms) whole++;
+  return uv_timer_start(t, cb, whole + 1, 0);
 }
 
 static void arp_on_timer(uv_timer_t *t) {
@@ -406,7 +404,7 @@ static void arp_on_timer(uv_timer_t *t) {
 static napi_value arp_arm_timer(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  arp_sock *s = unwrap_sock(env, info, &argc, argv);
+  arp_sock *s = arp_unwrap(env, info, &argc, argv);
   if (!s) return NULL;
   if (s->closed) return throw_errno(env, EBADF, "uv_timer_start");
   if (!s->on_timer) return throw_type(env, "armTimer needs start()'s onTimer callback");
@@ -426,22 +424,14 @@ static napi_value arp_arm_timer(napi_env env, napi_callback_info info) {
     t->data = s;
     s->timer = t;
   }
-  /* Never earlier than asked. libuv counts from the loop's cached "now",
-   * taken when this loop iteration began: after a long iteration (a busy or
-   * stalled process) that is many ms old and the timer would fire that much
-   * early, shortening a probe's timeout. So refresh it first, round the wait
-   * up to whole ms, and add 1 ms for the truncation of "now" to whole ms. */
-  uv_update_time(s->timer->loop);
-  uint64_t whole = (uint64_t)ms;
-  if ((double)whole < ms) whole++;
-  int rc = uv_timer_start(s->timer, arp_on_timer, whole + 1, 0);
+  int rc = arp_timer_start(s->timer, arp_on_timer, ms);
   if (rc < 0) return throw_errno(env, -rc, "uv_timer_start");
   return NULL;
 }
 
 static napi_value arp_disarm_timer(napi_env env, napi_callback_info info) {
   size_t argc = 0;
-  arp_sock *s = unwrap_sock(env, info, &argc, NULL);
+  arp_sock *s = arp_unwrap(env, info, &argc, NULL);
   if (!s) return NULL;
   if (s->timer) uv_timer_stop(s->timer);
   return NULL;
@@ -457,7 +447,7 @@ static napi_value arp_disarm_timer(napi_env env, napi_callback_info info) {
 static napi_value arp_set_filter(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  arp_sock *s = unwrap_sock(env, info, &argc, argv);
+  arp_sock *s = arp_unwrap(env, info, &argc, argv);
   if (!s) return NULL;
   if (s->closed) return throw_errno(env, EBADF, "setsockopt(SO_ATTACH_FILTER)");
   bool is_buf = false;
@@ -484,7 +474,7 @@ static napi_value arp_set_filter(napi_env env, napi_callback_info info) {
 static napi_value arp_membership(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  arp_sock *s = unwrap_sock(env, info, &argc, argv);
+  arp_sock *s = arp_unwrap(env, info, &argc, argv);
   if (!s) return NULL;
   if (argc < 2) return throw_type(env, "membership(mac, join) needs a 6-byte Buffer and a boolean");
   if (s->closed) return throw_errno(env, EBADF, "setsockopt(PACKET_ADD_MEMBERSHIP)");
@@ -519,7 +509,7 @@ static napi_value arp_membership(napi_env env, napi_callback_info info) {
  */
 static napi_value arp_drain_now(napi_env env, napi_callback_info info) {
   size_t argc = 0;
-  arp_sock *s = unwrap_sock(env, info, &argc, NULL);
+  arp_sock *s = arp_unwrap(env, info, &argc, NULL);
   if (!s) return NULL;
   unsigned n = 0;
   if (!s->closed && s->poll) n = arp_read_frames(s, true);
@@ -530,7 +520,7 @@ static napi_value arp_drain_now(napi_env env, napi_callback_info info) {
 
 static napi_value arp_close_js(napi_env env, napi_callback_info info) {
   size_t argc = 0;
-  arp_sock *s = unwrap_sock(env, info, &argc, NULL);
+  arp_sock *s = arp_unwrap(env, info, &argc, NULL);
   if (!s) return NULL;
   arp_close(s);
   return NULL;
@@ -538,7 +528,7 @@ static napi_value arp_close_js(napi_env env, napi_callback_info info) {
 
 static napi_value arp_closed_get(napi_env env, napi_callback_info info) {
   size_t argc = 0;
-  arp_sock *s = unwrap_sock(env, info, &argc, NULL);
+  arp_sock *s = arp_unwrap(env, info, &argc, NULL);
   if (!s) return NULL;
   napi_value out;
   NAPI_CALL(env, napi_get_boolean(env, s->closed, &out));
@@ -616,7 +606,7 @@ static napi_value open_arp_socket(napi_env env, napi_callback_info info) {
   s->drain = (unsigned)drain;
   s->env = env;
 
-  napi_value obj, jidx, jmac, fsend, fstart, fclose, ffilter, fmember, fdrain, farm, fdisarm;
+  napi_value obj, jidx, jmac, fsend, fstart, fclose, ffilter, fmember, fdrain, farm, fdisarm, fwatch, funwatch, fwstate;
   if (napi_create_object(env, &obj) != napi_ok || napi_wrap(env, obj, s, arp_finalize, NULL, NULL) != napi_ok) {
     close(fd);
     free(s);
@@ -635,12 +625,18 @@ static napi_value open_arp_socket(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_create_function(env, "drainNow", NAPI_AUTO_LENGTH, arp_drain_now, NULL, &fdrain));
   NAPI_CALL(env, napi_create_function(env, "armTimer", NAPI_AUTO_LENGTH, arp_arm_timer, NULL, &farm));
   NAPI_CALL(env, napi_create_function(env, "disarmTimer", NAPI_AUTO_LENGTH, arp_disarm_timer, NULL, &fdisarm));
+  NAPI_CALL(env, napi_create_function(env, "watch", NAPI_AUTO_LENGTH, arp_watch_js, NULL, &fwatch));
+  NAPI_CALL(env, napi_create_function(env, "unwatch", NAPI_AUTO_LENGTH, arp_unwatch_js, NULL, &funwatch));
+  NAPI_CALL(env, napi_create_function(env, "watchState", NAPI_AUTO_LENGTH, arp_watch_state_js, NULL, &fwstate));
   napi_property_descriptor props[] = {
       {"setFilter", NULL, NULL, NULL, NULL, ffilter, napi_default, NULL},
       {"membership", NULL, NULL, NULL, NULL, fmember, napi_default, NULL},
       {"drainNow", NULL, NULL, NULL, NULL, fdrain, napi_default, NULL},
       {"armTimer", NULL, NULL, NULL, NULL, farm, napi_default, NULL},
       {"disarmTimer", NULL, NULL, NULL, NULL, fdisarm, napi_default, NULL},
+      {"watch", NULL, NULL, NULL, NULL, fwatch, napi_default, NULL},
+      {"unwatch", NULL, NULL, NULL, NULL, funwatch, napi_default, NULL},
+      {"watchState", NULL, NULL, NULL, NULL, fwstate, napi_default, NULL},
       {"ifindex", NULL, NULL, NULL, NULL, jidx, napi_enumerable, NULL},
       {"mac", NULL, NULL, NULL, NULL, jmac, napi_enumerable, NULL},
       {"send", NULL, NULL, NULL, NULL, fsend, napi_default, NULL},

@@ -52,8 +52,41 @@ export interface NativeArpSocket {
    * PACKET_DROP_MEMBERSHIP, PACKET_MR_MULTICAST). Held until the fd closes.
    */
   membership(mac: Buffer, join: boolean): void;
+  /**
+   * The native steady-state probe loop (native/arpwatch.c): each round waits
+   * `everyMs`, sends `frame`, and waits up to `timeoutMs`. With `mac` (a
+   * 6-byte Buffer) a round passes on an ARP reply from `ip` (4 bytes) at
+   * `mac` addressed to us, which is taken natively and never reaches
+   * onFrame; with `mac` null it passes at its timeout (silence expected).
+   * `onEnd(kind, rounds, rttsMs, errno)` once: kind 0 all `rounds` (1..1000)
+   * passed, 1 no answer by a timeout (after a drain), 2 the send failed.
+   * Replaces a running watch. Optional: a test double may leave it out.
+   */
+  watch?(frame: Buffer, ip: Buffer, mac: Buffer | null, everyMs: number, timeoutMs: number, rounds: number,
+    onEnd: (kind: 0 | 1 | 2, rounds: number, rttsMs: Float64Array, errno: number) => void): void;
+  /** Stop the watch without calling onEnd; true if one was running. */
+  unwatch?(): boolean;
+  /** The watch's counters (undefined before the first watch). */
+  watchState?(): NativeWatchState | undefined;
   /** True once closed. */
   readonly closed: boolean;
+}
+
+/** What {@link NativeArpSocket.watchState} reports. */
+export interface NativeWatchState {
+  /** A watch is running. */
+  active: boolean;
+  /** Rounds passed in the current (or last) watch. */
+  rounds: number;
+  /** Of those, answered ones (their round trips are kept). */
+  answered: number;
+  /** CLOCK_MONOTONIC ns of the last round that passed (0: none yet). */
+  lastRoundNs: bigint;
+  /** Round trip of the last answer taken, ms. */
+  lastRttMs: number;
+  /** Rounds passed and answers taken since the socket opened. */
+  totalRounds: number;
+  taken: number;
 }
 
 /**

@@ -32,6 +32,14 @@ export class Sim {
   probe: (now: number, purpose: string) => ProbeOutcome & { ownMac?: string } = () => ({ result: 'answered', mac: '02:00:00:00:00:09', rttMs: 0.3 });
   addFails = false;
   exitCode?: number;
+  /**
+   * How `watch` effects run: `'timer'` as a runner without the native loop
+   * (the timer it stands for, after everyMs), `'native'` round by round with
+   * the scripted outcomes, reporting only the end, as the native loop does.
+   */
+  watchMode: 'timer' | 'native' = 'timer';
+  /** Pending ends of native watches, by the timer they stand for. */
+  private watchEnds = new Map<string, { at: number; ev: () => VipEvent }>();
   constructor(public c: VipMachineConfig, held = false) {
     this.state = initialState(OWN, HA, c);
     this.feed({ type: 'start', nowMs: 0, holdsHaIp: held, present: held ? [HA] : [] });
@@ -44,10 +52,21 @@ export class Sim {
   apply(eff: VipEffect) {
     this.trace.push({ at: this.now, eff });
     const later = (ms: number, ev: () => VipEvent) => this.pending.push({ at: this.now + ms, ev });
+    const endWatch = (timer: string) => {
+      const w = this.watchEnds.get(timer);
+      if (w) { this.pending.splice(this.pending.indexOf(w), 1); this.watchEnds.delete(timer); }
+    };
     switch (eff.type) {
-      case 'schedule': this.timers.set(eff.timer, this.now + eff.afterMs); break;
-      case 'cancel': this.timers.delete(eff.timer); break;
+      case 'watch':
+        if (this.watchMode === 'timer') { this.apply({ type: 'schedule', timer: eff.timer, afterMs: eff.everyMs }); break; }
+        this.timers.delete(eff.timer);
+        endWatch(eff.timer);
+        this.simulateWatch(eff);
+        break;
+      case 'schedule': endWatch(eff.timer); this.timers.set(eff.timer, this.now + eff.afterMs); break;
+      case 'cancel': endWatch(eff.timer); this.timers.delete(eff.timer); break;
       case 'probe': {
+        endWatch(eff.purpose === 'check' ? 'probe' : 'master-check');
         const o = this.probe(this.now, eff.purpose);
         later(o.result === 'silent' ? eff.timeoutMs : 1, () => ({ type: 'probed', nowMs: this.now, purpose: eff.purpose, ...o }));
         break;
@@ -64,6 +83,33 @@ export class Sim {
       default: break;
     }
   }
+  /** A native watch: its rounds from the scripted outcomes now, its end as one pending event. */
+  private simulateWatch(eff: Extract<VipEffect, { type: 'watch' }>) {
+    let t = this.now;
+    const rtts: number[] = [];
+    let end: { at: number; ev: () => VipEvent } | undefined;
+    for (let round = 0; round < eff.rounds && !end; round++) {
+      t += eff.everyMs;
+      const o = this.probe(t, eff.purpose);
+      const passes = eff.expectMac !== undefined ? o.result === 'answered' && o.mac.toLowerCase() === eff.expectMac : o.result === 'silent';
+      if (passes) {
+        if (o.result === 'answered') { rtts.push(o.rttMs); t += 1; } else t += eff.timeoutMs;
+        continue;
+      }
+      const at = o.result === 'silent' ? t + eff.timeoutMs : t + 1;
+      const before = [...rtts];
+      end = { at, ev: () => ({ type: 'probed', nowMs: at, purpose: eff.purpose, rttsMs: before, ...o }) };
+    }
+    if (!end) {
+      const at = t;
+      end = { at, ev: () => ({ type: 'watched', nowMs: at, timer: eff.timer, purpose: eff.purpose, rounds: eff.rounds, rttsMs: rtts, ...(eff.expectMac !== undefined ? { mac: eff.expectMac } : {}) }) };
+    }
+    const mine = end;
+    const wrapped = { at: mine.at, ev: () => { this.watchEnds.delete(eff.timer); return mine.ev(); } };
+    this.watchEnds.set(eff.timer, wrapped);
+    this.pending.push(wrapped);
+  }
+
   /** Advance virtual time to `until`, firing timers and completions in order. */
   run(until: number) {
     for (;;) {

@@ -27,6 +27,8 @@ import { ArpSocket, type ArpSocketStats } from './socket';
 import { buildArpFilter } from './filter';
 import type { ArpBinding } from './socket';
 import { native } from '../../native';
+import { startWatch, type ArpWatch, type WatchOptions } from './watch';
+import type { NativeWatchState } from '../../native-binding';
 
 const log = moduleLog('arp');
 
@@ -566,14 +568,7 @@ export class ArpProber {
       senderMac = ep.socket.mac;
       const senderIp = source === 'request' ? opts.senderIp ?? this.senderIp() : '';
       if (senderIp === undefined) throw new VigilError('ENOADDR', `no IPv4 address on '${this.iface}' to send an ARP request from (give a sender IP or use an RFC 5227 probe)`);
-      const key = `${senderMac}/${senderIp}/${ip}`;
-      let built = this.frames.get(key);
-      if (!built) {
-        built = source === 'request' ? buildRequest({ senderMac: ep.socket.macBytes, senderIp, targetIp: ip }) : buildProbe({ senderMac: ep.socket.macBytes, targetIp: ip });
-        if (this.frames.size >= 64) this.frames.clear(); // a bound, for a caller probing ever new IPs
-        this.frames.set(key, built);
-      }
-      frame = built;
+      frame = this.probeFrame(ep, source, senderIp, ip);
     } catch (e) {
       const error = e instanceof VigilError ? e : new VigilError('EUNKNOWN', String(e));
       return Promise.resolve({ status: 'error', error, ...base(0) });
@@ -673,6 +668,48 @@ export class ArpProber {
       };
       sendNext();
     });
+  }
+
+  /**
+   * Probe `ip` with the native steady-state loop (see watch.ts): `rounds`
+   * RFC 5227 probes `everyMs` apart that wake JavaScript only when one is not
+   * answered by `expectMac` (or, without it, when one is answered at all).
+   * Undefined when the socket's binding has no native loop (a test double):
+   * the caller probes the ordinary way. Throws EINVAL on a bad IP.
+   */
+  watch(ip: string, o: WatchOptions): ArpWatch | undefined {
+    if (!isIPv4(ip)) throw new VigilError('EINVAL', `invalid IPv4 address '${ip}'`);
+    let ep: Endpoint;
+    try {
+      ep = this.endpoint();
+    } catch {
+      return undefined; // the ordinary probe reports why
+    }
+    if (!ep.socket.canWatch) return undefined;
+    const w = startWatch(ep, this.probeFrame(ep, 'probe', '', ip), ip, o);
+    const cancel = (): void => w.stop();
+    this.cancels.add(cancel);
+    void w.done.finally(() => this.cancels.delete(cancel));
+    return { done: w.done, stop: () => { this.cancels.delete(cancel); w.stop(); } };
+  }
+
+  /** The native loop's counters, with its last round's age in ms (undefined: none ran yet). */
+  watchState(): (NativeWatchState & { ageMs: number }) | undefined {
+    const st = this.lease?.ep.alive ? this.lease.ep.socket.watchState() : undefined;
+    if (!st) return undefined;
+    return { ...st, ageMs: st.lastRoundNs > 0n ? Number(this.binding.monotonicNs() - st.lastRoundNs) / 1e6 : Infinity };
+  }
+
+  /** The probe frame for (form, sender IP, IP) with the socket's MAC, built once. */
+  private probeFrame(ep: Endpoint, source: ProbeSource, senderIp: string, ip: string): Buffer {
+    const key = `${ep.socket.mac}/${senderIp}/${ip}`;
+    let built = this.frames.get(key);
+    if (!built) {
+      built = source === 'request' ? buildRequest({ senderMac: ep.socket.macBytes, senderIp, targetIp: ip }) : buildProbe({ senderMac: ep.socket.macBytes, targetIp: ip });
+      if (this.frames.size >= 64) this.frames.clear(); // a bound, for a caller probing ever new IPs
+      this.frames.set(key, built);
+    }
+    return built;
   }
 
   /**

@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import { fromNative, isNativeError, SystemError, VigilError } from '../../errors';
 import { formatMac } from '../../util/ip';
-import type { NativeArpSocket, NativeBinding } from '../../native-binding';
+import type { NativeArpSocket, NativeBinding, NativeWatchState } from '../../native-binding';
 import { native } from '../../native';
 import { tryDecodeArp } from './codec';
 import type { ArpPacket } from './codec';
@@ -166,6 +166,45 @@ export class ArpSocket extends EventEmitter<ArpSocketEvents> {
     }
     const t = setTimeout(cb, ms);
     return () => clearTimeout(t);
+  }
+
+  /** Whether the binding has the native probe loop ({@link watch}). */
+  get canWatch(): boolean {
+    return !this.isClosed && typeof this.sock.watch === 'function' && typeof this.sock.unwatch === 'function';
+  }
+
+  /**
+   * Run the native probe loop (see NativeArpSocket.watch): `rounds` rounds
+   * of "wait `everyMs`, send `frame`, wait up to `timeoutMs`", passing on an
+   * answer from `ip` at `mac` (taken natively, never a 'frame' event) or, with
+   * `mac` null, on silence. `onEnd` once at the end; {@link unwatch} stops it
+   * without a call. Replaces a running one. Throws a {@link VigilError}.
+   */
+  watch(frame: Buffer, ip: Buffer, mac: Buffer | null, everyMs: number, timeoutMs: number, rounds: number,
+    onEnd: (kind: 0 | 1 | 2, rounds: number, rttsMs: Float64Array, errno: number) => void): void {
+    if (this.isClosed) throw new VigilError('EBADF', `ARP socket on '${this.ifname}' is closed`);
+    if (!this.sock.watch) throw new VigilError('ENOTSUP', 'this ARP binding has no native probe loop');
+    try {
+      this.sock.watch(frame, ip, mac, everyMs, timeoutMs, rounds, (kind, n, rtts, errno) => {
+        // The loop's sends count as the socket's own (status: arp.sent).
+        this.stats.sent += n + (kind === 1 ? 1 : 0);
+        onEnd(kind, n, rtts, errno);
+      });
+    } catch (e) {
+      throw fromNative(e, `ARP probe loop on '${this.ifname}'`);
+    }
+  }
+
+  /** Stop the native probe loop without its onEnd; true if one was running. */
+  unwatch(): boolean {
+    if (this.isClosed) return false;
+    return this.sock.unwatch?.() ?? false;
+  }
+
+  /** The native probe loop's counters, or undefined (none yet, closed, no such binding). */
+  watchState(): NativeWatchState | undefined {
+    if (this.isClosed) return undefined;
+    return this.sock.watchState?.();
   }
 
   /**

@@ -17,6 +17,7 @@ import { errorMessage } from '../../errors';
 import { formatCidr } from '../../util/ip';
 import type { RoleContext, RoleRunner } from '../role';
 import { VipRunner } from './runner';
+import { WATCH_SPAN_MS } from './machine';
 import { realVipIo } from './io';
 import { readRouteTable, resolveNeighbours, type NeighbourGate } from './neighbours';
 
@@ -65,6 +66,8 @@ export function createVipRunner(initial: VigilConfig, { notifier }: RoleContext)
       // that socket, so the event is in before the answer to this question is used.
       // Undefined (none yet, events lost, the socket failed, the link removed): ask the kernel.
       let known: boolean | undefined;
+      // The event socket delivers (a master's native probe loop relies on it for its carrier and addresses).
+      let eventsLive = false;
       const carrier = async () => {
         if (known !== undefined) return known;
         const l = await links.link(cfg.vip!.interface);
@@ -72,7 +75,7 @@ export function createVipRunner(initial: VigilConfig, { notifier }: RoleContext)
       };
       const begin = async () => {
         await resolveGate();
-        const base = realVipIo(() => cfg.vip!, prober, backend, log, carrier, () => links.close(), () => gate, () => NdpProber.open(cfg.vip!.interface));
+        const base = realVipIo(() => cfg.vip!, prober, backend, log, carrier, () => links.close(), () => gate, () => NdpProber.open(cfg.vip!.interface), () => eventsLive);
         // vip.group: the group's code loads only when a group is driven (the group role's driver).
         const driver = cfg.vip!.group !== undefined ? (await import('../group/driver')).groupDriver(cfg, cfg.vip!.group) : undefined;
         const io = driver ? { ...base, group: (op: 'activate' | 'deactivate') => driver.run(op), groupInactive: () => driver.inactive(), close: () => { driver.close(); base.close(); } } : base;
@@ -88,6 +91,7 @@ export function createVipRunner(initial: VigilConfig, { notifier }: RoleContext)
         let rereading = false;
         // live: the event socket still delivers (after it failed, nothing may be cached).
         let live = true;
+        eventsLive = true;
         const feed = (up: boolean) => { if (live) known = up; if (up !== last) { last = up; r.linkChanged(up); } };
         const reread = () => carrier().then((up) => { if (up !== undefined) feed(up); },
           (e) => log.warn({ err: errorMessage(e) }, 'could not read the carrier'));
@@ -112,8 +116,11 @@ export function createVipRunner(initial: VigilConfig, { notifier }: RoleContext)
             r.resync();
           } else {
             live = false;
+            eventsLive = false;
             known = undefined;
             log.warn({ err: e.message }, 'link/address events unavailable: carrier is read at each silent probe, addresses at each master check');
+            // A master's native probe loop counted on the events: a full check now, and one per master check from here on.
+            r.resync();
           }
         });
         void reread();
@@ -194,7 +201,8 @@ export function createVipRunner(initial: VigilConfig, { notifier }: RoleContext)
       if (wait) return wait.cw.healthy(nowMs);
       if (!runner) return false;
       const v = cfg.vip!;
-      const bound = 3 * Math.max(v.checkIntervalMs, v.masterCheckIntervalMs) + 2 * v.probeTimeoutMs + v.commandTimeoutMs + 5000;
+      // A native probe loop (a watch) reports to the runner once per WATCH_SPAN_MS at rest.
+      const bound = 3 * Math.max(v.checkIntervalMs, v.masterCheckIntervalMs) + 2 * v.probeTimeoutMs + v.commandTimeoutMs + WATCH_SPAN_MS + 5000;
       return nowMs - runner.lastProgressMs < bound;
     },
   };

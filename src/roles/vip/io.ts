@@ -18,7 +18,7 @@ import { multicastMac, solicitedNode } from '../../net/ndp/codec';
 import { runCommand, describeCommand, type Command } from '../../actions/commands';
 import type { AddressBackend } from '../../actions/addresses';
 import type { Cidr } from '../../util/ip';
-import type { VipIo } from './runner';
+import type { VipIo, WatchOutcome } from './runner';
 import type { ProbeOutcome } from './machine';
 import type { NeighbourGate } from './neighbours';
 
@@ -43,7 +43,8 @@ function anyAnswers(prober: ArpProber, ips: string[], timeoutMs: number): Promis
 
 /** Build the real I/O for one HA IP role. The prober must already be open. */
 export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: AddressBackend, log: Logger, carrier: CarrierCheck, closeCarrier: () => void = () => {},
-  gate: () => NeighbourGate = () => ({ ips: [], source: 'none', note: 'none' }), openNdp?: () => NdpProber): VipIo {
+  gate: () => NeighbourGate = () => ({ ips: [], source: 'none', note: 'none' }), openNdp?: () => NdpProber,
+  eventsLive: () => boolean = () => false): VipIo {
   const startMac = prober.mac;
   let ndpProber: NdpProber | undefined;
   const ndp = (): NdpProber => {
@@ -63,7 +64,26 @@ export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: Ad
   // The HA IP was silent at the last check: the neighbours are then asked in the same wake-up as the next probe.
   let haSilent = false;
   let lastNeighbours: { at: number; answered: boolean } | undefined;
-  return {
+  const askNeighbours = (ips: string[]) => anyAnswers(prober, ips, cfg().probeTimeoutMs).then((ok) => { lastNeighbours = { at: Date.now(), answered: ok }; return ok; });
+  /**
+   * The HA IP was silent: whether that silence says anything. Heard through
+   * a dead link it says nothing about the master (unknown, so an isolated
+   * slave never takes over and never wins the IP back on heal); nor does it
+   * when no neighbour answers either. `early`: the neighbours' answer, asked
+   * in the same wake-up as the probe.
+   */
+  const judgeSilence = async (mine: { ownMac?: string }, early?: Promise<boolean>): Promise<ProbeOutcome & { ownMac?: string }> => {
+    const nbIps = gate().ips;
+    const up = await carrier().catch(() => undefined);
+    if (up !== true) return { result: 'error', linkDown: true, error: up === undefined ? `interface ${cfg().interface} is gone` : `no carrier on ${cfg().interface}`, ...mine };
+    if (nbIps.length > 0 && !(await (early ?? askNeighbours(nbIps)))) {
+      // Carrier but nobody answers: the silence says nothing about the holder. A slave
+      // never counts it; a master treats it as its own dead link (released after a peer's takeover window).
+      return { result: 'error', linkDown: true, error: `no neighbour answers (${nbIps.join(', ')}): this node reaches nobody, the HA IP's silence is unknown`, ...mine };
+    }
+    return { result: 'silent', ...mine };
+  };
+  const io: VipIo = {
     ownMac: startMac,
     refreshInterests: pin,
     arpStatus: () => {
@@ -78,8 +98,7 @@ export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: Ad
       // Neighbours get the configured probe_timeout, not the HA IP's learnt one: a router
       // answers ARP from its control plane, later than a host's kernel, and only their
       // silence delays anything (an answer ends the wait).
-      const ask = () => anyAnswers(prober, nbIps, cfg().probeTimeoutMs).then((ok) => { lastNeighbours = { at: Date.now(), answered: ok }; return ok; });
-      const early = nbIps.length > 0 && (purpose === 'conflict' || haSilent) ? ask() : undefined;
+      const early = nbIps.length > 0 && (purpose === 'conflict' || haSilent) ? askNeighbours(nbIps) : undefined;
       // acceptConflict false: another slave's RFC 5227 probe is not an owner answering.
       const r = isV6(ip) ? await ndp().probe(ip, timeoutMs) : await prober.probe(ip, { timeoutMs, count: 1, acceptConflict: false });
       haSilent = r.status !== 'answered';
@@ -92,18 +111,37 @@ export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: Ad
         const other = r.replies.find((x) => x.mac !== own) ?? r.replies[0]!;
         return { result: 'answered', mac: other.mac, rttMs: other.rttMs, ...mine };
       }
-      // Silence heard through a dead link says nothing about the master: it is unknown,
-      // so an isolated slave never takes over (and never wins the IP back on heal).
       // Asked only when the probe got no answer: an answer proves the link.
+      if (r.status === 'silent') return judgeSilence(mine, early);
       const up = await carrier().catch(() => undefined);
       if (up !== true) return { result: 'error', linkDown: true, error: up === undefined ? `interface ${cfg().interface} is gone` : `no carrier on ${cfg().interface}`, ...mine };
-      if (r.status === 'silent' && nbIps.length > 0 && !(await (early ?? ask()))) {
-        // Carrier but nobody answers: the silence says nothing about the holder. A slave
-        // never counts it; a master treats it as its own dead link (released after a peer's takeover window).
-        return { result: 'error', linkDown: true, error: `no neighbour answers (${nbIps.join(', ')}): this node reaches nobody, the HA IP's silence is unknown`, ...mine };
-      }
-      if (r.status === 'silent') return { result: 'silent', ...mine };
       return { result: 'error', error: r.error.message, ...mine };
+    },
+    watch(eff) {
+      if (isV6(eff.ip)) return undefined;
+      // A master asks its neighbours at each master check, and learns of its own dead
+      // link only from carrier events: without either, it keeps checking one at a time.
+      if (eff.purpose === 'conflict' && (gate().ips.length > 0 || !eventsLive())) return undefined;
+      const w = prober.watch(eff.ip, { ...(eff.expectMac !== undefined ? { expectMac: eff.expectMac } : {}), everyMs: eff.everyMs, timeoutMs: eff.timeoutMs, rounds: eff.rounds });
+      if (!w) return undefined;
+      const done = w.done.then(async (end): Promise<WatchOutcome> => {
+        haSilent = end.status === 'silent';
+        if (end.status === 'complete') return { kind: 'complete', rounds: end.rounds, rttsMs: end.rttsMs };
+        if (end.status === 'silent') {
+          let mine: { ownMac?: string } = {};
+          try { mine = { ownMac: prober.mac }; } catch { /* closed meanwhile: the MAC we started with stands */ }
+          return { kind: 'probed', outcome: await judgeSilence(mine), rttsMs: end.rttsMs };
+        }
+        // Another MAC spoke for the IP, or the loop could not send: look the ordinary way
+        // now (all answers collected, send retries, the error as a probe reports it).
+        if (end.status === 'error') log.debug({ err: end.error.message }, 'native probe loop ended on a send error; probing the ordinary way');
+        return { kind: 'probed', outcome: await io.probe(eff.ip, eff.timeoutMs, eff.purpose), rttsMs: end.rttsMs };
+      });
+      return { done, stop: w.stop };
+    },
+    watchStatus() {
+      const st = prober.watchState();
+      return st ? { active: st.active, ageMs: st.ageMs, lastRttMs: st.lastRttMs, rounds: st.rounds, totalRounds: st.totalRounds, taken: st.taken } : undefined;
     },
     async announce(addrs: Cidr[], count: number, intervalMs: number): Promise<void> {
       if (count <= 0) return;
@@ -142,4 +180,5 @@ export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: Ad
       closeCarrier();
     },
   };
+  return io;
 }

@@ -131,7 +131,15 @@ export type VipEvent =
    * (or re-addressed) has a new MAC, and the conflict decision must compare
    * the one the other side sees now, not the one we started with.
    */
-  | ({ type: 'probed'; nowMs: number; purpose: 'check' | 'conflict'; ownMac?: string } & ProbeOutcome)
+  | ({ type: 'probed'; nowMs: number; purpose: 'check' | 'conflict'; ownMac?: string; rttsMs?: number[] } & ProbeOutcome)
+  /**
+   * A `watch` passed all its rounds (see the effect): `rttsMs` are the round
+   * trips of the answers it took, `mac` the holder that gave them (a slave's
+   * watch). The timer it stood for fires now.
+   * (A watch that met anything else comes back as `probed`, with the round
+   * trips of the rounds before it in `rttsMs`.)
+   */
+  | { type: 'watched'; nowMs: number; timer: 'probe' | 'master-check'; purpose: 'check' | 'conflict'; rounds: number; rttsMs: number[]; mac?: string }
   | { type: 'added'; nowMs: number; added: Cidr[]; failed: { cidr: Cidr; error: string }[] }
   | { type: 'removed'; nowMs: number; removed: Cidr[]; failed: { cidr: Cidr; error: string }[] }
   /** `added`: addresses found missing and put back (they need announcing). */
@@ -171,6 +179,18 @@ export type VipEffect =
   | { type: 'schedule'; timer: TimerName; afterMs: number }
   | { type: 'cancel'; timer: TimerName }
   | { type: 'probe'; purpose: 'check' | 'conflict'; ip: string; timeoutMs: number }
+  /**
+   * The steady state's probing without waking the runner per probe: up to
+   * `rounds` times, wait `everyMs` then probe `ip` (timeout `timeoutMs`);
+   * each round passes if `expectMac` answers (a slave) or, without it,
+   * nobody does (a master's conflict probe). All passed: a `watched` event,
+   * then the timer `timer` is due. The first round that does not pass comes
+   * back as a `probed` event at once. It stands for `timer`: scheduling or
+   * cancelling that timer, or a probe of its purpose, ends it. A runner that
+   * cannot run it natively schedules `timer` after `everyMs` instead, which
+   * is the same thing one round at a time.
+   */
+  | { type: 'watch'; timer: 'probe' | 'master-check'; purpose: 'check' | 'conflict'; ip: string; expectMac?: string; everyMs: number; timeoutMs: number; rounds: number }
   | { type: 'addAddresses'; addresses: Cidr[] }
   | { type: 'removeAddresses'; addresses: Cidr[] }
   | { type: 'reconcile'; desired: Cidr[]; remove: Cidr[] }
@@ -235,6 +255,7 @@ export function transition(s: VipState, ev: VipEvent, cfg: VipMachineConfig): St
     case 'start': return onStart(s, ev, cfg);
     case 'timer': return onTimer(s, ev, cfg);
     case 'probed': return onProbed(s, ev, cfg);
+    case 'watched': return onWatched(s, ev, cfg);
     case 'added': return onAdded(s, ev, cfg);
     case 'removed': return onRemoved(s, ev, cfg);
     case 'reconciled': return onReconciled(s, ev, cfg);
@@ -327,7 +348,8 @@ function onProbed(s: VipState, ev: Extract<VipEvent, { type: 'probed' }>, cfg: V
   // they actually see.
   const ownMac = ev.ownMac ? ev.ownMac.toLowerCase() : s.ownMac;
   const pre: VipEffect[] = ownMac !== s.ownMac ? [{ type: 'log', level: 'warn', msg: 'own MAC changed (interface re-created?): conflicts are now decided with the new one', data: { was: s.ownMac, now: ownMac } }] : [];
-  const rtt = ev.result === 'answered' ? addRttSample(s.rtt, ev.rttMs) : s.rtt;
+  const earlier = withSamples(s.rtt, ev.rttsMs ?? []);
+  const rtt = ev.result === 'answered' ? addRttSample(earlier, ev.rttMs) : earlier;
   const st: VipState = { ...s, ownMac, probeInFlight: false, checkSoon: false, lastProbe: { atMs: ev.nowMs, ...outcome }, ...(rtt ? { rtt } : {}) };
   const step = st.phase !== 'steady' ? { state: st, effects: [] }
     : st.role === 'slave' && ev.purpose === 'check' ? slaveProbed(st, ev, cfg)
@@ -335,7 +357,7 @@ function onProbed(s: VipState, ev: Extract<VipEvent, { type: 'probed' }>, cfg: V
     : { state: st, effects: [] };
   // A check asked for while this probe was out runs now instead of at the next period.
   const effects = s.checkSoon
-    ? step.effects.map((e) => (e.type === 'schedule' && e.timer !== 'link-release' ? { ...e, afterMs: 0 } : e))
+    ? step.effects.map((e): VipEffect => (e.type === 'schedule' && e.timer !== 'link-release' ? { ...e, afterMs: 0 } : e.type === 'watch' ? { type: 'schedule', timer: e.timer, afterMs: 0 } : e))
     : step.effects;
   return { state: step.state, effects: pre.length ? [...pre, ...effects] : effects };
 }
@@ -344,8 +366,9 @@ function slaveProbed(s: VipState, ev: Extract<VipEvent, { type: 'probed' }>, cfg
   const effects: VipEffect[] = [];
   if (ev.result === 'answered') {
     if (s.failures > 0) effects.push({ type: 'log', level: 'info', msg: 'HA IP answers again; failure count reset', data: { mac: ev.mac, rttMs: ev.rttMs, failures: s.failures } });
-    effects.push({ type: 'schedule', timer: 'probe', afterMs: cfg.checkIntervalMs });
-    return { state: { ...s, failures: 0 }, effects };
+    const st = { ...s, failures: 0 };
+    effects.push(nextCheck(st, cfg, 'probe', cfg.checkIntervalMs, ev.mac.toLowerCase()));
+    return { state: st, effects };
   }
   if (ev.result === 'error') {
     // Unknown is not evidence that the master is gone: hold the count.
@@ -411,8 +434,56 @@ function masterProbed(s: VipState, ev: Extract<VipEvent, { type: 'probed' }>, cf
   }
   if (ev.result === 'error') effects.push({ type: 'log', level: 'warn', msg: 'conflict probe failed', data: { error: ev.error } });
   if (s.linkDownSinceMs !== undefined) effects.push({ type: 'log', level: 'info', msg: 'own link back before the release: still master' });
-  effects.push({ type: 'schedule', timer: 'master-check', afterMs: cfg.masterCheckIntervalMs });
-  return { state: { ...s, linkDownSinceMs: undefined }, effects };
+  const st = { ...s, linkDownSinceMs: undefined };
+  // Only after a clean check does the next run as a watch: after an error the next one is a full check.
+  effects.push(ev.result === 'silent' ? nextCheck(st, cfg, 'master-check', cfg.masterCheckIntervalMs) : { type: 'schedule', timer: 'master-check', afterMs: cfg.masterCheckIntervalMs });
+  return { state: st, effects };
+}
+
+/**
+ * How long a watch runs at most before the runner sees the role again: its
+ * books (status, metrics, the learnt timeout) and a master's address upkeep
+ * and group check are at most this old at rest. Carrier and address changes
+ * do not wait for it (they come as events and end the watch).
+ */
+export const WATCH_SPAN_MS = 10_000;
+
+/** Rounds of a watch `everyMs` apart: as many as fit in {@link WATCH_SPAN_MS}, 1..1000. */
+export function watchRounds(everyMs: number): number {
+  return Math.max(1, Math.min(1000, Math.floor(WATCH_SPAN_MS / Math.max(1, everyMs))));
+}
+
+/**
+ * The next steady check `everyMs` from now: a watch when it can stand for
+ * several, else the timer. A master driving a group checks that the group
+ * still runs at every master check (a read of its journal, in the runner):
+ * it keeps the timer.
+ */
+function nextCheck(s: VipState, cfg: VipMachineConfig, timer: 'probe' | 'master-check', everyMs: number, expectMac?: string): VipEffect {
+  const rounds = watchRounds(everyMs);
+  if (rounds < 2 || (timer === 'master-check' && cfg.hasGroup)) return { type: 'schedule', timer, afterMs: everyMs };
+  return {
+    type: 'watch', timer, purpose: timer === 'probe' ? 'check' : 'conflict', ip: cfg.haIp.address,
+    ...(expectMac !== undefined ? { expectMac } : {}), everyMs, timeoutMs: probeTimeoutFor(s, cfg), rounds,
+  };
+}
+
+function withSamples(rtt: RttEstimate | undefined, samples: readonly number[]): RttEstimate | undefined {
+  let r = rtt;
+  for (const x of samples) r = addRttSample(r, x);
+  return r;
+}
+
+/** A watch passed all its rounds: take in what it saw, then the timer it stood for is due. */
+function onWatched(s: VipState, ev: Extract<VipEvent, { type: 'watched' }>, cfg: VipMachineConfig): Step {
+  const mine = ev.timer === 'probe' ? s.role === 'slave' : s.role === 'master';
+  if (s.phase !== 'steady' || !mine || s.probeInFlight) return { state: s, effects: [] };
+  const rtt = withSamples(s.rtt, ev.rttsMs);
+  const last = ev.rttsMs[ev.rttsMs.length - 1];
+  const lastProbe: VipState['lastProbe'] = ev.mac !== undefined && last !== undefined ? { atMs: ev.nowMs, result: 'answered', mac: ev.mac, rttMs: last }
+    : ev.mac === undefined && ev.rounds > 0 ? { atMs: ev.nowMs, result: 'silent' } : s.lastProbe;
+  const st: VipState = { ...s, ...(rtt ? { rtt } : {}), ...(lastProbe ? { lastProbe } : {}) };
+  return onTimer(st, { type: 'timer', nowMs: ev.nowMs, timer: ev.timer }, cfg);
 }
 
 /**

@@ -11,8 +11,15 @@ import type { VipEvent, VipState } from './machine';
 /** Record one machine step (`before` → `after` on `ev`). */
 export function recordVipStep(before: VipState, ev: VipEvent, after: VipState): void {
   if (ev.type === 'probed') {
+    // Rounds a watch passed before this outcome were answered ones (a slave's; a master's pass in silence, uncounted here).
+    for (const rtt of ev.rttsMs ?? []) countProbe('vip', ev.purpose, 'answered', rtt);
     // A probe that could not be made (link down, socket error) is "unknown", never "silent".
     countProbe('vip', ev.purpose, ev.result === 'error' ? 'unknown' : ev.result, ev.result === 'answered' ? ev.rttMs : undefined);
+  }
+  if (ev.type === 'watched') {
+    // A watch's rounds, counted when the runner hears of them (at most a watch span late).
+    if (ev.mac !== undefined) for (const rtt of ev.rttsMs) countProbe('vip', ev.purpose, 'answered', rtt);
+    else for (let i = 0; i < ev.rounds; i++) countProbe('vip', ev.purpose, 'silent');
   }
   setRoleState('vip', after.role);
   if (after.takeovers > before.takeovers) countTakeover('vip', 'up');

@@ -38,6 +38,15 @@ export interface VipIo {
   neighbourStatus?(): Record<string, unknown>;
   /** ARP socket counters: `delivered` = frames the kernel filter let through to JavaScript. */
   arpStatus?(): Record<string, unknown> | undefined;
+  /**
+   * Run a `watch` effect natively (see the effect's doc), or undefined when
+   * it cannot be (an IPv6 HA IP, a binding without the native loop, a master
+   * whose neighbours must be asked at each check): the runner then schedules
+   * the timer instead. `done` never settles after `stop()`.
+   */
+  watch?(w: WatchEffect): { done: Promise<WatchOutcome>; stop(): void } | undefined;
+  /** The native loop's counters for status: how long ago its last round passed (ms). */
+  watchStatus?(): { active: boolean; ageMs: number; lastRttMs: number; rounds: number; totalRounds: number; taken: number } | undefined;
   /** Re-apply the kernel filter's standing interests (after the neighbour list changed). */
   refreshInterests?(): void;
   announce(addresses: Cidr[], count: number, intervalMs: number): Promise<void>;
@@ -56,6 +65,18 @@ export interface VipIo {
   groupInactive?(): string | undefined;
   close(): void;
 }
+
+/** A machine's `watch` effect. */
+export type WatchEffect = Extract<VipEffect, { type: 'watch' }>;
+
+/**
+ * How a watch ended: every round passed, or the first round that did not,
+ * as a probe's outcome (after the same carrier and neighbour checks as an
+ * ordinary probe's silence). `rttsMs`: the answers' round trips before it.
+ */
+export type WatchOutcome =
+  | { kind: 'complete'; rounds: number; rttsMs: number[] }
+  | { kind: 'probed'; outcome: ProbeOutcome & { ownMac?: string }; rttsMs: number[] };
 
 /** What `vigil status` shows for the role. */
 export interface VipStatus {
@@ -83,6 +104,8 @@ export interface VipStatus {
   neighbours?: Record<string, unknown>;
   /** ARP socket counters; `delivered`: frames that reached JavaScript. */
   arp?: Record<string, unknown>;
+  /** The native probe loop: rounds passed without waking JavaScript ({@link VipIo.watch}). */
+  watch?: { active: boolean; rounds: number; totalRounds: number; taken: number };
 }
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
@@ -121,6 +144,8 @@ export class VipRunner {
   private cfg: VipConfig;
   private mcfg: VipMachineConfig;
   private readonly timers = new Map<TimerName, NodeJS.Timeout>();
+  /** Watches running natively, by the timer each stands for. */
+  private readonly watches = new Map<TimerName, { stop(): void }>();
   private readonly queue: VipEvent[] = [];
   private draining = false;
   private ipWatch?: { close(): void; check(): void };
@@ -229,8 +254,9 @@ export class VipRunner {
 
   /** A snapshot for `vigil status` and the USR1 dump. */
   status(): VipStatus {
-    const s = this.state;
+    const s = this.liveState();
     const wall = (ms: number) => new Date(this.epochWallMs + ms).toISOString();
+    const w = this.io.watchStatus?.();
     return {
       role: s.role,
       phase: s.phase,
@@ -253,7 +279,26 @@ export class VipRunner {
       stepDowns: s.stepDowns,
       ...(this.io.neighbourStatus ? { neighbours: this.io.neighbourStatus() } : {}),
       ...(this.io.arpStatus?.() ? { arp: this.io.arpStatus()! } : {}),
+      ...(w ? { watch: { active: w.active, rounds: w.rounds, totalRounds: w.totalRounds, taken: w.taken } } : {}),
     };
+  }
+
+  /**
+   * The state with the last probe as the native loop last saw it: a watch's
+   * rounds reach the machine only at its end, and status must not show a
+   * probe up to a watch span old while the loop runs.
+   */
+  private liveState(): VipState {
+    const s = this.state;
+    const w = this.io.watchStatus?.();
+    const live = [...this.watches.keys()][0];
+    if (!w || !w.active || w.rounds === 0 || live === undefined) return s;
+    const atMs = this.now() - w.ageMs;
+    if (s.lastProbe && s.lastProbe.atMs >= atMs) return s;
+    const lastProbe: VipState['lastProbe'] = live === 'probe' && s.lastProbe?.result === 'answered'
+      ? { atMs, result: 'answered', mac: s.lastProbe.mac, rttMs: w.lastRttMs }
+      : { atMs, result: 'silent' };
+    return { ...s, lastProbe };
   }
 
   /**
@@ -340,9 +385,54 @@ export class VipRunner {
     }
   }
 
+  /** End the watch standing for `timer`, if one runs (its outcome is dropped). */
+  private stopWatch(timer: TimerName): void {
+    const w = this.watches.get(timer);
+    if (!w) return;
+    this.watches.delete(timer);
+    w.stop();
+  }
+
+  private startWatch(eff: WatchEffect): void {
+    const old = this.timers.get(eff.timer);
+    if (old) clearTimeout(old);
+    this.timers.delete(eff.timer);
+    this.stopWatch(eff.timer);
+    let w: ReturnType<NonNullable<VipIo['watch']>>;
+    try {
+      w = this.io.watch?.(eff);
+    } catch (e) {
+      this.log.warn({ err: errorMessage(e) }, 'native probe loop not started; probing one check at a time');
+    }
+    if (!w) {
+      // The same thing one round at a time.
+      this.execute({ type: 'schedule', timer: eff.timer, afterMs: eff.everyMs });
+      return;
+    }
+    const mine = { stop: w.stop };
+    this.watches.set(eff.timer, mine);
+    w.done.then((o) => {
+      if (this.watches.get(eff.timer) !== mine) return; // stopped: the machine has moved on
+      this.watches.delete(eff.timer);
+      if (o.kind === 'complete') {
+        this.push({ type: 'watched', nowMs: this.now(), timer: eff.timer, purpose: eff.purpose, rounds: o.rounds, rttsMs: o.rttsMs, ...(eff.expectMac !== undefined ? { mac: eff.expectMac } : {}) });
+      } else {
+        this.push({ type: 'probed', nowMs: this.now(), purpose: eff.purpose, rttsMs: o.rttsMs, ...o.outcome });
+      }
+    }, (e) => {
+      if (this.watches.get(eff.timer) !== mine) return;
+      this.watches.delete(eff.timer);
+      this.push({ type: 'probed', nowMs: this.now(), purpose: eff.purpose, result: 'error', error: errorMessage(e) });
+    });
+  }
+
   private execute(eff: VipEffect): void {
     switch (eff.type) {
+      case 'watch':
+        this.startWatch(eff);
+        return;
       case 'schedule': {
+        this.stopWatch(eff.timer);
         const old = this.timers.get(eff.timer);
         if (old) clearTimeout(old);
         this.timers.set(eff.timer, setTimeout(() => {
@@ -352,12 +442,14 @@ export class VipRunner {
         return;
       }
       case 'cancel': {
+        this.stopWatch(eff.timer);
         const old = this.timers.get(eff.timer);
         if (old) clearTimeout(old);
         this.timers.delete(eff.timer);
         return;
       }
       case 'probe':
+        this.stopWatch(eff.purpose === 'check' ? 'probe' : 'master-check');
         this.io.probe(eff.ip, eff.timeoutMs, eff.purpose).then(
           (o) => this.push({ type: 'probed', nowMs: this.now(), purpose: eff.purpose, ...o }),
           (e) => this.push({ type: 'probed', nowMs: this.now(), purpose: eff.purpose, result: 'error', error: errorMessage(e) }),
@@ -454,6 +546,7 @@ export class VipRunner {
   }
 
   private shutdown(): void {
+    for (const t of [...this.watches.keys()]) this.stopWatch(t);
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
     if (this.trackTimer) clearInterval(this.trackTimer);
