@@ -19,8 +19,9 @@
  *    frame is taken here and never reaches JavaScript. Its round trip (read
  *    time minus send time, CLOCK_MONOTONIC) is kept.
  *  - mac null ("expect silence", a master's conflict probe): the round passes
- *    at its timeout. Nothing is taken: any frame about `ip` goes to
- *    JavaScript as before, which ends the watch if it is a competitor.
+ *    once its frame is out (no deadline, so one wake-up per round). Nothing
+ *    is taken: any frame about `ip`, whenever it comes, goes to JavaScript as
+ *    before, which ends the watch if it is a competitor.
  * onEnd(kind, rounds, rttsMs, errno) is called once, from a timer callback
  * (never from inside JavaScript's own call into us), when:
  *  - kind 0: all `rounds` passed (JavaScript takes over for one check, so
@@ -172,6 +173,13 @@ static void watch_send(arp_watch *w) {
   uint32_t gen = w->gen;
   arp_read_frames(s, false);
   if (s->closed || s->watch != w || w->gen != gen || w->phase != W_OUT) return;
+  if (!w->expect_answer) {
+    /* Silence expected: nothing to wait for. A competitor's answer, whenever
+     * it comes, goes to JavaScript and ends the watch there; a deadline would
+     * only cost a second wake-up per round. */
+    watch_round_passed(w, at);
+    return;
+  }
   int rc = watch_arm(w, w->timeout_ms);
   if (rc < 0) {
     watch_finish(w, -rc);
@@ -196,12 +204,9 @@ static void watch_on_timer(uv_timer_t *t) {
       uint32_t gen = w->gen;
       arp_read_frames(s, false);
       if (s->closed || w->gen != gen || w->phase != W_OUT) break;
-      if (w->expect_answer) {
-        watch_finish(w, 0);
-        watch_report(w, 1);
-      } else {
-        watch_round_passed(w, monotonic_ns());
-      }
+      /* Only a watch that expects an answer arms a deadline. */
+      watch_finish(w, 0);
+      watch_report(w, 1);
       break;
     }
     case W_ENDING:

@@ -57,7 +57,8 @@ export interface NativeArpSocket {
    * `everyMs`, sends `frame`, and waits up to `timeoutMs`. With `mac` (a
    * 6-byte Buffer) a round passes on an ARP reply from `ip` (4 bytes) at
    * `mac` addressed to us, which is taken natively and never reaches
-   * onFrame; with `mac` null it passes at its timeout (silence expected).
+   * onFrame; with `mac` null it passes once sent (silence expected: any
+   * answer reaches onFrame, whose caller stops the watch).
    * `onEnd(kind, rounds, rttsMs, errno)` once: kind 0 all `rounds` (1..1000)
    * passed, 1 no answer by a timeout (after a drain), 2 the send failed.
    * Replaces a running watch. Optional: a test double may leave it out.

@@ -177,7 +177,7 @@ export class ArpSocket extends EventEmitter<ArpSocketEvents> {
    * Run the native probe loop (see NativeArpSocket.watch): `rounds` rounds
    * of "wait `everyMs`, send `frame`, wait up to `timeoutMs`", passing on an
    * answer from `ip` at `mac` (taken natively, never a 'frame' event) or, with
-   * `mac` null, on silence. `onEnd` once at the end; {@link unwatch} stops it
+   * `mac` null, once sent (silence expected: any answer is a `frame` event). `onEnd` once at the end; {@link unwatch} stops it
    * without a call. Replaces a running one. Throws a {@link VigilError}.
    */
   watch(frame: Buffer, ip: Buffer, mac: Buffer | null, everyMs: number, timeoutMs: number, rounds: number,
