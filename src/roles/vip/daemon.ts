@@ -201,8 +201,9 @@ export function createVipRunner(initial: VigilConfig, { notifier }: RoleContext)
       if (wait) return wait.cw.healthy(nowMs);
       if (!runner) return false;
       const v = cfg.vip!;
-      // A native probe loop (a watch) reports to the runner once per WATCH_SPAN_MS at rest.
-      const bound = 3 * Math.max(v.checkIntervalMs, v.masterCheckIntervalMs) + 2 * v.probeTimeoutMs + v.commandTimeoutMs + WATCH_SPAN_MS + 5000;
+      // While a native probe loop (a watch) runs, the runner hears of it only at its end, once per WATCH_SPAN_MS.
+      const bound = 3 * Math.max(v.checkIntervalMs, v.masterCheckIntervalMs) + 2 * v.probeTimeoutMs + v.commandTimeoutMs + 5000
+        + (runner.watching ? WATCH_SPAN_MS : 0);
       return nowMs - runner.lastProgressMs < bound;
     },
   };

@@ -331,6 +331,9 @@ export class VipRunner {
     this.io.refreshInterests?.();
   }
 
+  /** A watch runs natively: the runner hears of its rounds only at its end (at most WATCH_SPAN_MS). */
+  get watching(): boolean { return this.watches.size > 0; }
+
   /** The current role (for log bindings and tests). */
   get role(): string { return this.state.role; }
 
