@@ -400,7 +400,8 @@ export class VipRunner {
     const old = this.timers.get(eff.timer);
     if (old) clearTimeout(old);
     this.timers.delete(eff.timer);
-    this.stopWatch(eff.timer);
+    // One native loop per socket: a new watch replaces any other (a role runs one at a time anyway).
+    for (const t of [...this.watches.keys()]) this.stopWatch(t);
     let w: ReturnType<NonNullable<VipIo['watch']>>;
     try {
       w = this.io.watch?.(eff);
