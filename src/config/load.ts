@@ -3,7 +3,7 @@
  *
  * Order: parse one YAML document (duplicate keys, unresolved tags and
  * several documents are errors) → treat bare `section:` as `{}` → validate
- * against {@link CONFIG_SCHEMA} with ajv (defaults filled in, unknown keys
+ * against the schema (`buildConfigSchema`) with ajv (defaults filled in, unknown keys
  * refused) → cross-field rules → normalize (durations to ms, addresses to
  * Cidr, commands kept as string or argv). Every problem becomes one line
  * `file:line: key.path: <value> <problem> (expected …)`; all of them are
@@ -246,12 +246,14 @@ export function parseConfigText(text: string, file: string, opts: { roles?: read
       `${formatValue(data)} is not a mapping (expected a mapping with at least one of ${keys.join(', ')})`);
   }
   const raw = structuredClone(data);
-  for (const p of nullableSections(defs)) {
+  // Only the sections the file holds: the others' definitions stay unloaded (lazyRole).
+  const held = new Set(Object.keys(raw));
+  for (const p of nullableSections(defs, held)) {
     const parent = p.slice(0, -1).reduce<unknown>((o, k) => (isPlainObject(o) ? o[k] : undefined), raw);
     const key = p[p.length - 1]!;
     if (isPlainObject(parent) && key in parent && parent[key] === null) parent[key] = {};
   }
-  for (const d of defs) d.section.prepare?.(raw);
+  for (const d of defs) if (held.has(d.section.key)) d.section.prepare?.(raw);
 
   const problems: Problem[] = [];
   const add = (path: Path, text: string) => problems.push({ path, line: lineOf(doc, lc, path), text });
