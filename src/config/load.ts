@@ -3,7 +3,7 @@
  *
  * Order: parse one YAML document (duplicate keys, unresolved tags and
  * several documents are errors) → treat bare `section:` as `{}` → validate
- * against the schema (`buildConfigSchema`) with ajv (defaults filled in, unknown keys
+ * against the schema (`buildConfigSchema`) with ajv's validators (validator.ts) (defaults filled in, unknown keys
  * refused) → cross-field rules → normalize (durations to ms, addresses to
  * Cidr, commands kept as string or argv). Every problem becomes one line
  * `file:line: key.path: <value> <problem> (expected …)`; all of them are
@@ -20,8 +20,7 @@
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import Ajv from 'ajv';
-import type { ErrorObject, ValidateFunction } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { LineCounter, isCollection, isMap, isScalar, isSeq, parseAllDocuments, visit } from 'yaml';
 import type { Document, Node as YamlNode } from 'yaml';
 import { ConfigError } from '../errors';
@@ -29,6 +28,7 @@ import { levelFromVzhaipd } from '../log';
 import type { LogLevel } from '../log';
 import { buildConfigSchema, checkLeaf, isLoopbackListen, nullableSections, parseListen, sectionKeys } from './schema';
 import type { LeafSpec } from './schema';
+import { compiledNames, validatorFor } from './validator';
 import { formatKeyPath, formatValue, orList, type KeyPath } from './normalize';
 import { checkReferencedFiles, readSecureFile } from './permissions';
 import type { CommonConfig, VigilConfig } from './types';
@@ -60,36 +60,29 @@ const MAX_ALIAS_COUNT = 100;
 type Path = KeyPath;
 interface Problem { path: Path; line: number; text: string }
 
-// One compiled validator per registry (the registry array is replaced, never
-// changed) and set of sections a file holds: a daemon compiles only its own
-// roles' sections (see buildConfigSchema), a reload with the same sections
-// reuses it.
-const validators = new WeakMap<readonly RoleDefinition[], Map<string, ValidateFunction>>();
-
-function getValidator(defs: readonly RoleDefinition[], present: ReadonlySet<string>): ValidateFunction {
-  const id = defs.map((d) => d.section.key).filter((k) => present.has(k)).join(' ');
-  let byDefs = validators.get(defs);
-  if (!byDefs) validators.set(defs, (byDefs = new Map()));
-  const known = byDefs.get(id);
-  if (known) return known;
-  // No optimizer pass over the generated code: a process validates one file
-  // (a few on reload), and `vigil fence-handler` starts for every Consul event,
-  // so the pass (~10 ms) costs more than it could save. Same checks, same errors.
-  const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true, code: { optimize: false } });
-  ajv.addKeyword({
-    keyword: 'vigil',
-    schemaType: 'object',
-    errors: false,
-    validate: (spec: LeafSpec, data: unknown) => checkLeaf(spec, data) === undefined,
-  });
-  const validator = ajv.compile(buildConfigSchema(defs, present));
-  byDefs.set(id, validator);
-  return validator;
+/**
+ * Validate the raw file: its common keys (the role sections as `{}`), then
+ * each section it holds with that section's validator, in registry order:
+ * the errors one validator for the whole file would give, in its order
+ * (ajv checks an object's properties in schema order, the sections last),
+ * with each section's paths under its key. Validators come from the build
+ * or are compiled once (validator.ts): a daemon never builds another role's.
+ */
+function validateFile(defs: readonly RoleDefinition[], raw: Record<string, unknown>): ErrorObject[] {
+  const validateCommon = validatorFor('file', buildConfigSchema(defs, new Set()));
+  const errors = validateCommon(raw) ? [] : [...(validateCommon.errors ?? [])];
+  for (const d of defs) {
+    const key = d.section.key;
+    if (!(key in raw)) continue;
+    const validate = validatorFor(key, d.section.schema);
+    if (!validate(raw[key])) errors.push(...(validate.errors ?? []).map((e) => ({ ...e, instancePath: `/${key}${e.instancePath}` })));
+  }
+  return errors;
 }
 
-/** The section sets validators were compiled for so far (tests: a file compiles its own sections only). */
-export function compiledSectionSets(defs: readonly RoleDefinition[] = registeredRoles()): string[] {
-  return [...(validators.get(defs)?.keys() ?? [])];
+/** The validators this process compiled rather than took from the build (`file` or a section key), in order. */
+export function compiledValidators(): readonly string[] {
+  return compiledNames;
 }
 
 function pointerToPath(ptr: string): Path {
@@ -257,9 +250,9 @@ export function parseConfigText(text: string, file: string, opts: { roles?: read
 
   const problems: Problem[] = [];
   const add = (path: Path, text: string) => problems.push({ path, line: lineOf(doc, lc, path), text });
-  const validate = getValidator(defs, new Set(Object.keys(raw)));
-  if (!validate(raw)) {
-    for (const e of validate.errors ?? []) {
+  const errors = validateFile(defs, raw);
+  if (errors.length > 0) {
+    for (const e of errors) {
       const d = describeAjvError(e);
       if (d) add(d[0], d[1]);
     }
