@@ -7,6 +7,9 @@
  *
  * - `node (empty)`: `node -e 'setInterval(() => {}, 1000)'` in each host,
  *   the floor no Node program goes below;
+ * - `node + pino + unix socket`: with the unit's flags, pino logging once a
+ *   second and a listening unix socket: the floor of a daemon built like
+ *   vigil (its logger and control socket), before vigil's own code;
  * - `vigil (unit)`: a vip pair (the documented defaults, bench/lib/ha.ts)
  *   started with the V8 flags the systemd unit sets, passed the same way:
  *   `Environment=NODE_OPTIONS=…` and `Environment=VIGIL_V8_FLAGS=…` in
@@ -138,6 +141,32 @@ function emptyNodeVariant(lab: Lab): Variant {
   };
 }
 
+/**
+ * The floor of vigil's make-up: Node with the unit's flags (set as the unit
+ * and bin/vigil set them), pino writing a line a second through a sync
+ * destination, and a listening unix socket (the control socket). No
+ * config, no role, no native addon: what any daemon built like vigil
+ * holds before its own code.
+ */
+function floorVariant(lab: Lab, dir: string, unitFlags: string): Variant {
+  const routed = routeFlags(unitFlags);
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: routed.NODE_OPTIONS };
+  if (!routed.NODE_OPTIONS) delete env.NODE_OPTIONS;
+  const script = (sock: string) => [
+    routed.VIGIL_V8_FLAGS ? `require('node:v8').setFlagsFromString(${JSON.stringify(routed.VIGIL_V8_FLAGS)});` : '',
+    `const pino = require(${JSON.stringify(path.join(ROOT, 'node_modules', 'pino'))});`,
+    "const log = pino({ base: { pid: process.pid } }, pino.destination({ dest: '/dev/null', sync: true }));",
+    `require('node:net').createServer((c) => c.end()).listen(${JSON.stringify(sock)});`,
+    "setInterval(() => log.info({ role: 'slave' }, 'tick'), 1000);",
+  ].join('\n');
+  const procs: [string, ChildProcess][] = lab.hosts.map((h) => [h.name, h.spawn([process.execPath, '-e', script(path.join(dir, `floor-${h.name}.sock`))], { env, stdio: 'ignore' })]);
+  return {
+    label: 'node + pino + unix socket (floor, unit flags)', node_options: unitFlags, lab,
+    procs: () => procs.map(([host, p]) => ({ host, pid: p.pid, role: 'none' })),
+    stop: async () => { for (const [, p] of procs) p.kill('SIGKILL'); },
+  };
+}
+
 function figures(v: Variant, seconds: number): ProcFigures[] {
   return v.procs().flatMap(({ host, pid, role }) => {
     if (pid === undefined) return [];
@@ -182,6 +211,7 @@ export async function runMemory(opts: { seconds: number; full: boolean; variants
   let result: Record<string, unknown>;
   try {
     variants.push(emptyNodeVariant(await newLab()));
+    variants.push(floorVariant(await newLab(), dir, unitFlags));
     const wanted: [string, string][] = [[`vigil (unit${unitFlags ? `: ${unitFlags}` : ', no flags'})`, unitFlags], ...(unitFlags ? [['vigil (no flags)', ''] as [string, string]] : []), ...opts.variants.map(([l, f]) => [`vigil (${l}: ${f})`, f] as [string, string])];
     for (const [label, flags] of wanted) {
       const { variant, nodes } = pairVariant(label, flags, await newLab(), dir);

@@ -3,7 +3,7 @@
  *
  * Order: parse one YAML document (duplicate keys, unresolved tags and
  * several documents are errors) → treat bare `section:` as `{}` → validate
- * against {@link CONFIG_SCHEMA} with ajv (defaults filled in, unknown keys
+ * against the schema (`buildConfigSchema`) with ajv's validators (validator.ts) (defaults filled in, unknown keys
  * refused) → cross-field rules → normalize (durations to ms, addresses to
  * Cidr, commands kept as string or argv). Every problem becomes one line
  * `file:line: key.path: <value> <problem> (expected …)`; all of them are
@@ -19,16 +19,15 @@
  */
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import Ajv from 'ajv';
-import type { ErrorObject, ValidateFunction } from 'ajv';
-import { LineCounter, isCollection, isMap, isScalar, isSeq, parseAllDocuments, visit } from 'yaml';
-import type { Document, Node as YamlNode } from 'yaml';
+import { dirname, resolve, sep } from 'node:path';
+import type { ErrorObject } from 'ajv';
+import type { Document, LineCounter, Node as YamlNode } from 'yaml';
 import { ConfigError } from '../errors';
 import { levelFromVzhaipd } from '../log';
 import type { LogLevel } from '../log';
 import { buildConfigSchema, checkLeaf, isLoopbackListen, nullableSections, parseListen, sectionKeys } from './schema';
 import type { LeafSpec } from './schema';
+import { compiledNames, validatorFor } from './validator';
 import { formatKeyPath, formatValue, orList, type KeyPath } from './normalize';
 import { checkReferencedFiles, readSecureFile } from './permissions';
 import type { CommonConfig, VigilConfig } from './types';
@@ -47,6 +46,11 @@ export interface LoadOptions {
   checkPermissions?: boolean;
   /** The roles the file may configure (default: the registry). */
   roles?: readonly RoleDefinition[];
+  /**
+   * Drop the YAML library from memory once the file is read (the daemon:
+   * it reads a file again only on reload, and then loads it again).
+   */
+  releaseParser?: boolean;
 }
 
 /** A role a config switches on, named by its section key as in the YAML. */
@@ -57,39 +61,59 @@ const MAX_CONFIG_BYTES = 1024 * 1024;
 /** Aliases expand; a few are handy, thousands are a billion-laughs file. */
 const MAX_ALIAS_COUNT = 100;
 
+type Yaml = typeof import('yaml');
+let yamlLib: Yaml | undefined;
+
+/** The YAML library, loaded on first use. */
+function yaml(): Yaml {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  return (yamlLib ??= require('yaml') as Yaml);
+}
+
+/**
+ * Forget the YAML library so the garbage collector can take it (its 70
+ * modules, 0.7 MiB of a vip daemon's RSS at rest, bench/memory.ts): out of
+ * the module cache and this module's children. The next load requires it
+ * again. Not when another module required it too (it would stay, and a
+ * second copy would come with the next load).
+ */
+export function releaseParser(): void {
+  if (yamlLib === undefined) return;
+  const dir = dirname(dirname(require.resolve('yaml'))) + sep;
+  const inYaml = (m: NodeModule) => m.id.startsWith(dir);
+  const mods = Object.values(require.cache).filter((m): m is NodeModule => m !== undefined);
+  if (mods.some((m) => m !== module && !inYaml(m) && m.children.some(inYaml))) return;
+  yamlLib = undefined;
+  for (const m of mods) if (inYaml(m)) delete require.cache[m.id];
+  module.children = module.children.filter((c) => !inYaml(c));
+}
+
 type Path = KeyPath;
 interface Problem { path: Path; line: number; text: string }
 
-// One compiled validator per registry (the registry array is replaced, never
-// changed) and set of sections a file holds: a daemon compiles only its own
-// roles' sections (see buildConfigSchema), a reload with the same sections
-// reuses it.
-const validators = new WeakMap<readonly RoleDefinition[], Map<string, ValidateFunction>>();
-
-function getValidator(defs: readonly RoleDefinition[], present: ReadonlySet<string>): ValidateFunction {
-  const id = defs.map((d) => d.section.key).filter((k) => present.has(k)).join(' ');
-  let byDefs = validators.get(defs);
-  if (!byDefs) validators.set(defs, (byDefs = new Map()));
-  const known = byDefs.get(id);
-  if (known) return known;
-  // No optimizer pass over the generated code: a process validates one file
-  // (a few on reload), and `vigil fence-handler` starts for every Consul event,
-  // so the pass (~10 ms) costs more than it could save. Same checks, same errors.
-  const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true, code: { optimize: false } });
-  ajv.addKeyword({
-    keyword: 'vigil',
-    schemaType: 'object',
-    errors: false,
-    validate: (spec: LeafSpec, data: unknown) => checkLeaf(spec, data) === undefined,
-  });
-  const validator = ajv.compile(buildConfigSchema(defs, present));
-  byDefs.set(id, validator);
-  return validator;
+/**
+ * Validate the raw file: its common keys (the role sections as `{}`), then
+ * each section it holds with that section's validator, in registry order:
+ * the errors one validator for the whole file would give, in its order
+ * (ajv checks an object's properties in schema order, the sections last),
+ * with each section's paths under its key. Validators come from the build
+ * or are compiled once (validator.ts): a daemon never builds another role's.
+ */
+function validateFile(defs: readonly RoleDefinition[], raw: Record<string, unknown>): ErrorObject[] {
+  const validateCommon = validatorFor('file', buildConfigSchema(defs, new Set()));
+  const errors = validateCommon(raw) ? [] : [...(validateCommon.errors ?? [])];
+  for (const d of defs) {
+    const key = d.section.key;
+    if (!(key in raw)) continue;
+    const validate = validatorFor(key, d.section.schema);
+    if (!validate(raw[key])) errors.push(...(validate.errors ?? []).map((e) => ({ ...e, instancePath: `/${key}${e.instancePath}` })));
+  }
+  return errors;
 }
 
-/** The section sets validators were compiled for so far (tests: a file compiles its own sections only). */
-export function compiledSectionSets(defs: readonly RoleDefinition[] = registeredRoles()): string[] {
-  return [...(validators.get(defs)?.keys() ?? [])];
+/** The validators this process compiled rather than took from the build (`file` or a section key), in order. */
+export function compiledValidators(): readonly string[] {
+  return compiledNames;
 }
 
 function pointerToPath(ptr: string): Path {
@@ -166,13 +190,13 @@ function lineOf(doc: Document, lc: LineCounter, path: Path): number {
   let node: unknown = doc.contents;
   let offset = (doc.contents as YamlNode | null)?.range?.[0] ?? 0;
   for (const seg of path) {
-    if (isMap(node)) {
-      const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(seg));
+    if (yaml().isMap(node)) {
+      const pair = node.items.find((p) => (yaml().isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(seg));
       if (!pair) break;
       const keyRange = (pair.key as YamlNode | null)?.range;
       if (keyRange) offset = keyRange[0];
       node = pair.value;
-    } else if (isSeq(node) && typeof seg === 'number') {
+    } else if (yaml().isSeq(node) && typeof seg === 'number') {
       const item = node.items[seg] as YamlNode | undefined;
       if (!item) break;
       if (item.range) offset = item.range[0];
@@ -204,6 +228,7 @@ function failText(file: string, line: number, text: string): never {
 /** Parse the YAML into plain data, refusing what a config file should never be. */
 function parseYaml(text: string, file: string, keys: string): { data: unknown; doc: Document; lc: LineCounter } {
   if (text.length > MAX_CONFIG_BYTES) failText(file, 1, `the file is larger than ${MAX_CONFIG_BYTES} bytes (expected a config file)`);
+  const { LineCounter, isCollection, parseAllDocuments, visit } = yaml();
   const lc = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lc, uniqueKeys: true, strict: true, prettyErrors: false, version: '1.2' });
   if (docs.length === 0) failText(file, 1, `the file is empty (expected a mapping with at least one of ${keys})`);
@@ -246,18 +271,20 @@ export function parseConfigText(text: string, file: string, opts: { roles?: read
       `${formatValue(data)} is not a mapping (expected a mapping with at least one of ${keys.join(', ')})`);
   }
   const raw = structuredClone(data);
-  for (const p of nullableSections(defs)) {
+  // Only the sections the file holds: the others' definitions stay unloaded (lazyRole).
+  const held = new Set(Object.keys(raw));
+  for (const p of nullableSections(defs, held)) {
     const parent = p.slice(0, -1).reduce<unknown>((o, k) => (isPlainObject(o) ? o[k] : undefined), raw);
     const key = p[p.length - 1]!;
     if (isPlainObject(parent) && key in parent && parent[key] === null) parent[key] = {};
   }
-  for (const d of defs) d.section.prepare?.(raw);
+  for (const d of defs) if (held.has(d.section.key)) d.section.prepare?.(raw);
 
   const problems: Problem[] = [];
   const add = (path: Path, text: string) => problems.push({ path, line: lineOf(doc, lc, path), text });
-  const validate = getValidator(defs, new Set(Object.keys(raw)));
-  if (!validate(raw)) {
-    for (const e of validate.errors ?? []) {
+  const errors = validateFile(defs, raw);
+  if (errors.length > 0) {
+    for (const e of errors) {
       const d = describeAjvError(e);
       if (d) add(d[0], d[1]);
     }
@@ -329,7 +356,12 @@ export function loadConfig(file: string, opts: LoadOptions = {}): VigilConfig {
       throw new ConfigError(code === 'ENOENT' ? `config file ${abs} does not exist` : `config file ${abs} cannot be read: ${code ?? String(e)}`, { path: abs, code });
     }
   }
-  const cfg = parseConfigText(text, abs, opts.roles ? { roles: opts.roles } : {});
+  let cfg: VigilConfig;
+  try {
+    cfg = parseConfigText(text, abs, opts.roles ? { roles: opts.roles } : {});
+  } finally {
+    if (opts.releaseParser) releaseParser();
+  }
   if (check) checkReferencedFiles(cfg, opts.roles ? { roles: opts.roles } : {});
   return cfg;
 }

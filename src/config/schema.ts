@@ -8,7 +8,7 @@
  * error); the leaves are the kinds of `kinds.ts`.
  */
 import { leaf, path, section, type Schema } from './kinds';
-import { roles } from '../roles';
+import { builtinRoles, roles } from '../roles';
 import type { RoleDefinition } from '../roles/role';
 
 export * from './kinds';
@@ -57,14 +57,21 @@ export function buildConfigSchema(defs: readonly RoleDefinition[] = roles(), onl
   );
 }
 
-/** The schema of the whole file with the built-in roles. */
-export const CONFIG_SCHEMA: Schema = buildConfigSchema();
+let builtinSchema: Schema | undefined;
+
+/**
+ * The schema of the whole file with the built-in roles (built on first use:
+ * it loads every role's section).
+ */
+export function builtinConfigSchema(): Schema {
+  return (builtinSchema ??= buildConfigSchema(builtinRoles()));
+}
 
 /**
  * Sections that may be written as a bare `key:` (YAML null) to mean "on,
  * with the defaults"; the loader turns such a null into `{}` before
  * validation.
  */
-export function nullableSections(defs: readonly RoleDefinition[] = roles()): string[][] {
-  return [['log'], ...defs.flatMap((d) => d.section.nullable.map((p) => [d.section.key, ...p]))];
+export function nullableSections(defs: readonly RoleDefinition[] = roles(), only?: ReadonlySet<string>): string[][] {
+  return [['log'], ...defs.filter((d) => !only || only.has(d.section.key)).flatMap((d) => d.section.nullable.map((p) => [d.section.key, ...p]))];
 }

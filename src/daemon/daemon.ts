@@ -40,7 +40,8 @@ export interface DaemonOptions {
 export async function runDaemon(configFile: string, opts: DaemonOptions = {}): Promise<number> {
   let cfg: VigilConfig;
   try {
-    cfg = loadConfig(configFile);
+    // The YAML library is needed again only on reload (see releaseParser).
+    cfg = loadConfig(configFile, { releaseParser: true });
     // state_dir holds the default log and the fence handler's seen store:
     // refuse one another user could plant symlinks in.
     if (fs.existsSync(cfg.stateDir)) checkSecureDir(cfg.stateDir, 'state_dir');
@@ -166,7 +167,7 @@ export async function runDaemon(configFile: string, opts: DaemonOptions = {}): P
     reopenLog();
     let next: VigilConfig;
     try {
-      next = loadConfig(cfg.file);
+      next = loadConfig(cfg.file, { releaseParser: true });
     } catch (e) {
       const error = `reload refused, keeping the running config: ${errorMessage(e)}`;
       log.error({ err: errorMessage(e) }, 'reload refused, keeping the running config');

@@ -15,7 +15,8 @@ export type { RoleRunner } from '../roles/role';
 
 /** The registered roles the daemon runs for a config (active, with a daemon part), in registry order. */
 export function runnableRoles(cfg: VigilConfig, defs: readonly RoleDefinition[] = registeredRoles()): RoleDefinition[] {
-  return defs.filter((d) => d.daemon !== undefined && isActive(cfg, d));
+  // The section first: reading `daemon` loads the role's folder (lazyRole).
+  return defs.filter((d) => isActive(cfg, d) && d.daemon !== undefined);
 }
 
 /** Build the roles a config asks for. */
@@ -23,7 +24,7 @@ export async function createRoles(cfg: VigilConfig, log: Logger, notifier: Notif
   // The role lines without one of their own carry (see log.ts): the label of
   // the first role whose section the config has (the HA IP role's master or
   // slave once it runs, else the fence role's name).
-  const first = defs.find((d) => d.daemon !== undefined && sectionOf(cfg, d) !== undefined);
+  const first = defs.find((d) => sectionOf(cfg, d) !== undefined && d.daemon !== undefined);
   if (first) setLogRole(first.daemon!.logRole);
   const out: RoleRunner[] = [];
   for (const d of runnableRoles(cfg, defs)) out.push((await d.daemon!.load())(cfg, { log, notifier }));

@@ -43,7 +43,7 @@ export interface ConfigSection<K extends string = string, C = unknown> {
    * defaults", as paths below the section; `[]` is the section itself.
    */
   nullable: readonly (readonly string[])[];
-  /** Adjust the whole raw file before validation (after bare sections became `{}`). Rare. */
+  /** Adjust the whole raw file before validation (after bare sections became `{}`), when the file holds the section (it may add another section). Rare. */
   prepare?(file: Record<string, unknown>): void;
   /** The validated value (defaults in) → the role's config type, with the cross-key checks. */
   normalize(value: Record<string, any>, ctx: SectionContext): C;
@@ -143,6 +143,59 @@ export interface RoleDefinition<K extends string = string, C = any> {
   daemon?: RoleDaemon;
   verbs?: readonly VerbDefinition[];
   importers?: readonly ImporterDefinition[];
+}
+
+/** What the registry knows of a role without loading its folder. */
+export interface RegistryLine<K extends string = string> {
+  name: string;
+  /** The section's YAML key. */
+  key: string;
+  /** The section's property of {@link VigilConfig}. */
+  configKey: K;
+}
+
+/**
+ * A registry line: the role's name and section keys, known without loading
+ * anything, and the rest of its definition loaded from its folder the first
+ * time something reads it. A daemon that runs one role loads no other role's
+ * folder (their schemas, normalisation and status code were 3 MiB of a
+ * vip-only daemon's RSS, bench/memory.ts): the loader, the daemon and the
+ * permission checks read a section's key first and the rest only for
+ * sections the file holds. The loaded definition must agree with the line
+ * (the registry test loads them all).
+ */
+export function lazyRole<const K extends string, C>(line: RegistryLine<K>, load: () => { default: RoleDefinition<K, C> }): RoleDefinition<K, C> {
+  let def: RoleDefinition<K, C> | undefined;
+  const full = (): RoleDefinition<K, C> => {
+    if (def === undefined) {
+      const d = load().default;
+      if (d.name !== line.name || d.section.key !== line.key || d.section.configKey !== line.configKey) {
+        throw new Error(`role ${line.name}: the registry line (${line.name}, ${line.key}, ${line.configKey}) does not match its folder's definition (${d.name}, ${d.section.key}, ${d.section.configKey})`);
+      }
+      def = d;
+    }
+    return def;
+  };
+  const section: ConfigSection<K, C> = {
+    key: line.key,
+    configKey: line.configKey,
+    get schema() { return full().section.schema; },
+    get nullable() { return full().section.nullable; },
+    get prepare() { return full().section.prepare; },
+    get normalize() { return full().section.normalize; },
+    get active() { return full().section.active; },
+    get idle() { return full().section.idle; },
+  };
+  return {
+    name: line.name,
+    section,
+    get summary() { return full().summary; },
+    get dir() { return full().dir; },
+    get secretFiles() { return full().secretFiles; },
+    get daemon() { return full().daemon; },
+    get verbs() { return full().verbs; },
+    get importers() { return full().importers; },
+  };
 }
 
 /** The normalized config type of a definition. */

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../../../src/errors';
 import { configRoles, parseConfigText } from '../../../src/config/load';
-import { CONFIG_SCHEMA, buildConfigSchema } from '../../../src/config/schema';
+import { buildConfigSchema, builtinConfigSchema } from '../../../src/config/schema';
 import { createRoles } from '../../../src/daemon/roles';
 import { formatStatus } from '../../../src/cli/lifecycle';
 import { dispatch, usage } from '../../../src/cli/main';
@@ -84,7 +84,7 @@ t.test('a throw-away role: one registry line, and it has config, status, health 
   t.match(errorsOf('node: web-a\ndummy:\n  bogus: 1\n')[0], /dummy\.bogus: unknown key \(expected one of: greeting, tick\)/);
   t.same(errorsOf('node: web-a\n'), [`${FILE}:1: no role configured (expected at least one of the sections vip, fence, fence_handler, monitor, group, promote, runtime_publish or dummy)`]);
   t.ok(((buildConfigSchema().properties as Record<string, unknown>).dummy), 'in the schema built from the registry');
-  t.notOk(((CONFIG_SCHEMA.properties as Record<string, unknown>).dummy), 'not in the built-in schema');
+  t.notOk(((builtinConfigSchema().properties as Record<string, unknown>).dummy), 'not in the built-in schema');
 
   // Daemon: started from the registry, with status and health.
   const runners = await createRoles(cfg, moduleLog('test'), notifier);
@@ -124,7 +124,7 @@ t.test('registration refuses a clash and is undone', async (t) => {
 });
 
 t.test('a config section schema has no role but its own', async (t) => {
-  t.same(Object.keys(CONFIG_SCHEMA.properties as object), ['node', 'pidfile', 'state_dir', 'log', 'metrics', 'vip', 'fence', 'fence_handler', 'monitor', 'group', 'promote', 'runtime_publish']);
+  t.same(Object.keys(builtinConfigSchema().properties as object), ['node', 'pidfile', 'state_dir', 'log', 'metrics', 'vip', 'fence', 'fence_handler', 'monitor', 'group', 'promote', 'runtime_publish']);
   t.ok(usage().includes('fence-event'));
   t.equal(section('x', {}).additionalProperties, false);
 });
