@@ -237,6 +237,8 @@ export function importVzhaipd(text: string, opts: VzhaipdImportOptions = {}): Vz
     // arpsend -w 1 waited one second; never longer than the intervals vigil requires it to fit in.
     const probe = Math.min(1000, check15.ms, fail3.ms, master.ms);
     emit(2, 'probe_timeout', formatDurationMs(probe), 'vzhaipd ran arpsend -w 1 (a 1 s wait)');
+    // vzhaipd's wait was fixed; vigil would learn a shorter one from the round trip (20 ms floor).
+    emit(2, 'probe_timeout_min', formatDurationMs(probe), 'the same: a fixed wait, as vzhaipd\'s (lower it to learn the timeout from the round trip)');
   }
   if (master) emit(2, 'master_check_interval', formatDurationMs(master.ms), master.from);
   if (ipCheck) emit(2, 'ip_file_check_interval', formatDurationMs(ipCheck.ms), ipCheck.from);
