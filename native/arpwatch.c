@@ -21,12 +21,16 @@
  *  - mac null ("expect silence", a master's conflict probe): the round passes
  *    once its frame is out (no deadline, so one wake-up per round). Nothing
  *    is taken: any frame about `ip`, whenever it comes, goes to JavaScript as
- *    before, which ends the watch if it is a competitor.
+ *    before, which ends the watch if it is a competitor. With neighbour
+ *    requests (extraFrames, anyIps) the round sends them too and passes at
+ *    the first neighbour's reply, taken here; none by the timeout ends the
+ *    watch (kind 1): the master's own link may reach nobody.
  * onEnd(kind, rounds, rttsMs, errno) is called once, from a timer callback
  * (never from inside JavaScript's own call into us), when:
  *  - kind 0: all `rounds` passed (JavaScript takes over for one check, so
  *    its books and the address upkeep stay current);
- *  - kind 1: a round with mac given had no answer by its timeout, after the
+ *  - kind 1: a round expecting an answer (the holder's, or with neighbour
+ *    requests any neighbour's) had none by its timeout, after the
  *    frames already queued were read (the same rule as the TypeScript
  *    prober: silence only after a drain, so a stall of this process can
  *    delay the verdict but never invent it);
@@ -45,6 +49,9 @@
 
 /* Rounds per watch at most: a bound on the samples kept (10 s at 10 ms). */
 #define WATCH_MAX_ROUNDS 1000
+/* Neighbour requests sent with each round of a master's watch, at most. */
+#define WATCH_MAX_EXTRA 16
+#define ARP_FRAME_LEN 60
 #define EINTR_RETRIES 8
 
 enum watch_phase { W_IDLE, W_WAIT, W_OUT, W_ENDING };
@@ -57,6 +64,13 @@ typedef struct arp_watch {
   unsigned char ip[4];      /* the watched IP, network order as on the wire */
   unsigned char mac[6];     /* the expected answerer (expect_answer) */
   bool expect_answer;
+  /* A master's watch may carry neighbour requests: the round then passes at
+   * the first reply from any of `any_ip` (the link reaches someone). */
+  unsigned char extra[WATCH_MAX_EXTRA][ARP_FRAME_LEN];
+  size_t extra_len[WATCH_MAX_EXTRA];
+  unsigned n_extra;
+  unsigned char any_ip[WATCH_MAX_EXTRA][4];
+  unsigned n_any;
   double every_ms, timeout_ms;
   uint32_t rounds;          /* rounds asked for */
   uint32_t done;            /* rounds passed in this watch */
@@ -136,31 +150,49 @@ static void watch_round_passed(arp_watch *w, uint64_t at) {
 
 bool arp_watch_take(arp_sock *s, const unsigned char *f, size_t len, uint64_t at) {
   arp_watch *w = s->watch;
-  if (!w || w->phase != W_OUT || !w->expect_answer) return false;
-  /* Ethernet (14) + ARP for IPv4 over Ethernet (28): a reply (op 2) whose
-   * sender is the watched IP at the expected MAC, addressed to our MAC. */
+  if (!w || w->phase == W_IDLE) return false;
+  /* Ethernet (14) + ARP for IPv4 over Ethernet (28): a reply (op 2) addressed to our MAC. */
   if (len < 42 || f[12] != 0x08 || f[13] != 0x06) return false;
   if (f[14] != 0 || f[15] != 1 || f[16] != 0x08 || f[17] != 0 || f[18] != 6 || f[19] != 4) return false;
-  if (f[20] != 0 || f[21] != 2) return false;
-  if (memcmp(f + 22, w->mac, 6) != 0 || memcmp(f + 28, w->ip, 4) != 0 || memcmp(f + 32, s->mac, 6) != 0) return false;
-  double rtt = at > w->sent_at ? (double)(at - w->sent_at) / 1e6 : 0;
-  if (w->answered < WATCH_MAX_ROUNDS) w->rtts[w->answered++] = rtt;
-  w->last_rtt_ms = rtt;
-  w->total_taken++;
-  watch_round_passed(w, at);
-  return true;
+  if (f[20] != 0 || f[21] != 2 || memcmp(f + 32, s->mac, 6) != 0) return false;
+  const unsigned char *sha = f + 22, *spa = f + 28;
+  if (w->expect_answer) {
+    /* The holder's answer to the probe out: the round passes, with its round trip. */
+    if (w->phase != W_OUT || memcmp(sha, w->mac, 6) != 0 || memcmp(spa, w->ip, 4) != 0) return false;
+    double rtt = at > w->sent_at ? (double)(at - w->sent_at) / 1e6 : 0;
+    if (w->answered < WATCH_MAX_ROUNDS) w->rtts[w->answered++] = rtt;
+    w->last_rtt_ms = rtt;
+    w->total_taken++;
+    watch_round_passed(w, at);
+    return true;
+  }
+  for (unsigned i = 0; i < w->n_any; i++) {
+    if (memcmp(spa, w->any_ip[i], 4) != 0) continue;
+    /* A neighbour answered: the link reaches someone. The first passes the
+     * round; the others (and late ones) are nothing JavaScript needs. */
+    w->total_taken++;
+    if (w->phase == W_OUT) watch_round_passed(w, at);
+    return true;
+  }
+  return false;
+}
+
+static bool watch_send_one(arp_watch *w, const unsigned char *frame, size_t len, uint64_t *at) {
+  ssize_t r;
+  int tries = 0;
+  do {
+    *at = monotonic_ns();
+    r = send(w->s->fd, frame, len, MSG_DONTWAIT);
+  } while (r < 0 && errno == EINTR && ++tries < EINTR_RETRIES);
+  return r >= 0;
 }
 
 static void watch_send(arp_watch *w) {
   arp_sock *s = w->s;
-  ssize_t r;
-  int tries = 0;
-  uint64_t at;
-  do {
-    at = monotonic_ns();
-    r = send(s->fd, w->frame, w->frame_len, MSG_DONTWAIT);
-  } while (r < 0 && errno == EINTR && ++tries < EINTR_RETRIES);
-  if (r < 0) {
+  uint64_t at, ignored;
+  bool ok = watch_send_one(w, w->frame, w->frame_len, &at);
+  for (unsigned i = 0; ok && i < w->n_extra; i++) ok = watch_send_one(w, w->extra[i], w->extra_len[i], &ignored);
+  if (!ok) {
     watch_finish(w, errno);
     watch_report(w, 2);
     return;
@@ -173,7 +205,7 @@ static void watch_send(arp_watch *w) {
   uint32_t gen = w->gen;
   arp_read_frames(s, false);
   if (s->closed || s->watch != w || w->gen != gen || w->phase != W_OUT) return;
-  if (!w->expect_answer) {
+  if (!w->expect_answer && w->n_any == 0) {
     /* Silence expected: nothing to wait for. A competitor's answer, whenever
      * it comes, goes to JavaScript and ends the watch there; a deadline would
      * only cost a second wake-up per round. */
@@ -204,7 +236,7 @@ static void watch_on_timer(uv_timer_t *t) {
       uint32_t gen = w->gen;
       arp_read_frames(s, false);
       if (s->closed || w->gen != gen || w->phase != W_OUT) break;
-      /* Only a watch that expects an answer arms a deadline. */
+      /* Only a watch that expects an answer (the holder's, or any neighbour's) arms a deadline. */
       watch_finish(w, 0);
       watch_report(w, 1);
       break;
@@ -240,10 +272,15 @@ static bool get_double(napi_env env, napi_value v, double *out, double min, doub
   return true;
 }
 
-/* watch(frame, ip(4 bytes), mac(6 bytes)|null, everyMs, timeoutMs, rounds, onEnd); replaces a running watch. */
+/*
+ * watch(frame, ip(4 bytes), mac(6 bytes)|null, everyMs, timeoutMs, rounds, onEnd
+ *       [, extraFrames: Buffer[], anyIps: Buffer(4 × n)]); replaces a running watch.
+ * extraFrames/anyIps only with mac null: requests sent with each round, which
+ * then passes at the first reply from any of anyIps.
+ */
 napi_value arp_watch_js(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
+  size_t argc = 9;
+  napi_value argv[9];
   arp_sock *s = arp_unwrap(env, info, &argc, argv);
   if (!s) return NULL;
   if (argc < 7) return throw_type(env, "watch(frame, ip, mac, everyMs, timeoutMs, rounds, onEnd) needs 7 arguments");
@@ -274,6 +311,39 @@ napi_value arp_watch_js(napi_env env, napi_callback_info info) {
     return NULL;
   NAPI_CALL(env, napi_typeof(env, argv[6], &t));
   if (t != napi_function) return throw_type(env, "watch: onEnd must be a function");
+  unsigned char extra[WATCH_MAX_EXTRA][ARP_FRAME_LEN], any[WATCH_MAX_EXTRA][4];
+  size_t extra_len[WATCH_MAX_EXTRA];
+  uint32_t n_extra = 0, n_any = 0;
+  napi_valuetype t7 = napi_undefined;
+  if (argc >= 9) NAPI_CALL(env, napi_typeof(env, argv[7], &t7));
+  if (t7 != napi_undefined) {
+    bool is_arr = false;
+    NAPI_CALL(env, napi_is_array(env, argv[7], &is_arr));
+    if (!is_arr) return throw_type(env, "watch: extraFrames must be an array of Buffers");
+    NAPI_CALL(env, napi_get_array_length(env, argv[7], &n_extra));
+    if (n_extra > WATCH_MAX_EXTRA) return throw_type(env, "watch: at most 16 extra frames");
+    for (uint32_t i = 0; i < n_extra; i++) {
+      napi_value e;
+      void *d;
+      size_t l;
+      NAPI_CALL(env, napi_get_element(env, argv[7], i, &e));
+      NAPI_CALL(env, napi_is_buffer(env, e, &is_buf));
+      if (!is_buf) return throw_type(env, "watch: extraFrames must be an array of Buffers");
+      NAPI_CALL(env, napi_get_buffer_info(env, e, &d, &l));
+      if (l < ETH_HLEN || l > ARP_FRAME_LEN) return throw_type(env, "watch: an extra frame must be 14..60 bytes");
+      memcpy(extra[i], d, l);
+      extra_len[i] = l;
+    }
+    void *d;
+    size_t l;
+    NAPI_CALL(env, napi_is_buffer(env, argv[8], &is_buf));
+    if (!is_buf) return throw_type(env, "watch: anyIps must be a Buffer of 4-byte addresses");
+    NAPI_CALL(env, napi_get_buffer_info(env, argv[8], &d, &l));
+    if (l % 4 != 0 || l / 4 > WATCH_MAX_EXTRA) return throw_type(env, "watch: anyIps must be a Buffer of at most 16 4-byte addresses");
+    n_any = (uint32_t)(l / 4);
+    memcpy(any, d, l);
+    if (mac && (n_extra > 0 || n_any > 0)) return throw_type(env, "watch: extraFrames and anyIps only when no answer is expected from ip (mac null)");
+  }
 
   arp_watch *w = s->watch;
   if (!w) {
@@ -298,6 +368,13 @@ napi_value arp_watch_js(napi_env env, napi_callback_info info) {
   memcpy(w->ip, ip, 4);
   w->expect_answer = mac != NULL;
   if (mac) memcpy(w->mac, mac, 6);
+  w->n_extra = n_extra;
+  for (uint32_t i = 0; i < n_extra; i++) {
+    memcpy(w->extra[i], extra[i], extra_len[i]);
+    w->extra_len[i] = extra_len[i];
+  }
+  w->n_any = n_any;
+  if (n_any) memcpy(w->any_ip, any, n_any * 4);
   w->every_ms = every;
   w->timeout_ms = timeout;
   w->rounds = (uint32_t)rounds;

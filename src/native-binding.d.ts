@@ -64,7 +64,8 @@ export interface NativeArpSocket {
    * Replaces a running watch. Optional: a test double may leave it out.
    */
   watch?(frame: Buffer, ip: Buffer, mac: Buffer | null, everyMs: number, timeoutMs: number, rounds: number,
-    onEnd: (kind: 0 | 1 | 2, rounds: number, rttsMs: Float64Array, errno: number) => void): void;
+    onEnd: (kind: 0 | 1 | 2, rounds: number, rttsMs: Float64Array, errno: number) => void,
+    extraFrames?: Buffer[], anyIps?: Buffer): void;
   /** Stop the watch without calling onEnd; true if one was running. */
   unwatch?(): boolean;
   /** The watch's counters (undefined before the first watch). */

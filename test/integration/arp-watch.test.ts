@@ -104,6 +104,29 @@ if (!skipUnlessRoot(t)) {
     if (end.status === 'heard') t.equal(end.mac, a.mac);
   });
 
+  t.test('expecting silence with neighbours (a master): a neighbour\'s reply passes each round natively; none ends the watch', async (t) => {
+    const pb = b.inNetns(() => ArpProber.open(b.ifname));
+    t.teardown(() => pb.close());
+    const ip = lab.freeIp(33);
+    const rounds = 5;
+    // Inside b's namespace: the requests go out from b's own address.
+    const w = b.inNetns(() => pb.watch(ip, { everyMs: 10, timeoutMs: 200, rounds, neighbours: { ips: [lab.freeIp(34), a.ip] } }));
+    t.ok(w, 'the native loop takes neighbours');
+    const end = await within(w!.done, boundMs(rounds, 10, 200), 'the watch with a live neighbour');
+    t.equal(end.status, 'complete', 'a (one of the two neighbours) answered every round');
+    t.equal(end.rounds, rounds);
+    t.equal(pb.stats()?.received, 0, 'its replies were taken natively, none reached JavaScript');
+    t.ok((pb.watchState()?.taken ?? 0) >= rounds, 'counted as taken');
+
+    const timeoutMs = 50;
+    const started = performance.now();
+    const dead = b.inNetns(() => pb.watch(ip, { everyMs: 10, timeoutMs, rounds: 100, neighbours: { ips: [lab.freeIp(34)] } }));
+    const gone = await within(dead!.done, boundMs(1, 10, timeoutMs), 'the watch with a silent neighbour');
+    t.equal(gone.status, 'silent', 'no neighbour answered: the watch ends');
+    t.equal(gone.rounds, 0);
+    t.ok(performance.now() - started >= 10 + timeoutMs, 'after the round\'s wait and its timeout, not before');
+  });
+
   t.test('stop() ends a watch without a result, and the socket stays usable', async (t) => {
     const pb = b.inNetns(() => ArpProber.open(b.ifname));
     t.teardown(() => pb.close());

@@ -677,7 +677,7 @@ export class ArpProber {
    * Undefined when the socket's binding has no native loop (a test double):
    * the caller probes the ordinary way. Throws EINVAL on a bad IP.
    */
-  watch(ip: string, o: WatchOptions): ArpWatch | undefined {
+  watch(ip: string, o: Omit<WatchOptions, 'neighbours'> & { neighbours?: { ips: string[] } }): ArpWatch | undefined {
     if (!isIPv4(ip)) throw new VigilError('EINVAL', `invalid IPv4 address '${ip}'`);
     let ep: Endpoint;
     try {
@@ -686,7 +686,15 @@ export class ArpProber {
       return undefined; // the ordinary probe reports why
     }
     if (!ep.socket.canWatch) return undefined;
-    const w = startWatch(ep, this.probeFrame(ep, 'probe', '', ip), ip, o);
+    const { neighbours, ...rest } = o;
+    let opts: WatchOptions = rest;
+    if (neighbours && neighbours.ips.length > 0) {
+      // Ordinary requests from our address, as the neighbour gate's own probes.
+      const senderIp = this.senderIp();
+      if (senderIp === undefined) return undefined;
+      opts = { ...rest, neighbours: { ips: neighbours.ips, frames: neighbours.ips.map((n) => this.probeFrame(ep, 'request', senderIp, n)) } };
+    }
+    const w = startWatch(ep, this.probeFrame(ep, 'probe', '', ip), ip, opts);
     const cancel = (): void => w.stop();
     this.cancels.add(cancel);
     void w.done.finally(() => this.cancels.delete(cancel));

@@ -177,19 +177,22 @@ export class ArpSocket extends EventEmitter<ArpSocketEvents> {
    * Run the native probe loop (see NativeArpSocket.watch): `rounds` rounds
    * of "wait `everyMs`, send `frame`, wait up to `timeoutMs`", passing on an
    * answer from `ip` at `mac` (taken natively, never a 'frame' event) or, with
-   * `mac` null, once sent (silence expected: any answer is a `frame` event). `onEnd` once at the end; {@link unwatch} stops it
+   * `mac` null, once sent (silence expected: any answer is a `frame` event);
+   * with `neighbours`, their requests go out with each round, which then
+   * passes at the first reply from one of `neighbours.ips` (taken natively). `onEnd` once at the end; {@link unwatch} stops it
    * without a call. Replaces a running one. Throws a {@link VigilError}.
    */
   watch(frame: Buffer, ip: Buffer, mac: Buffer | null, everyMs: number, timeoutMs: number, rounds: number,
-    onEnd: (kind: 0 | 1 | 2, rounds: number, rttsMs: Float64Array, errno: number) => void): void {
+    onEnd: (kind: 0 | 1 | 2, rounds: number, rttsMs: Float64Array, errno: number) => void,
+    neighbours?: { frames: Buffer[]; ips: Buffer }): void {
     if (this.isClosed) throw new VigilError('EBADF', `ARP socket on '${this.ifname}' is closed`);
     if (!this.sock.watch) throw new VigilError('ENOTSUP', 'this ARP binding has no native probe loop');
     try {
       this.sock.watch(frame, ip, mac, everyMs, timeoutMs, rounds, (kind, n, rtts, errno) => {
         // The loop's sends count as the socket's own (status: arp.sent).
-        this.stats.sent += n + (kind === 1 ? 1 : 0);
+        this.stats.sent += (n + (kind === 1 ? 1 : 0)) * (1 + (neighbours?.frames.length ?? 0));
         onEnd(kind, n, rtts, errno);
-      });
+      }, neighbours?.frames, neighbours?.ips);
     } catch (e) {
       throw fromNative(e, `ARP probe loop on '${this.ifname}'`);
     }

@@ -8,8 +8,9 @@
  * them and wakes JavaScript only when one is not what was expected. The
  * watch ends, once, with:
  * - `complete`: every round passed (the round trips of the answers taken);
- * - `silent`: expected an answer, none came by a timeout (declared after
- *   the queued frames were read, the prober's own rule);
+ * - `silent`: expected an answer (the holder's, or a neighbour's), none came
+ *   by a timeout (declared after the queued frames were read, the prober's
+ *   own rule);
  * - `heard`: a frame about the IP from another MAC reached JavaScript (a
  *   competitor's answer or gratuitous ARP, another holder's reply): the
  *   loop is stopped and the caller looks with an ordinary probe;
@@ -37,6 +38,9 @@ export interface ArpWatch {
 /** What the watch needs of the prober's shared endpoint. */
 export interface WatchEndpoint {
   readonly socket: ArpSocket;
+  /** Standing interests kept in the kernel filter (the prober's pins). */
+  readonly pins: Set<{ senders?: string[]; replySenders?: string[] }>;
+  refilter(): void;
   watch(ip: string, w: WatchWaiter): void;
   unwatch(ip: string, w: WatchWaiter): void;
 }
@@ -56,6 +60,12 @@ export interface WatchOptions {
   timeoutMs: number;
   /** 1..1000. */
   rounds: number;
+  /**
+   * Without `expectMac` only: ARP requests sent with each round, which then
+   * passes at the first reply from one of `ips` (a master's neighbour gate);
+   * none by the timeout ends the watch as `silent`.
+   */
+  neighbours?: { frames: Buffer[]; ips: string[] };
 }
 
 const ipBytes = (ip: string): Buffer => Buffer.from(ip.split('.').map(Number));
@@ -71,10 +81,13 @@ export function startWatch(ep: WatchEndpoint, frame: Buffer, ip: string, o: Watc
   let finished = false;
   let resolve!: (e: WatchEnd) => void;
   const done = new Promise<WatchEnd>((r) => { resolve = r; });
+  // The neighbours' replies must pass the kernel filter (a daemon pins them already: no swap then).
+  const nbPin = o.neighbours && o.neighbours.ips.length > 0 ? { replySenders: [...o.neighbours.ips] } : undefined;
   const end = (e: WatchEnd | undefined): void => {
     if (finished) return;
     finished = true;
     ep.unwatch(ip, waiter);
+    if (nbPin) { ep.pins.delete(nbPin); ep.refilter(); }
     if (e) resolve(e);
   };
   const waiter: WatchWaiter = {
@@ -90,15 +103,17 @@ export function startWatch(ep: WatchEndpoint, frame: Buffer, ip: string, o: Watc
     },
     fail: (e) => end({ status: 'error', rounds: 0, rttsMs: [], error: e }),
   };
-  // The filter must pass a competitor's frames before the first round goes out.
+  // The filter must pass a competitor's frames (and the neighbours' replies) before the first round goes out.
+  if (nbPin) { ep.pins.add(nbPin); ep.refilter(); }
   ep.watch(ip, waiter);
   try {
+    const nb = o.neighbours && o.neighbours.ips.length > 0 ? { frames: o.neighbours.frames, ips: Buffer.concat(o.neighbours.ips.map(ipBytes)) } : undefined;
     socket.watch(frame, ipBytes(ip), expect !== undefined ? macBytes(expect) : null, o.everyMs, o.timeoutMs, o.rounds, (kind, rounds, rtts, errno) => {
       const rttsMs = Array.from(rtts);
       if (kind === 0) end({ status: 'complete', rounds, rttsMs });
       else if (kind === 1) end({ status: 'silent', rounds, rttsMs });
       else end({ status: 'error', rounds, rttsMs, error: fromNative({ errno, code: errnoName(errno), syscall: 'send', message: '' }, `ARP probe loop on '${socket.ifname}'`) });
-    });
+    }, nb);
   } catch (e) {
     end(undefined);
     throw e instanceof VigilError ? e : new VigilError('EUNKNOWN', String(e));

@@ -119,21 +119,27 @@ export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: Ad
     },
     watch(eff) {
       if (isV6(eff.ip)) return undefined;
-      // A master asks its neighbours at each master check, and learns of its own dead
-      // link only from carrier events: without either, it keeps checking one at a time.
-      if (eff.purpose === 'conflict' && (gate().ips.length > 0 || !eventsLive())) return undefined;
-      const w = prober.watch(eff.ip, { ...(eff.expectMac !== undefined ? { expectMac: eff.expectMac } : {}), everyMs: eff.everyMs, timeoutMs: eff.timeoutMs, rounds: eff.rounds });
+      // A master learns of its own dead link from carrier events: without them it checks one at a time.
+      if (eff.purpose === 'conflict' && !eventsLive()) return undefined;
+      // A master asks its neighbours in every round (a reply from any passes it), with the
+      // configured probe_timeout: routers answer from their control plane.
+      const nbIps = eff.purpose === 'conflict' ? gate().ips : [];
+      const w = prober.watch(eff.ip, {
+        ...(eff.expectMac !== undefined ? { expectMac: eff.expectMac } : {}), everyMs: eff.everyMs, rounds: eff.rounds,
+        timeoutMs: nbIps.length > 0 ? cfg().probeTimeoutMs : eff.timeoutMs, ...(nbIps.length > 0 ? { neighbours: { ips: nbIps } } : {}),
+      });
       if (!w) return undefined;
       const done = w.done.then(async (end): Promise<WatchOutcome> => {
         haSilent = end.status === 'silent';
         if (end.status === 'complete') return { kind: 'complete', rounds: end.rounds, rttsMs: end.rttsMs };
-        if (end.status === 'silent') {
+        if (end.status === 'silent' && eff.purpose === 'check') {
           let mine: { ownMac?: string } = {};
           try { mine = { ownMac: prober.mac }; } catch { /* closed meanwhile: the MAC we started with stands */ }
           return { kind: 'probed', outcome: await judgeSilence(mine), rttsMs: end.rttsMs };
         }
-        // Another MAC spoke for the IP, or the loop could not send: look the ordinary way
-        // now (all answers collected, send retries, the error as a probe reports it).
+        // Another MAC spoke for the IP, no neighbour answered a master, or the loop could not
+        // send: look the ordinary way now (all answers collected, the neighbours asked again,
+        // send retries, the error as a probe reports it).
         if (end.status === 'error') log.debug({ err: end.error.message }, 'native probe loop ended on a send error; probing the ordinary way');
         return { kind: 'probed', outcome: await io.probe(eff.ip, eff.timeoutMs, eff.purpose), rttsMs: end.rttsMs };
       });
