@@ -119,8 +119,10 @@ export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: Ad
     },
     watch(eff) {
       if (isV6(eff.ip)) return undefined;
-      // A master learns of its own dead link from carrier events: without them it checks one at a time.
-      if (eff.purpose === 'conflict' && !eventsLive()) return undefined;
+      // A master learns of its own dead link and of an address removed behind its back from
+      // netlink events; without them (the event socket failed, or the addresses live inside a
+      // container, backend vzctl) its master check is the upkeep, one at a time as before.
+      if (eff.purpose === 'conflict' && (!eventsLive() || cfg().backend !== 'netlink')) return undefined;
       // A master asks its neighbours in every round (a reply from any passes it), with the
       // configured probe_timeout: routers answer from their control plane.
       const nbIps = eff.purpose === 'conflict' ? gate().ips : [];

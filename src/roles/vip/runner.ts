@@ -41,7 +41,7 @@ export interface VipIo {
   /**
    * Run a `watch` effect natively (see the effect's doc), or undefined when
    * it cannot be (an IPv6 HA IP, a binding without the native loop, a master
-   * without netlink events): the runner then schedules
+   * without netlink events or with backend vzctl): the runner then schedules
    * the timer instead. `done` never settles after `stop()`.
    */
   watch?(w: WatchEffect): { done: Promise<WatchOutcome>; stop(): void } | undefined;
