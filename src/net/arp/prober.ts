@@ -8,167 +8,29 @@
  *   never "silent": the HA logic must not take over an address because its
  *   own NIC is broken (seed hazard V-22).
  * - All probers on one interface in one network namespace share ONE socket,
- *   reference-counted and closed when its last user is done. Replies are
- *   dispatched by IP to the probes waiting for them.
+ *   reference-counted and closed when its last user is done (endpoint.ts).
+ *   Replies are dispatched by IP to the probes waiting for them. The types
+ *   are in probe-types.ts, the native steady-state loop in watch.ts.
  * - Round-trip times are the native layer's read time of the answer minus
  *   the send time, both CLOCK_MONOTONIC: no JavaScript or event-loop work is
  *   in them, but a stall of the whole process before the read is.
  */
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { VigilError } from '../../errors';
 import { isIPv4 } from '../../util/ip';
 import { moduleLog } from '../../log';
-import {
-  buildAnnounceReply, buildAnnounceRequest, buildProbe, buildRelease, buildRequest, isProbe, isRelease, OP_REPLY,
-} from './codec';
-import type { ArpPacket, MacLike } from './codec';
-import { ArpSocket, type ArpSocketStats } from './socket';
-import { buildArpFilter } from './filter';
-import type { ArpBinding } from './socket';
+import { buildAnnounceReply, buildAnnounceRequest, buildProbe, buildRelease, buildRequest } from './codec';
+import type { ArpSocket, ArpSocketStats, ArpBinding } from './socket';
 import { native } from '../../native';
 import { startWatch, type ArpWatch, type WatchOptions } from './watch';
+import { acquire, currentNetns, type Endpoint, type Lease, type Pin, type Waiter } from './endpoint';
+import type { AnnounceOptions, ArpReply, ProbeOptions, ProbeResult, ProbeSource, ProberOptions, ResultBase } from './probe-types';
 import type { NativeWatchState } from '../../native-binding';
 
+export type * from './probe-types';
+export { sharedSocketCount, type Pin } from './endpoint';
+
 const log = moduleLog('arp');
-
-/** How a probe asks: an RFC 5227 probe (sender IP 0.0.0.0) or an ordinary request. */
-export type ProbeSource = 'probe' | 'request';
-
-/** Options of one probe. */
-export interface ProbeOptions {
-  /** How long to wait for an answer after the last send. Default 1000. */
-  timeoutMs?: number;
-  /** Frames to send. Default 1. */
-  count?: number;
-  /** Time between sends. Default 200. */
-  intervalMs?: number;
-  /**
-   * `'probe'` (default): RFC 5227 probe, sender IP 0.0.0.0, so no neighbour
-   * cache learns anything from it and it works before we hold any address.
-   * `'request'`: an ordinary who-has from `senderIp`.
-   */
-  source?: ProbeSource;
-  /** Sender IP for `source: 'request'`; default: the interface's first IPv4 address. */
-  senderIp?: string;
-  /**
-   * Finish at the first answer (default true). With false every send is
-   * made and the probe ends when each send has had an answer or at the
-   * timeout after the last one, collecting every reply (arping style).
-   */
-  stopOnReply?: boolean;
-  /**
-   * Wait the whole timeout after the last send and collect every reply
-   * (default false); overrides `stopOnReply`. The way to see *every* holder
-   * of an IP: with two of them (a split brain), the first answer alone says
-   * nothing about the second, and `stopOnReply: false` ends as soon as each
-   * send has had one answer.
-   */
-  untilTimeout?: boolean;
-  /**
-   * For `source: 'probe'`: count an RFC 5227 probe for the same IP from
-   * another host as an answer of kind `'conflict'` (RFC 5227 §2.1.1: both
-   * sides back off). Default true.
-   */
-  acceptConflict?: boolean;
-  /** Called for each answer as it arrives (the CLI prints from it). */
-  onReply?: (reply: ArpReply) => void;
-  /** Retries of a send that failed with a retryable error (EAGAIN, ENOBUFS). Default 3. */
-  sendRetries?: number;
-}
-
-/**
- * One piece of evidence that the IP is in use. `kind`:
- * - `'reply'` — an ARP reply whose sender IP is the probed IP;
- * - `'request'` — an ARP request from the probed IP (including gratuitous
- *   ARP): RFC 5227 §2.1.1 counts "any ARP packet (Request or Reply)" whose
- *   sender IP is the probed address;
- * - `'conflict'` — an RFC 5227 probe for the same IP from another MAC:
- *   another host is trying to claim it at the same time.
- */
-export interface ArpReply {
-  kind: 'reply' | 'request' | 'conflict';
-  /** The probed IP. */
-  ip: string;
-  /** Sender MAC of the answer: who holds (or claims) the IP. */
-  mac: string;
-  /** Receive time minus the time of the latest send before it, in ms. */
-  rttMs: number;
-  /** Index (0-based) of the latest send before this answer. */
-  seq: number;
-  /** CLOCK_MONOTONIC receive time in ns, from the native layer. */
-  receivedAtNs: bigint;
-  /** The decoded frame. */
-  packet: ArpPacket;
-}
-
-interface ResultBase {
-  /** The probed IP. */
-  ip: string;
-  /** The interface probed on. */
-  iface: string;
-  /** Frames actually sent. */
-  sent: number;
-  /** Wall time from the start of the probe to its result, in ms (monotonic). */
-  elapsedMs: number;
-  /**
-   * The MAC the probe went out with (the interface's at the time), when a
-   * socket was open: it changes when the interface is re-created.
-   */
-  senderMac?: string;
-}
-
-/** Someone answered. `mac`/`rttMs` are those of the first answer. */
-export interface ProbeAnswered extends ResultBase {
-  status: 'answered';
-  answered: true;
-  mac: string;
-  rttMs: number;
-  replies: ArpReply[];
-}
-
-/** Every send was made and nothing answered within the timeout. */
-export interface ProbeSilent extends ResultBase {
-  status: 'silent';
-  answered: false;
-}
-
-/**
- * The probe could not be carried out. Not evidence of absence: callers must
- * treat it as "unknown". (`answered` is absent, so switch on `status`.)
- */
-export interface ProbeFailed extends ResultBase {
-  status: 'error';
-  answered?: undefined;
-  error: VigilError;
-}
-
-/** Tri-state probe result; switch on `status`. */
-export type ProbeResult = ProbeAnswered | ProbeSilent | ProbeFailed;
-
-/** Options of an announcement. */
-export interface AnnounceOptions {
-  /** Frames to send (per form). Default 2 (RFC 5227 §1.1 ANNOUNCE_NUM). */
-  count?: number;
-  /** Time between sends. Default 2000 (RFC 5227 ANNOUNCE_INTERVAL). */
-  intervalMs?: number;
-  /** The MAC to announce; default the interface's own. */
-  mac?: MacLike;
-  /**
-   * `'request'` (default, RFC 5227 §3), `'reply'` (RFC 5944 §4.6) or
-   * `'both'` (each round sends a request then a reply: stacks differ in which
-   * they honour).
-   */
-  form?: 'request' | 'reply' | 'both';
-  /** Retries of a retryable send failure. Default 3. */
-  sendRetries?: number;
-}
-
-/** Options of the shared socket (and of the binding it runs on). */
-export interface ProberOptions {
-  /** The native binding; the compiled addon when omitted. */
-  binding?: ArpBinding;
-}
 
 const DEFAULTS = { timeoutMs: 1000, count: 1, intervalMs: 200, sendRetries: 3 } as const;
 const ANNOUNCE_DEFAULTS = { count: 2, intervalMs: 2000 } as const;
@@ -176,173 +38,6 @@ const ANNOUNCE_DEFAULTS = { count: 2, intervalMs: 2000 } as const;
 const SENDER_IP_TTL_NS = 1_000_000_000n;
 /** Backoff before send retry n (1-based): 1, 2, 4 … ms, capped. */
 const retryDelayMs = (n: number): number => Math.min(2 ** (n - 1), 50);
-
-// ---------------------------------------------------------------------------
-// Shared sockets: one per (binding, network namespace, interface).
-
-/** Standing interests (see {@link ArpProber.pin}). */
-export interface Pin { senders?: string[]; replySenders?: string[] }
-
-/** Every ARP frame (the filter of last resort when a built one is refused). */
-const OPEN_FILTER = buildArpFilter({ senders: [], openAll: true });
-
-type Waiter = { onPacket(p: ArpPacket, at: bigint, kind: ArpReply['kind']): void; fail(e: VigilError): void; conflicts: boolean };
-
-/** One open socket and the probes waiting on it. */
-class Endpoint {
-  readonly socket: ArpSocket;
-  refs = 0;
-  /** Probed IP → probes waiting for evidence about it. */
-  private readonly waiters = new Map<string, Set<Waiter>>();
-  /** Released IP → who listens for release notices about it ({@link ArpProber.onRelease}). */
-  readonly releaseListeners = new Map<string, Set<(mac: string) => void>>();
-
-  /** Standing interests of the probers on this socket ({@link ArpProber.pin}). */
-  readonly pins = new Set<Pin>();
-  /** The interests the kernel filter was last built from. */
-  private filterKey: string | undefined;
-
-  constructor(socket: ArpSocket, private readonly forget: () => void) {
-    this.socket = socket;
-    socket.on('frame', (p, at) => this.dispatch(p, at));
-    socket.on('error', (e) => {
-      log.warn({ iface: socket.ifname, code: e.code, err: e.message }, 'ARP socket failed');
-      this.forget();
-      for (const set of [...this.waiters.values()]) for (const w of [...set]) w.fail(e);
-      this.waiters.clear();
-    });
-  }
-
-  get alive(): boolean {
-    return !this.socket.closed;
-  }
-
-  /**
-   * Rebuild the kernel filter from what is waited for now: the waiters' IPs,
-   * the pins, the release listeners; swapped only when that set changed (a
-   * pinned IP probed at every check never swaps it). If the kernel refuses
-   * a program, fall back to passing every ARP frame: slower, never blind.
-   */
-  refilter(): void {
-    const pinSenders = new Set<string>();
-    const pinReplies = new Set<string>();
-    for (const p of this.pins) { p.senders?.forEach((x) => pinSenders.add(x)); p.replySenders?.forEach((x) => pinReplies.add(x)); }
-    const senders = new Set(pinSenders);
-    const probeTargets = new Set<string>();
-    for (const [ip, set] of this.waiters) {
-      // A pinned neighbour is answered by a reply: keep it reply-only while probed, so the filter stays put.
-      if (!pinReplies.has(ip)) senders.add(ip);
-      for (const w of set) if (w.conflicts) { probeTargets.add(ip); break; }
-    }
-    const releaseTargets = new Set(this.releaseListeners.keys());
-    const sort = (x: Set<string>) => [...x].sort();
-    const interests = { senders: sort(senders), replySenders: sort(pinReplies), probeTargets: sort(probeTargets), releaseTargets: sort(releaseTargets) };
-    const key = JSON.stringify(interests);
-    if (key === this.filterKey) return;
-    try {
-      this.socket.setFilter(buildArpFilter(interests));
-      this.filterKey = key;
-    } catch (e) {
-      log.warn({ iface: this.socket.ifname, err: String(e) }, 'ARP kernel filter not updated; passing every ARP frame instead');
-      try { this.socket.setFilter(OPEN_FILTER); } catch { /* the old filter stays */ }
-      this.filterKey = undefined;
-    }
-  }
-
-  /**
-   * Whether a plain waiter (no conflicts) on `ip` leaves the filter as it is:
-   * a pinned IP passes already (its every frame, or its replies), so the
-   * probe that runs at every check costs no rebuild of the filter's key.
-   */
-  private pinned(ip: string): boolean {
-    for (const p of this.pins) if (p.senders?.includes(ip) || p.replySenders?.includes(ip)) return true;
-    return false;
-  }
-
-  watch(ip: string, w: Waiter): void {
-    let set = this.waiters.get(ip);
-    const fresh = !set || (w.conflicts && ![...set].some((x) => x.conflicts));
-    if (!set) this.waiters.set(ip, (set = new Set()));
-    set.add(w);
-    // The filter must pass the answer before the probe goes out.
-    if (fresh && (w.conflicts || !this.pinned(ip))) this.refilter();
-  }
-
-  unwatch(ip: string, w: Waiter): void {
-    const set = this.waiters.get(ip);
-    if (!set) return;
-    set.delete(w);
-    if (set.size === 0) this.waiters.delete(ip);
-    if (w.conflicts || (set.size === 0 && !this.pinned(ip))) this.refilter();
-  }
-
-  private dispatch(p: ArpPacket, at: bigint): void {
-    // Our own frames are filtered natively; one with our MAC arriving from
-    // the wire is a loop (RFC 5227 §2.1.1 excludes "any of the host's
-    // interfaces"), never evidence of another holder.
-    if (p.senderMac === this.socket.mac) return;
-    const holders = this.waiters.get(p.senderIp);
-    if (holders) {
-      const kind = p.op === OP_REPLY ? 'reply' : 'request';
-      for (const w of [...holders]) w.onPacket(p, at, kind);
-    }
-    if (isProbe(p)) {
-      const claimants = this.waiters.get(p.targetIp);
-      if (claimants) for (const w of [...claimants]) if (w.conflicts) w.onPacket(p, at, 'conflict');
-      if (isRelease(p)) for (const l of [...(this.releaseListeners.get(p.targetIp) ?? [])]) l(p.senderMac);
-    }
-  }
-}
-
-const pools = new WeakMap<ArpBinding, Map<string, Endpoint>>();
-
-/** The calling thread's network namespace (`net:[inode]`), part of the pool key. */
-function currentNetns(): string {
-  // Without /proc every call reads 'net:?': the pool then behaves as if there
-  // were one namespace, which is right for the daemon (it never switches).
-  try {
-    return fs.readlinkSync('/proc/thread-self/ns/net');
-  } catch {
-    return 'net:?';
-  }
-}
-
-/** A counted reference to an endpoint; `release()` is idempotent. */
-interface Lease { readonly ep: Endpoint; release(): void }
-
-function acquire(iface: string, binding: ArpBinding, netns: string): Lease {
-  let pool = pools.get(binding);
-  if (!pool) pools.set(binding, (pool = new Map()));
-  const key = `${netns}/${iface}`;
-  let ep = pool.get(key);
-  if (!ep || !ep.alive) {
-    const p = pool;
-    const created: Endpoint = new Endpoint(ArpSocket.open(iface, { binding }), () => {
-      if (p.get(key) === created) p.delete(key);
-    });
-    pool.set(key, (ep = created));
-  }
-  ep.refs++;
-  const held = ep;
-  const owner = pool;
-  let released = false;
-  return {
-    ep: held,
-    release(): void {
-      if (released) return;
-      released = true;
-      if (--held.refs === 0) {
-        if (owner.get(key) === held) owner.delete(key);
-        held.socket.close();
-      }
-    },
-  };
-}
-
-/** Sockets currently open in the shared pool of `binding` (for tests and status). */
-export function sharedSocketCount(binding: ArpBinding = native()): number {
-  return pools.get(binding)?.size ?? 0;
-}
 
 // ---------------------------------------------------------------------------
 
