@@ -12,15 +12,18 @@ t.test('SIGKILL between two promote steps, no verify: the restart stops and asks
   if (skipUnlessRoot(t, ['ip'])) return;
   const sc = await startScenario(t, 'crashop');
   const go = path.join(sc.dir, 'go');
+  // p2 says it runs: the journal marks a step started before its process is spawned (write-ahead),
+  // so a kill right after the mark could come before p2 exists (seen under load).
+  const running = path.join(sc.dir, 'p2-running');
   // The loop also ends once the scenario's directory is gone (teardown), so no orphan outlives the test.
   t.teardown(() => { try { fs.writeFileSync(go, ''); } catch { /* the directory is gone */ } });
   const steps = [
     { name: 'p1', command: ['/bin/sh', '-c', sc.markCmd('a', 'p1')], timeout: '5s' },
-    { name: 'p2', command: ['/bin/sh', '-c', `while [ ! -e ${go} ] && [ -d ${sc.dir} ]; do sleep 0.1; done; ${sc.markCmd('a', 'p2')}`], timeout: '60s' },
+    { name: 'p2', command: ['/bin/sh', '-c', `touch ${running}; while [ ! -e ${go} ] && [ -d ${sc.dir} ]; do sleep 0.1; done; ${sc.markCmd('a', 'p2')}`], timeout: '60s' },
   ];
   sc.start('a', { promote_steps: steps });
   const p2Started = () => sc.journal('a')?.steps.some((s) => s.name === 'p2' && s.status === 'started') === true;
-  await until(sc, () => p2Started(), 10 * TIMING.checkMs + 5000, "A's journal marking p2 started (A starts with the lease free)");
+  await until(sc, () => p2Started() && fs.existsSync(running), 10 * TIMING.checkMs + 5000, "A's journal marking p2 started, and p2 running (A starts with the lease free)");
   sc.kill('a', 'SIGKILL');
   // p2 (its own process group) survives its daemon and finishes: its mark shows its effect was made once.
   fs.writeFileSync(go, '');
