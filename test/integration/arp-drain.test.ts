@@ -6,7 +6,7 @@
 import t from 'tap';
 import { createLab, skipUnlessRoot } from '../support/lab';
 import type { Lab, LabHost } from '../support/lab';
-import { SLACK_MS } from '../support/vigil';
+import { SLACK_MS, stall } from '../support/vigil';
 import { ArpProber } from '../../src/net/arp/prober';
 import { ArpSocket } from '../../src/net/arp/socket';
 import type { ArpPacket } from '../../src/net/arp/codec';
@@ -14,12 +14,6 @@ import { buildAnnounceRequest } from '../../src/net/arp/codec';
 import { setLogLevel } from '../../src/log';
 
 setLogLevel('silent');
-
-/** Block the event loop for `ms` (a stalled process: a saturated core, a long GC). */
-function stall(ms: number): void {
-  const end = performance.now() + ms;
-  while (performance.now() < end) { /* spin */ }
-}
 
 if (!skipUnlessRoot(t)) {
   let lab: Lab;

@@ -8,19 +8,13 @@ import t from 'tap';
 import { createLab, skipUnlessRoot } from '../support/lab';
 import type { Lab, LabHost } from '../support/lab';
 import * as path from 'node:path';
-import { ROOT, SLACK_MS, START_MS } from '../support/vigil';
+import { ROOT, SLACK_MS, START_MS, stall } from '../support/vigil';
 import { ArpProber } from '../../src/net/arp/prober';
 import { ArpSocket } from '../../src/net/arp/socket';
 import { buildAnnounceRequest } from '../../src/net/arp/codec';
 import { setLogLevel } from '../../src/log';
 
 setLogLevel('silent');
-
-/** Block the event loop for `ms` (a stalled process: a saturated core, a long GC). */
-function stall(ms: number): void {
-  const end = performance.now() + ms;
-  while (performance.now() < end) { /* spin */ }
-}
 
 /** What a watch of `rounds` rounds `everyMs` apart may take at most, with slack. */
 const boundMs = (rounds: number, everyMs: number, timeoutMs: number) => rounds * (everyMs + timeoutMs) + SLACK_MS;

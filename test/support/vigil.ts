@@ -317,3 +317,9 @@ export function runDaemonHere(t: { teardown(fn: () => unknown): void }, config: 
   t.teardown(() => { proc.kill('SIGKILL'); });
   return { proc, out: () => out, tail: () => `; daemon's last lines:\n${out.split('\n').slice(-15).join('\n')}` };
 }
+
+/** Block the event loop for `ms` (a stalled process: a saturated core, a long GC). */
+export function stall(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) { /* spin */ }
+}

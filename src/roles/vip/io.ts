@@ -72,10 +72,15 @@ export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: Ad
    * when no neighbour answers either. `early`: the neighbours' answer, asked
    * in the same wake-up as the probe.
    */
+  /** Our own link is down or gone: the outcome that says so, or undefined while it has carrier. */
+  const ownLinkDown = async (mine: { ownMac?: string }): Promise<(ProbeOutcome & { ownMac?: string }) | undefined> => {
+    const up = await carrier().catch(() => undefined);
+    return up === true ? undefined : { result: 'error', linkDown: true, error: up === undefined ? `interface ${cfg().interface} is gone` : `no carrier on ${cfg().interface}`, ...mine };
+  };
   const judgeSilence = async (mine: { ownMac?: string }, early?: Promise<boolean>): Promise<ProbeOutcome & { ownMac?: string }> => {
     const nbIps = gate().ips;
-    const up = await carrier().catch(() => undefined);
-    if (up !== true) return { result: 'error', linkDown: true, error: up === undefined ? `interface ${cfg().interface} is gone` : `no carrier on ${cfg().interface}`, ...mine };
+    const down = await ownLinkDown(mine);
+    if (down) return down;
     if (nbIps.length > 0 && !(await (early ?? askNeighbours(nbIps)))) {
       // Carrier but nobody answers: the silence says nothing about the holder. A slave
       // never counts it; a master treats it as its own dead link (released after a peer's takeover window).
@@ -113,9 +118,7 @@ export function realVipIo(cfg: () => VipConfig, prober: ArpProber, addresses: Ad
       }
       // Asked only when the probe got no answer: an answer proves the link.
       if (r.status === 'silent') return judgeSilence(mine, early);
-      const up = await carrier().catch(() => undefined);
-      if (up !== true) return { result: 'error', linkDown: true, error: up === undefined ? `interface ${cfg().interface} is gone` : `no carrier on ${cfg().interface}`, ...mine };
-      return { result: 'error', error: r.error.message, ...mine };
+      return (await ownLinkDown(mine)) ?? { result: 'error', error: r.error.message, ...mine };
     },
     watch(eff) {
       if (isV6(eff.ip)) return undefined;

@@ -254,9 +254,9 @@ export class VipRunner {
 
   /** A snapshot for `vigil status` and the USR1 dump. */
   status(): VipStatus {
-    const s = this.liveState();
-    const wall = (ms: number) => new Date(this.epochWallMs + ms).toISOString();
     const w = this.io.watchStatus?.();
+    const s = this.liveState(w);
+    const wall = (ms: number) => new Date(this.epochWallMs + ms).toISOString();
     return {
       role: s.role,
       phase: s.phase,
@@ -288,9 +288,8 @@ export class VipRunner {
    * rounds reach the machine only at its end, and status must not show a
    * probe up to a watch span old while the loop runs.
    */
-  private liveState(): VipState {
+  private liveState(w: ReturnType<NonNullable<VipIo['watchStatus']>>): VipState {
     const s = this.state;
-    const w = this.io.watchStatus?.();
     const live = [...this.watches.keys()][0];
     if (!w || !w.active || w.rounds === 0 || live === undefined) return s;
     const atMs = this.now() - w.ageMs;
